@@ -1,0 +1,19 @@
+# presence: PGXS build of the extension, plus the presence-http shim.
+
+EXTENSION = presence
+MODULE_big = presence
+OBJS = src/presence.o src/payload.o src/signature.o src/session_rules.o \
+	src/plans.o src/store.o src/ingest.o src/sqlfuncs.o src/triggers.o
+DATA = presence--0.1.0.sql
+PGFILEDESC = "presence - live user presence from chat connection webhooks"
+
+REGRESS = setup parse ingest rules signatures security
+REGRESS_OPTS = --inputdir=. --load-extension=pgtap
+ISOLATION = concurrent_ingest
+ISOLATION_OPTS = --inputdir=specs
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,70 @@
+# scripts/lib.sh: shared steps of scripts/run and scripts/test.
+# Sourced, not run: installs what is missing, builds, and runs a private
+# PostgreSQL cluster as an unprivileged user in its own directory and port.
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
+	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev pkg-config
+	build-essential curl python3 python3-psycopg2"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install whichever of PACKAGES is missing (Debian/Ubuntu).
+ensure_packages() {
+	local missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	say "installing:$missing"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# shellcheck disable=SC2086
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Build the extension and the shim, and install them into PostgreSQL.
+build_and_install() {
+	say "building with PostgreSQL $PG_MAJOR"
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+}
+
+# The account that runs the cluster: ourselves, or 'postgres' when we are root.
+cluster_user() {
+	if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+as_cluster_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_cluster DIR PORT: a new cluster in DIR/data, socket in DIR, on PORT.
+start_cluster() {
+	local dir=$1 port=$2
+	mkdir -p "$dir"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+	as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+	cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $port
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'presence'
+max_connections = 120
+fsync = ${PRESENCE_FSYNC:-on}
+CONF
+	as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+	export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+stop_cluster() {
+	local dir=$1
+	[ -f "$dir/data/postmaster.pid" ] &&
+		as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+	return 0
+}

@@ -1,0 +1,398 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  Check deliveries and apply their status items to the presence tables.
+ *
+ * A call handles one or more deliveries in three phases:
+ *
+ *   1. check each on its own, writing nothing: signature values present,
+ *	    size, signature and age, then the body's shape;
+ *   2. bind each accepted signature triple to its body's digest, in one
+ *	    fixed order (the replay binding);
+ *   3. apply all accepted items together, sorted by (user, session, time,
+ *	    status): each user's row is locked before anything else of that user
+ *	    is read or written, and users are taken in one fixed order, so
+ *	    concurrent calls never deadlock, however many users they name.
+ *
+ * A delivery refused in phase 1 or 2 has written nothing; the single-delivery
+ * entry points raise its error, the batch entry point reports it per row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "ingest.h"
+#include "presence.h"
+#include "store.h"
+
+/* An item to apply, with the delivery it came in. */
+typedef struct WorkItem
+{
+	const PayloadItem *item;
+	Delivery   *delivery;
+	int			delivery_no;
+} WorkItem;
+
+static bool
+reject(Rejection *why, int sqlerrcode, char *message, char *detail, char *hint)
+{
+	why->sqlerrcode = sqlerrcode;
+	why->message = message;
+	why->detail = detail;
+	why->hint = hint;
+	return false;
+}
+
+void
+ingest_raise(const Rejection *why)
+{
+	ereport(ERROR,
+			(errcode(why->sqlerrcode),
+			 errmsg_internal("%s", why->message),
+			 why->detail ? errdetail_internal("%s", why->detail) : 0,
+			 why->hint ? errhint("%s", why->hint) : 0));
+	pg_unreachable();
+}
+
+/* Phase 1: checks that write nothing */
+
+static bool
+present(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+static bool
+check_size(const Delivery *d, Rejection *why)
+{
+	Size		size = toast_raw_datum_size(d->body) - VARHDRSZ;
+
+	if (size <= (Size) presence_max_payload_bytes)
+		return true;
+	return reject(why, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+				  pstrdup("delivery body is too large"),
+				  psprintf("The body has %zu bytes; presence.max_payload_bytes allows %d.",
+						   size, presence_max_payload_bytes),
+				  NULL);
+}
+
+static int64
+now_unix_ms(void)
+{
+	return presence_timestamptz_to_ms(GetCurrentTimestamp());
+}
+
+/* Does the signature match any secret that serves this app key? */
+static bool
+matches_a_secret(const char *nonce, const char *sign_timestamp,
+				 const uint8_t *given, const char *app_key, Rejection *why)
+{
+	int			nsecrets;
+	bool		any_secret;
+	char	  **secrets = store_secrets_for(app_key, &nsecrets, &any_secret);
+	bool		match = false;
+
+	if (!any_secret)
+		return reject(why, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+					  pstrdup("no signing secret is configured"),
+					  pstrdup("Signed deliveries cannot be checked without a secret."),
+					  pstrdup("Add one with presence.set_secret()."));
+	for (int i = 0; i < nsecrets; i++)
+	{
+		uint8_t		expected[SIGNATURE_LEN];
+
+		if (!signature_compute(secrets[i], nonce, sign_timestamp, expected))
+			elog(ERROR, "presence: could not compute SHA1");
+		match |= signature_equal(expected, given, SIGNATURE_LEN);
+	}
+	if (!match)
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery signature does not match"), NULL, NULL);
+	return true;
+}
+
+bool
+ingest_signature_valid(const char *nonce, const char *sign_timestamp,
+					   const char *signature, const char *app_key, Rejection *why)
+{
+	uint8_t		given[SIGNATURE_LEN];
+	int64		sign_ms;
+
+	if (!signature_timestamp_ms(sign_timestamp, &sign_ms))
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery signTimestamp is not valid"),
+					  pstrdup("signTimestamp must be Unix time in milliseconds, as decimal digits."),
+					  NULL);
+	if (!signature_from_hex(signature, given))
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery signature does not match"),
+					  pstrdup("A signature is 40 hexadecimal digits."), NULL);
+	if (!matches_a_secret(nonce, sign_timestamp, given, app_key, why))
+		return false;
+	if (!signature_is_fresh(sign_ms, now_unix_ms(), presence_signature_max_age))
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery signature is too old"),
+					  psprintf("signTimestamp is more than %d seconds away from the server clock.",
+							   presence_signature_max_age),
+					  pstrdup("Check the clocks, or presence.signature_max_age."));
+	return true;
+}
+
+static bool
+check_signature(Delivery *d, Rejection *why)
+{
+	if (!present(d->nonce) || !present(d->sign_timestamp) || !present(d->signature))
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery is not signed"),
+					  pstrdup("The nonce, signTimestamp and signature values are all required."),
+					  NULL);
+	if (!ingest_signature_valid(d->nonce, d->sign_timestamp, d->signature, d->app_key, why))
+		return false;
+	(void) signature_timestamp_ms(d->sign_timestamp, &d->sign_ms);
+	for (int i = 0; i < SIGNATURE_LEN * 2; i++)
+		d->signature_hex[i] = pg_ascii_tolower((unsigned char) d->signature[i]);
+	d->signature_hex[SIGNATURE_LEN * 2] = '\0';
+	return true;
+}
+
+static int
+sqlstate_of(PayloadErrorKind kind)
+{
+	switch (kind)
+	{
+		case PAYLOAD_SYNTAX:
+			return ERRCODE_INVALID_TEXT_REPRESENTATION;
+		case PAYLOAD_NUL_CHARACTER:
+			return ERRCODE_UNTRANSLATABLE_CHARACTER;
+		case PAYLOAD_OUT_OF_RANGE:
+			return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+		default:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+	}
+}
+
+static bool
+parse_body(Delivery *d, Rejection *why)
+{
+	PayloadError err;
+
+	d->body_text = DatumGetTextPP(d->body);
+	if (payload_parse(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text),
+					  GetDatabaseEncoding(), &d->payload, &err))
+		return true;
+	return reject(why, sqlstate_of(err.kind), err.message, err.detail, NULL);
+}
+
+void
+ingest_parse_or_raise(Datum body, Payload *payload)
+{
+	Delivery	d = {.body = body};
+
+	if (!check_size(&d, &d.why) || !parse_body(&d, &d.why))
+		ingest_raise(&d.why);
+	*payload = d.payload;
+}
+
+static void
+check_delivery(Delivery *d)
+{
+	d->rejected = !((!d->verify || check_signature(d, &d->why)) &&
+					check_size(d, &d->why) &&
+					parse_body(d, &d->why));
+}
+
+/* Phase 2: the replay binding */
+
+static int
+compare_triples(const void *a, const void *b)
+{
+	const Delivery *x = *(Delivery *const *) a;
+	const Delivery *y = *(Delivery *const *) b;
+	int			c = strcmp(x->nonce, y->nonce);
+
+	if (c == 0)
+		c = strcmp(x->sign_timestamp, y->sign_timestamp);
+	if (c == 0)
+		c = strcmp(x->signature_hex, y->signature_hex);
+	return c;
+}
+
+static void
+bind_signatures(Delivery *deliveries, int n)
+{
+	Delivery  **order = palloc(sizeof(Delivery *) * n);
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (deliveries[i].verify && !deliveries[i].rejected)
+			order[m++] = &deliveries[i];
+	qsort(order, m, sizeof(Delivery *), compare_triples);
+	for (int i = 0; i < m; i++)
+	{
+		Delivery   *d = order[i];
+		uint8_t		digest[BODY_DIGEST_LEN];
+
+		if (!body_digest(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text), digest))
+			elog(ERROR, "presence: could not compute SHA256");
+		if (store_bind_signature(d->nonce, d->sign_timestamp, d->signature_hex, digest,
+								 presence_ms_to_timestamptz(d->sign_ms)))
+			continue;
+		d->rejected = true;
+		reject(&d->why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+			   pstrdup("delivery signature was already used with another body"),
+			   pstrdup("A nonce, signTimestamp and signature triple is accepted with one body only."),
+			   NULL);
+	}
+}
+
+/* Phase 3: apply */
+
+static int
+compare_work(const void *a, const void *b)
+{
+	const WorkItem *x = a;
+	const WorkItem *y = b;
+	int			c = strcmp(x->item->user_id, y->item->user_id);
+
+	if (c == 0)
+		c = strcmp(x->item->session_id, y->item->session_id);
+	if (c == 0 && x->item->time_ms != y->item->time_ms)
+		c = x->item->time_ms < y->item->time_ms ? -1 : 1;
+	if (c == 0)
+		c = x->item->status - y->item->status;
+	if (c == 0)
+		c = x->delivery_no - y->delivery_no;
+	if (c == 0)
+		c = x->item->item_no - y->item->item_no;
+	return c;
+}
+
+static WorkItem *
+collect_work(Delivery *deliveries, int n, int *nwork)
+{
+	WorkItem   *work;
+	int			total = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!deliveries[i].rejected)
+			total += deliveries[i].payload.nitems;
+	work = palloc(sizeof(WorkItem) * Max(total, 1));
+	*nwork = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (deliveries[i].rejected)
+			continue;
+		for (int j = 0; j < deliveries[i].payload.nitems; j++)
+		{
+			WorkItem   *w = &work[(*nwork)++];
+
+			w->item = &deliveries[i].payload.items[j];
+			w->delivery = &deliveries[i];
+			w->delivery_no = i;
+		}
+	}
+	qsort(work, *nwork, sizeof(WorkItem), compare_work);
+	return work;
+}
+
+static bool
+same_session(const WorkItem *a, const WorkItem *b)
+{
+	return strcmp(a->item->user_id, b->item->user_id) == 0 &&
+		strcmp(a->item->session_id, b->item->session_id) == 0;
+}
+
+/* Apply one item to the session row in memory and log it; count its outcome. */
+static bool
+apply_item(const WorkItem *w, SessionRow *row)
+{
+	const PayloadItem *it = w->item;
+	const Payload *p = &w->delivery->payload;
+	RuleItem	ri = {it->status, presence_ms_to_timestamptz(it->time_ms),
+	*it->session_id == '\0', it->os, it->client_ip};
+	SessionRow	before = *row;
+	bool		os_superseded = false;
+	bool		ip_superseded = false;
+	bool		changed;
+	EventRow	ev;
+
+	if (session_item_may_be_superseded(row, &ri))
+		store_find_superseding(it->user_id, it->session_id, ri.time, it->status,
+							   &os_superseded, &ip_superseded);
+	changed = session_apply(row, &ri, os_superseded, ip_superseded);
+	ev = (EventRow)
+	{
+		it->user_id, it->session_id, ri.time, it->status, p->event_id,
+			p->event_time_ms >= 0, presence_ms_to_timestamptz(p->event_time_ms),
+			it->item_no, it->os, it->client_ip, !changed
+	};
+	if (!store_insert_event(&ev))
+	{
+		*row = before;
+		w->delivery->duplicates++;
+		return false;
+	}
+	if (changed)
+		w->delivery->applied++;
+	else
+		w->delivery->stale++;
+	return changed;
+}
+
+/* Apply work[from..to), all of one session; the user's row is locked. */
+static void
+apply_session(const WorkItem *work, int from, int to)
+{
+	const PayloadItem *first = work[from].item;
+	SessionRow	row;
+	bool		is_new;
+	bool		dirty = false;
+
+	store_read_session(first->user_id, first->session_id, &row);
+	is_new = !row.exists;
+	for (int i = from; i < to; i++)
+		dirty |= apply_item(&work[i], &row);
+	if (dirty)
+		store_write_session(first->user_id, first->session_id, &row, is_new);
+}
+
+static void
+apply_work(const WorkItem *work, int nwork)
+{
+	int			i = 0;
+
+	while (i < nwork)
+	{
+		const char *user_id = work[i].item->user_id;
+
+		store_lock_user(user_id);
+		while (i < nwork && strcmp(work[i].item->user_id, user_id) == 0)
+		{
+			int			end = i + 1;
+
+			while (end < nwork && same_session(&work[i], &work[end]))
+				end++;
+			apply_session(work, i, end);
+			i = end;
+		}
+	}
+}
+
+void
+ingest_deliveries(Delivery *deliveries, int n)
+{
+	WorkItem   *work;
+	int			nwork;
+
+	for (int i = 0; i < n; i++)
+		if (!deliveries[i].rejected)
+			check_delivery(&deliveries[i]);
+	bind_signatures(deliveries, n);
+	work = collect_work(deliveries, n, &nwork);
+	apply_work(work, nwork);
+}

@@ -1,0 +1,667 @@
+/*-------------------------------------------------------------------------
+ *
+ * payload.c
+ *	  Parse a webhook body into status items in one pass over the text.
+ *
+ * The body is one of three shapes: the envelope {type, id, time, data: [...]},
+ * one legacy item object, or a JSON array of legacy items.  We drive
+ * PostgreSQL's JSON lexer (common/jsonapi.h) with a small grammar of our own
+ * so that the first problem stops the parse at once and names the field by
+ * its path.  Values we do not know are validated and skipped without
+ * recursion, so deep nesting cannot exhaust the stack.
+ *
+ * Problems in the items of an envelope are held back until the envelope's
+ * type is known: a foreign event's data is not ours to judge.
+ *
+ * This file touches no tables and never raises: it also builds outside the
+ * server, against libpgcommon, for fuzzing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include "common/jsonapi.h"
+
+#include "payload.h"
+
+#define CONNECTION_STATUS_TYPE "user:connection_status"
+
+/* The fields we read, from an envelope or from an item. */
+typedef enum Field
+{
+	F_TYPE,
+	F_ID,
+	F_TIME,
+	F_DATA,
+	F_STATUS,
+	F_USERID,
+	F_USERID_LOWER,
+	F_OS,
+	F_CLIENT_IP,
+	F_SESSION_ID,
+	F_COUNT,
+	F_UNKNOWN = -1
+} Field;
+
+static const char *const field_names[F_COUNT] = {
+	"type", "id", "time", "data", "status", "userId", "userid", "os",
+	"clientIp", "sessionId"
+};
+
+/* A field's value, kept until the whole object has been read. */
+typedef struct Value
+{
+	bool		present;
+	JsonTokenType type;			/* OBJECT_START / ARRAY_START for composites */
+	char	   *text;			/* de-escaped string or number text */
+} Value;
+
+/* The keys of one object, checked for repeats when the object closes. */
+typedef struct KeySet
+{
+	char	  **keys;
+	int			n;
+	int			cap;
+} KeySet;
+
+/* One open object or array while a value is skipped. */
+typedef struct Frame
+{
+	bool		is_object;
+	KeySet		keys;
+} Frame;
+
+typedef struct Parser
+{
+	JsonLexContext *lex;
+	Payload    *out;
+	PayloadError *err;			/* the problem that ends the parse */
+	PayloadError item_err;		/* the first problem in an item, held back */
+	int			items_cap;
+	int			data_len;		/* elements seen in the item array */
+} Parser;
+
+static bool parse_item_array(Parser *p, const char *base);
+
+/* Errors */
+
+static bool
+fail(PayloadError *err, PayloadErrorKind kind, char *message, char *detail)
+{
+	if (err->kind == PAYLOAD_OK)
+	{
+		err->kind = kind;
+		err->message = message;
+		err->detail = detail;
+	}
+	return false;
+}
+
+static bool
+fail_syntax(Parser *p, JsonParseErrorType code)
+{
+	return fail(p->err,
+				code == JSON_UNICODE_CODE_POINT_ZERO ? PAYLOAD_NUL_CHARACTER : PAYLOAD_SYNTAX,
+				pstrdup("invalid input syntax for type json"),
+				json_errdetail(code, p->lex));
+}
+
+static char *
+field_path(const char *base, const char *key)
+{
+	return *base ? psprintf("%s.%s", base, key) : pstrdup(key);
+}
+
+/* A shape problem: "field "data[1].status" must be ..." */
+static bool
+fail_field(PayloadError *err, const char *base, const char *key, const char *problem)
+{
+	return fail(err, PAYLOAD_SHAPE,
+				psprintf("field \"%s\" %s", field_path(base, key), problem), NULL);
+}
+
+/* Lexing */
+
+static bool
+next_token(Parser *p)
+{
+	JsonParseErrorType rc = json_lex(p->lex);
+
+	if (rc != JSON_SUCCESS)
+		return fail_syntax(p, rc);
+	return true;
+}
+
+static inline JsonTokenType
+token(Parser *p)
+{
+	return p->lex->token_type;
+}
+
+static bool
+expect_token(Parser *p, JsonTokenType want, JsonParseErrorType otherwise)
+{
+	if (!next_token(p))
+		return false;
+	if (token(p) != want)
+		return fail_syntax(p, otherwise);
+	return true;
+}
+
+static bool
+is_scalar(JsonTokenType t)
+{
+	return t == JSON_TOKEN_STRING || t == JSON_TOKEN_NUMBER ||
+		t == JSON_TOKEN_TRUE || t == JSON_TOKEN_FALSE || t == JSON_TOKEN_NULL;
+}
+
+static char *
+token_text(Parser *p)
+{
+	if (token(p) == JSON_TOKEN_STRING)
+		return pstrdup(p->lex->strval->data);
+	return pnstrdup(p->lex->token_start,
+					p->lex->token_terminator - p->lex->token_start);
+}
+
+/* Repeated keys */
+
+static void
+keyset_add(KeySet *ks, const char *key)
+{
+	if (ks->n == ks->cap)
+	{
+		ks->cap = ks->cap ? ks->cap * 2 : 8;
+		ks->keys = ks->keys ? repalloc(ks->keys, ks->cap * sizeof(char *))
+			: palloc(ks->cap * sizeof(char *));
+	}
+	ks->keys[ks->n++] = pstrdup(key);
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Returns the first key that appears twice, or NULL. */
+static const char *
+keyset_repeated(KeySet *ks)
+{
+	if (ks->n < 2)
+		return NULL;
+	qsort(ks->keys, ks->n, sizeof(char *), compare_keys);
+	for (int i = 1; i < ks->n; i++)
+		if (strcmp(ks->keys[i - 1], ks->keys[i]) == 0)
+			return ks->keys[i];
+	return NULL;
+}
+
+static bool
+check_repeated_keys(Parser *p, KeySet *ks, const char *base)
+{
+	const char *key = keyset_repeated(ks);
+
+	if (key == NULL)
+		return true;
+	return fail(p->err, PAYLOAD_SHAPE,
+				psprintf("field \"%s\" appears twice", field_path(base, key)),
+				pstrdup("An object must not have the same key twice."));
+}
+
+/* Skipping values we do not read */
+
+static void
+push_frame(Frame **frames, int *depth, int *cap, bool is_object)
+{
+	if (*depth == *cap)
+	{
+		*cap = *cap ? *cap * 2 : 16;
+		*frames = *frames ? repalloc(*frames, *cap * sizeof(Frame))
+			: palloc(*cap * sizeof(Frame));
+	}
+	(*frames)[*depth].is_object = is_object;
+	memset(&(*frames)[*depth].keys, 0, sizeof(KeySet));
+	(*depth)++;
+}
+
+/*
+ * Validate and step over one composite value; the current token is its
+ * opening bracket.  An explicit stack replaces recursion.
+ */
+static bool
+skip_composite(Parser *p, const char *path)
+{
+	Frame	   *frames = NULL;
+	int			depth = 0;
+	int			cap = 0;
+	bool		first = true;
+
+	push_frame(&frames, &depth, &cap, token(p) == JSON_TOKEN_OBJECT_START);
+	while (depth > 0)
+	{
+		Frame	   *f = &frames[depth - 1];
+		JsonTokenType closer = f->is_object ? JSON_TOKEN_OBJECT_END : JSON_TOKEN_ARRAY_END;
+
+		if (!next_token(p))
+			return false;
+		if (token(p) == closer)
+		{
+			if (f->is_object && !check_repeated_keys(p, &f->keys, path))
+				return false;
+			depth--;
+			first = false;
+			continue;
+		}
+		if (!first)
+		{
+			if (token(p) != JSON_TOKEN_COMMA)
+				return fail_syntax(p, f->is_object ? JSON_EXPECTED_OBJECT_NEXT
+								   : JSON_EXPECTED_ARRAY_NEXT);
+			if (!next_token(p))
+				return false;
+		}
+		if (f->is_object)
+		{
+			if (token(p) != JSON_TOKEN_STRING)
+				return fail_syntax(p, first ? JSON_EXPECTED_OBJECT_FIRST : JSON_EXPECTED_STRING);
+			keyset_add(&f->keys, p->lex->strval->data);
+			if (!expect_token(p, JSON_TOKEN_COLON, JSON_EXPECTED_COLON) || !next_token(p))
+				return false;
+		}
+		if (token(p) == JSON_TOKEN_OBJECT_START || token(p) == JSON_TOKEN_ARRAY_START)
+		{
+			push_frame(&frames, &depth, &cap, token(p) == JSON_TOKEN_OBJECT_START);
+			first = true;
+			continue;
+		}
+		if (!is_scalar(token(p)))
+			return fail_syntax(p, first && !f->is_object ? JSON_EXPECTED_ARRAY_FIRST
+							   : JSON_EXPECTED_JSON);
+		first = false;
+	}
+	return true;
+}
+
+/* Step over the value whose first token is current. */
+static bool
+skip_value(Parser *p, const char *path)
+{
+	if (is_scalar(token(p)))
+		return true;
+	if (token(p) == JSON_TOKEN_OBJECT_START || token(p) == JSON_TOKEN_ARRAY_START)
+		return skip_composite(p, path);
+	return fail_syntax(p, JSON_EXPECTED_JSON);
+}
+
+/* Objects */
+
+static Field
+lookup_field(const char *key, bool top)
+{
+	for (int f = 0; f < F_COUNT; f++)
+	{
+		bool		envelope_only = (f == F_TYPE || f == F_ID || f == F_DATA);
+
+		if ((top || !envelope_only) && strcmp(key, field_names[f]) == 0)
+			return (Field) f;
+	}
+	return F_UNKNOWN;
+}
+
+/*
+ * Read one object's fields into values[]; the current token is "{".
+ * At the top level a "data" array is parsed as items on the way.
+ */
+static bool
+read_object(Parser *p, const char *base, Value *values, bool top)
+{
+	KeySet		keys = {0};
+
+	if (!next_token(p))
+		return false;
+	if (token(p) != JSON_TOKEN_OBJECT_END)
+	{
+		for (;;)
+		{
+			Field		f;
+			char	   *key;
+
+			if (token(p) != JSON_TOKEN_STRING)
+				return fail_syntax(p, keys.n == 0 ? JSON_EXPECTED_OBJECT_FIRST
+								   : JSON_EXPECTED_STRING);
+			key = pstrdup(p->lex->strval->data);
+			keyset_add(&keys, key);
+			if (!expect_token(p, JSON_TOKEN_COLON, JSON_EXPECTED_COLON) || !next_token(p))
+				return false;
+			f = lookup_field(key, top);
+			if (f != F_UNKNOWN)
+			{
+				values[f].present = true;
+				values[f].type = token(p);
+				values[f].text = is_scalar(token(p)) ? token_text(p) : NULL;
+			}
+			if (f == F_DATA && token(p) == JSON_TOKEN_ARRAY_START)
+			{
+				if (!parse_item_array(p, "data"))
+					return false;
+			}
+			else if (!skip_value(p, field_path(base, key)))
+				return false;
+			if (!next_token(p))
+				return false;
+			if (token(p) == JSON_TOKEN_OBJECT_END)
+				break;
+			if (token(p) != JSON_TOKEN_COMMA)
+				return fail_syntax(p, JSON_EXPECTED_OBJECT_NEXT);
+			if (!next_token(p))
+				return false;
+		}
+	}
+	return check_repeated_keys(p, &keys, base);
+}
+
+/* Field values */
+
+static bool
+is_null(const Value *v)
+{
+	return !v->present || v->type == JSON_TOKEN_NULL;
+}
+
+/* Digits only, at most 19 of them, at most PAYLOAD_MAX_TIME_MS. */
+static bool
+read_millis(PayloadError *err, const char *base, const char *key,
+			const char *text, int64_t *ms)
+{
+	int64_t		v = 0;
+	const char *c = text;
+
+	if (*c == '-')
+		return fail(err, PAYLOAD_OUT_OF_RANGE,
+					psprintf("field \"%s\" is out of range", field_path(base, key)),
+					pstrdup("Times are milliseconds since 1970-01-01 and cannot be negative."));
+	if (*c == '\0' || strspn(c, "0123456789") != strlen(c))
+		return fail_field(err, base, key, "must be an integer of milliseconds");
+	for (; *c; c++)
+	{
+		v = v * 10 + (*c - '0');
+		if (v > PAYLOAD_MAX_TIME_MS)
+			return fail(err, PAYLOAD_OUT_OF_RANGE,
+						psprintf("field \"%s\" is out of range", field_path(base, key)),
+						pstrdup("Times are milliseconds since 1970-01-01, up to the end of year 9999."));
+	}
+	*ms = v;
+	return true;
+}
+
+/* An integer of ms; with digits_as_string, "1730192400000" is accepted too. */
+static bool
+read_time(PayloadError *err, const char *base, const Value *v,
+		  bool digits_as_string, int64_t *ms)
+{
+	if (is_null(v))
+		return fail_field(err, base, "time", "is missing");
+	if (v->type == JSON_TOKEN_NUMBER ||
+		(digits_as_string && v->type == JSON_TOKEN_STRING))
+	{
+		if (v->type == JSON_TOKEN_NUMBER && strpbrk(v->text, ".eE") != NULL)
+			return fail_field(err, base, "time", "must be an integer of milliseconds");
+		return read_millis(err, base, "time", v->text, ms);
+	}
+	return fail_field(err, base, "time", "must be an integer of milliseconds");
+}
+
+/* An optional string; "" and null count as absent unless keep_empty. */
+static bool
+read_optional_string(PayloadError *err, const char *base, Field f,
+					 const Value *v, bool keep_empty, char **dest)
+{
+	*dest = NULL;
+	if (is_null(v))
+		return true;
+	if (v->type != JSON_TOKEN_STRING)
+		return fail_field(err, base, field_names[f], "must be a string");
+	if (*v->text != '\0' || keep_empty)
+		*dest = v->text;
+	return true;
+}
+
+static bool
+read_status(PayloadError *err, const char *base, const Value *v, char *status)
+{
+	if (is_null(v))
+		return fail_field(err, base, "status", "is missing");
+	if ((v->type == JSON_TOKEN_STRING || v->type == JSON_TOKEN_NUMBER) &&
+		(strcmp(v->text, "0") == 0 || strcmp(v->text, "1") == 0 ||
+		 strcmp(v->text, "2") == 0))
+	{
+		*status = v->text[0];
+		return true;
+	}
+	return fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");
+}
+
+static bool
+read_user_id(PayloadError *err, const char *base, const Value *values, char **user_id)
+{
+	const Value *v = &values[F_USERID];
+	const char *key = field_names[F_USERID];
+
+	if (values[F_USERID].present && values[F_USERID_LOWER].present)
+		return fail_field(err, base, "userid", "repeats field \"userId\"");
+	if (!v->present)
+	{
+		v = &values[F_USERID_LOWER];
+		key = field_names[F_USERID_LOWER];
+	}
+	if (is_null(v))
+		return fail_field(err, base, "userId", "is missing");
+	if (v->type != JSON_TOKEN_STRING || *v->text == '\0')
+		return fail_field(err, base, key, "must be a non-empty string");
+	if (strlen(v->text) > PAYLOAD_MAX_USER_ID_BYTES)
+		return fail_field(err, base, key, "is longer than 256 bytes");
+	*user_id = v->text;
+	return true;
+}
+
+/* Items */
+
+static bool
+item_from_values(PayloadError *err, const char *base, const Value *values,
+				 PayloadItem *item)
+{
+	return read_status(err, base, &values[F_STATUS], &item->status) &&
+		read_user_id(err, base, values, &item->user_id) &&
+		read_time(err, base, &values[F_TIME], true, &item->time_ms) &&
+		read_optional_string(err, base, F_OS, &values[F_OS], false, &item->os) &&
+		read_optional_string(err, base, F_CLIENT_IP, &values[F_CLIENT_IP], false,
+							 &item->client_ip) &&
+		read_optional_string(err, base, F_SESSION_ID, &values[F_SESSION_ID], true,
+							 &item->session_id);
+}
+
+static void
+append_item(Parser *p, const PayloadItem *item)
+{
+	Payload    *out = p->out;
+
+	if (out->nitems == p->items_cap)
+	{
+		p->items_cap = p->items_cap ? p->items_cap * 2 : 4;
+		out->items = out->items ? repalloc(out->items, p->items_cap * sizeof(PayloadItem))
+			: palloc(p->items_cap * sizeof(PayloadItem));
+	}
+	out->items[out->nitems++] = *item;
+}
+
+/* Validate the item read into values[]; a problem is held back in item_err. */
+static void
+accept_item(Parser *p, const char *base, const Value *values, int item_no)
+{
+	PayloadItem item = {0};
+
+	if (p->item_err.kind != PAYLOAD_OK)
+		return;
+	if (!item_from_values(&p->item_err, base, values, &item))
+		return;
+	if (item.session_id == NULL)
+		item.session_id = "";
+	item.item_no = item_no;
+	append_item(p, &item);
+}
+
+/* The current token is "[": read each element as an item. */
+static bool
+parse_item_array(Parser *p, const char *base)
+{
+	int			n = 0;
+
+	if (!next_token(p))
+		return false;
+	if (token(p) != JSON_TOKEN_ARRAY_END)
+	{
+		for (;;)
+		{
+			char	   *path = psprintf("%s[%d]", base, n);
+
+			if (token(p) == JSON_TOKEN_OBJECT_START)
+			{
+				Value		values[F_COUNT] = {{0}};
+
+				if (!read_object(p, path, values, false))
+					return false;
+				accept_item(p, path, values, n);
+			}
+			else
+			{
+				if (p->item_err.kind == PAYLOAD_OK)
+					fail(&p->item_err, PAYLOAD_SHAPE,
+						 psprintf("field \"%s\" must be an object", path), NULL);
+				if (!skip_value(p, path))
+					return false;
+			}
+			n++;
+			if (!next_token(p))
+				return false;
+			if (token(p) == JSON_TOKEN_ARRAY_END)
+				break;
+			if (token(p) != JSON_TOKEN_COMMA)
+				return fail_syntax(p, JSON_EXPECTED_ARRAY_NEXT);
+			if (!next_token(p))
+				return false;
+		}
+	}
+	p->data_len = n;
+	return true;
+}
+
+/* Envelopes */
+
+static bool
+check_envelope(Parser *p, const Value *values)
+{
+	const Value *type = &values[F_TYPE];
+	const Value *id = &values[F_ID];
+	const Value *data = &values[F_DATA];
+	PayloadError *err = p->err;
+
+	if (is_null(type))
+		return fail_field(err, "", "type", "is missing");
+	if (type->type != JSON_TOKEN_STRING)
+		return fail_field(err, "", "type", "must be a string");
+	if (is_null(id))
+		return fail_field(err, "", "id", "is missing");
+	if (id->type != JSON_TOKEN_STRING || *id->text == '\0')
+		return fail_field(err, "", "id", "must be a non-empty string");
+	if (!read_time(err, "", &values[F_TIME], false, &p->out->event_time_ms))
+		return false;
+	if (is_null(data))
+		return fail_field(err, "", "data", "is missing");
+	if (data->type != JSON_TOKEN_ARRAY_START)
+		return fail_field(err, "", "data", "must be an array");
+	if (p->data_len == 0)
+		return fail_field(err, "", "data", "must not be empty");
+	p->out->event_id = id->text;
+	return true;
+}
+
+/* Decide what the top-level object was and check it as that. */
+static bool
+finish_object(Parser *p, const Value *values)
+{
+	if (values[F_TYPE].present || values[F_DATA].present)
+	{
+		p->out->has_envelope = true;
+		if (!check_envelope(p, values))
+			return false;
+		if (strcmp(values[F_TYPE].text, CONNECTION_STATUS_TYPE) != 0)
+		{
+			/* A foreign event: acknowledged, nothing applied. */
+			p->out->nignored = p->data_len;
+			p->out->nitems = 0;
+			return true;
+		}
+	}
+	else
+		accept_item(p, "", values, 0);
+	return p->item_err.kind == PAYLOAD_OK ||
+		fail(p->err, p->item_err.kind, p->item_err.message, p->item_err.detail);
+}
+
+static bool
+parse_top(Parser *p)
+{
+	if (!next_token(p))
+		return false;
+	if (token(p) == JSON_TOKEN_OBJECT_START)
+	{
+		Value		values[F_COUNT] = {{0}};
+
+		if (!read_object(p, "", values, true) ||
+			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+			return false;
+		return finish_object(p, values);
+	}
+	if (token(p) == JSON_TOKEN_ARRAY_START)
+	{
+		if (!parse_item_array(p, "") ||
+			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+			return false;
+		if (p->data_len == 0)
+			return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must not be an empty array"),
+						pstrdup("A legacy body holds at least one status item."));
+		return p->item_err.kind == PAYLOAD_OK ||
+			fail(p->err, p->item_err.kind, p->item_err.message, p->item_err.detail);
+	}
+	if (!skip_value(p, "") || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+		return false;
+	return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must be a JSON object or array"),
+				pstrdup("A delivery is an event envelope, a status item, or an array of status items."));
+}
+
+/*
+ * Parse json (len bytes, not necessarily NUL-terminated) into out.
+ * Returns false with err filled in at the first problem.
+ */
+bool
+payload_parse(char *json, int len, int encoding, Payload *out, PayloadError *err)
+{
+	Parser		p = {0};
+
+	memset(out, 0, sizeof(Payload));
+	memset(err, 0, sizeof(PayloadError));
+	out->event_time_ms = -1;
+	p.lex = makeJsonLexContextCstringLen(json, len, encoding, true);
+	p.out = out;
+	p.err = err;
+	if (parse_top(&p))
+		return true;
+	out->nitems = 0;
+	out->nignored = 0;
+	return false;
+}

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * presence.h
+ *	  Settings and small helpers shared by the server-side files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRESENCE_H
+#define PRESENCE_H
+
+#include "datatype/timestamp.h"
+
+/* presence.signature_max_age, seconds; 0 turns the age check off */
+extern int	presence_signature_max_age;
+
+/* presence.max_payload_bytes */
+extern int	presence_max_payload_bytes;
+
+/* Unix milliseconds to a timestamptz. */
+static inline TimestampTz
+presence_ms_to_timestamptz(int64 ms)
+{
+	return (TimestampTz) (ms - INT64CONST(946684800000)) * 1000;
+}
+
+/* A timestamptz to Unix milliseconds. */
+static inline int64
+presence_timestamptz_to_ms(TimestampTz ts)
+{
+	return ts / 1000 + INT64CONST(946684800000);
+}
+
+#endif							/* PRESENCE_H */

@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * session_rules.c
+ *	  Merge one status item into one session row (contract section 3).
+ *
+ * Items are ordered by (time, status): the later time is greater, and at the
+ * same time "2" > "1" > "0".  Every rule below only ever moves a field
+ * towards the greatest item that decides it, so the result does not depend
+ * on the order items arrive in.
+ *
+ *   identified session: ended for good once any "1" or "2" is known; state
+ *		and ended_at follow the greatest such item, a later "0" only fills in
+ *		started_at.
+ *   anonymous session (id ''): the greatest item wins and may bring the
+ *		session back online.
+ *   both: started_at is the greatest "0" time, last_event_at the greatest
+ *		time, os and client_ip come from the greatest item that carries them.
+ *
+ * Pure code: no tables, no errors.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include "session_rules.h"
+
+static const char *const state_names[] = {"online", "offline", "logged_out"};
+
+const char *
+session_state_name(SessionState state)
+{
+	return state_names[state];
+}
+
+bool
+session_state_from_name(const char *name, SessionState *state)
+{
+	for (int s = SESSION_ONLINE; s <= SESSION_LOGGED_OUT; s++)
+	{
+		if (strcmp(name, state_names[s]) == 0)
+		{
+			*state = (SessionState) s;
+			return true;
+		}
+	}
+	return false;
+}
+
+static SessionState
+state_of_status(char status)
+{
+	return status == '0' ? SESSION_ONLINE :
+		status == '1' ? SESSION_OFFLINE : SESSION_LOGGED_OUT;
+}
+
+static char
+status_of_state(SessionState state)
+{
+	return state == SESSION_ONLINE ? '0' : state == SESSION_OFFLINE ? '1' : '2';
+}
+
+/* (time, status) order: is a greater than b? */
+static bool
+key_greater(int64_t a_time, char a_status, int64_t b_time, char b_status)
+{
+	return a_time > b_time || (a_time == b_time && a_status > b_status);
+}
+
+/*
+ * The item that decides state and ended_at now, if any: for an anonymous
+ * session its greatest item, for an identified one its greatest "1" or "2".
+ */
+static bool
+deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
+{
+	if (row->state != SESSION_ONLINE)
+	{
+		*time = row->ended_at;
+		*status = status_of_state(row->state);
+		return true;
+	}
+	if (anonymous && row->has_started)
+	{
+		*time = row->started_at;
+		*status = '0';
+		return true;
+	}
+	return false;
+}
+
+bool
+session_item_may_be_superseded(const SessionRow *row, const RuleItem *item)
+{
+	return row->exists && (item->os != NULL || item->client_ip != NULL) &&
+		item->time <= row->last_event_at;
+}
+
+static bool
+take_text(char **field, const char *value, bool superseded)
+{
+	if (value == NULL || superseded)
+		return false;
+	if (*field != NULL && strcmp(*field, value) == 0)
+		return false;
+	*field = (char *) value;
+	return true;
+}
+
+static void
+start_row(SessionRow *row, const RuleItem *item)
+{
+	row->exists = true;
+	row->state = state_of_status(item->status);
+	row->os = (char *) item->os;
+	row->client_ip = (char *) item->client_ip;
+	row->has_started = item->status == '0';
+	row->started_at = item->time;
+	row->has_ended = item->status != '0';
+	row->ended_at = item->time;
+	row->last_event_at = item->time;
+}
+
+/* Does the item take over state and ended_at? */
+static bool
+item_decides_state(const SessionRow *row, const RuleItem *item)
+{
+	int64_t		time;
+	char		status;
+
+	if (!item->anonymous && item->status == '0')
+		return false;			/* a connect never reopens an identified session */
+	if (!deciding_key(row, item->anonymous, &time, &status))
+		return true;
+	return key_greater(item->time, item->status, time, status);
+}
+
+bool
+session_apply(SessionRow *row, const RuleItem *item,
+			  bool os_superseded, bool ip_superseded)
+{
+	bool		changed = false;
+
+	if (!row->exists)
+	{
+		start_row(row, item);
+		return true;
+	}
+	if (item_decides_state(row, item))
+	{
+		SessionState state = state_of_status(item->status);
+		bool		ends = item->status != '0';
+
+		changed |= row->state != state || row->has_ended != ends ||
+			(ends && row->ended_at != item->time);
+		row->state = state;
+		row->has_ended = ends;
+		row->ended_at = item->time;
+	}
+	if (item->status == '0' && (!row->has_started || item->time > row->started_at))
+	{
+		row->has_started = true;
+		row->started_at = item->time;
+		changed = true;
+	}
+	if (item->time > row->last_event_at)
+	{
+		row->last_event_at = item->time;
+		changed = true;
+	}
+	changed |= take_text(&row->os, item->os, os_superseded);
+	changed |= take_text(&row->client_ip, item->client_ip, ip_superseded);
+	return changed;
+}

@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * session_rules.h
+ *	  The state rules of one session key (contract section 3), as pure code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRESENCE_SESSION_RULES_H
+#define PRESENCE_SESSION_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum SessionState
+{
+	SESSION_ONLINE,
+	SESSION_OFFLINE,
+	SESSION_LOGGED_OUT
+} SessionState;
+
+/* A row of presence.sessions; times are TimestampTz values. */
+typedef struct SessionRow
+{
+	bool		exists;
+	SessionState state;
+	char	   *os;				/* NULL when never given */
+	char	   *client_ip;
+	bool		has_started;
+	int64_t		started_at;
+	bool		has_ended;
+	int64_t		ended_at;
+	int64_t		last_event_at;
+} SessionRow;
+
+/* One status item applied to a session key. */
+typedef struct RuleItem
+{
+	char		status;			/* '0', '1' or '2' */
+	int64_t		time;			/* TimestampTz */
+	bool		anonymous;		/* session id '' */
+	const char *os;				/* NULL when the item does not carry it */
+	const char *client_ip;
+} RuleItem;
+
+/*
+ * Whether an item carrying os or clientIp may be older than an item already
+ * known, so that the caller must look for a greater item carrying them.
+ */
+extern bool session_item_may_be_superseded(const SessionRow *row, const RuleItem *item);
+
+/*
+ * Apply item to row.  os_superseded / ip_superseded say that a greater item
+ * of this session already carried the field.  Returns whether any field of
+ * the row changed (false means the item is stale).
+ */
+extern bool session_apply(SessionRow *row, const RuleItem *item,
+						  bool os_superseded, bool ip_superseded);
+
+extern const char *session_state_name(SessionState state);
+extern bool session_state_from_name(const char *name, SessionState *state);
+
+#endif							/* PRESENCE_SESSION_RULES_H */

@@ -1,0 +1,271 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlfuncs.c
+ *	  The SQL entry points: presence_parse, presence_verify, presence_ingest,
+ *	  presence_ingest_unsigned and presence_ingest_batch.
+ *
+ * Each turns its arguments into Delivery structs, runs the ingest pipeline
+ * with SPI connected, and shapes the outcome as SQL values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "ingest.h"
+#include "presence.h"
+
+PG_FUNCTION_INFO_V1(presence_parse);
+PG_FUNCTION_INFO_V1(presence_verify);
+PG_FUNCTION_INFO_V1(presence_ingest);
+PG_FUNCTION_INFO_V1(presence_ingest_unsigned);
+PG_FUNCTION_INFO_V1(presence_ingest_batch);
+
+#define RESULT_COLUMNS 5		/* presence.ingest_result */
+#define BATCH_COLUMNS 8
+
+static char *
+optional_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static Datum
+required_body_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("delivery body must not be null")));
+	return PG_GETARG_DATUM(0);
+}
+
+/* items, applied, duplicates, stale, ignored */
+static void
+outcome_values(const Delivery *d, Datum *values)
+{
+	values[0] = Int32GetDatum(d->payload.nitems + d->payload.nignored);
+	values[1] = Int32GetDatum(d->applied);
+	values[2] = Int32GetDatum(d->duplicates);
+	values[3] = Int32GetDatum(d->stale);
+	values[4] = Int32GetDatum(d->payload.nignored);
+}
+
+/* Run one delivery; raise its rejection, or return presence.ingest_result. */
+static Datum
+ingest_one(FunctionCallInfo fcinfo, Delivery *d)
+{
+	TupleDesc	tupdesc;
+	Datum		values[RESULT_COLUMNS];
+	bool		nulls[RESULT_COLUMNS] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "presence: return type must be a row type");
+	SPI_connect();
+	ingest_deliveries(d, 1);
+	if (d->rejected)
+		ingest_raise(&d->why);
+	outcome_values(d, values);
+	SPI_finish();
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+Datum
+presence_ingest(PG_FUNCTION_ARGS)
+{
+	Delivery	d = {0};
+
+	d.body = required_body_arg(fcinfo);
+	d.verify = true;
+	d.nonce = optional_text_arg(fcinfo, 1);
+	d.sign_timestamp = optional_text_arg(fcinfo, 2);
+	d.signature = optional_text_arg(fcinfo, 3);
+	d.app_key = optional_text_arg(fcinfo, 4);
+	return ingest_one(fcinfo, &d);
+}
+
+Datum
+presence_ingest_unsigned(PG_FUNCTION_ARGS)
+{
+	Delivery	d = {0};
+
+	d.body = required_body_arg(fcinfo);
+	return ingest_one(fcinfo, &d);
+}
+
+Datum
+presence_verify(PG_FUNCTION_ARGS)
+{
+	char	   *nonce = optional_text_arg(fcinfo, 0);
+	char	   *sign_timestamp = optional_text_arg(fcinfo, 1);
+	char	   *signature = optional_text_arg(fcinfo, 2);
+	char	   *app_key = optional_text_arg(fcinfo, 3);
+	Rejection	why = {0};
+	bool		valid;
+
+	if (nonce == NULL || sign_timestamp == NULL || signature == NULL ||
+		*nonce == '\0' || *sign_timestamp == '\0' || *signature == '\0')
+		PG_RETURN_BOOL(false);
+	SPI_connect();
+	valid = ingest_signature_valid(nonce, sign_timestamp, signature, app_key, &why);
+	if (!valid && why.sqlerrcode == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+		ingest_raise(&why);
+	SPI_finish();
+	PG_RETURN_BOOL(valid);
+}
+
+Datum
+presence_parse(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Payload		payload;
+
+	ingest_parse_or_raise(PG_GETARG_DATUM(0), &payload);
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < payload.nitems; i++)
+	{
+		const PayloadItem *it = &payload.items[i];
+		char		status[2] = {it->status, '\0'};
+		Datum		values[9];
+		bool		nulls[9] = {false};
+
+		values[0] = payload.event_id ? CStringGetTextDatum(payload.event_id) : (Datum) 0;
+		nulls[0] = payload.event_id == NULL;
+		values[1] = TimestampTzGetDatum(presence_ms_to_timestamptz(payload.event_time_ms));
+		nulls[1] = payload.event_time_ms < 0;
+		values[2] = Int32GetDatum(it->item_no);
+		values[3] = CStringGetTextDatum(status);
+		values[4] = CStringGetTextDatum(it->user_id);
+		values[5] = CStringGetTextDatum(it->session_id);
+		values[6] = it->os ? CStringGetTextDatum(it->os) : (Datum) 0;
+		nulls[6] = it->os == NULL;
+		values[7] = it->client_ip ? CStringGetTextDatum(it->client_ip) : (Datum) 0;
+		nulls[7] = it->client_ip == NULL;
+		values[8] = TimestampTzGetDatum(presence_ms_to_timestamptz(it->time_ms));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Batch */
+
+/* A one-dimensional text[] argument; NULL elements come back as (Datum) 0. */
+static Datum *
+text_array_arg(FunctionCallInfo fcinfo, int n, int *count)
+{
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *nulls;
+
+	*count = -1;
+	if (PG_ARGISNULL(n))
+		return NULL;
+	array = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("delivery arrays must be one-dimensional")));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, count);
+	for (int i = 0; i < *count; i++)
+		if (nulls[i])
+			elems[i] = (Datum) 0;
+	return elems;
+}
+
+static char *
+element_string(Datum *elems, int i)
+{
+	return (elems && elems[i] != (Datum) 0) ? TextDatumGetCString(elems[i]) : NULL;
+}
+
+static Delivery *
+batch_deliveries(FunctionCallInfo fcinfo, int *n)
+{
+	int			counts[5];
+	Datum	   *args[5];
+	Delivery   *deliveries;
+
+	for (int a = 0; a < 5; a++)
+		args[a] = text_array_arg(fcinfo, a, &counts[a]);
+	*n = Max(counts[0], 0);
+	for (int a = 1; a < 5; a++)
+		if (counts[a] >= 0 && counts[a] != *n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("delivery arrays must all have the same length"),
+					 errdetail("bodies has %d elements, argument %d has %d.",
+							   *n, a + 1, counts[a])));
+	deliveries = palloc0(sizeof(Delivery) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		Delivery   *d = &deliveries[i];
+
+		d->body = args[0][i];
+		d->verify = true;
+		d->nonce = element_string(args[1], i);
+		d->sign_timestamp = element_string(args[2], i);
+		d->signature = element_string(args[3], i);
+		d->app_key = element_string(args[4], i);
+	}
+	return deliveries;
+}
+
+static void
+put_batch_row(ReturnSetInfo *rsinfo, const Delivery *d, int ord)
+{
+	Datum		values[BATCH_COLUMNS];
+	bool		nulls[BATCH_COLUMNS] = {false};
+
+	values[0] = Int32GetDatum(ord);
+	if (d->rejected)
+	{
+		for (int c = 1; c <= RESULT_COLUMNS; c++)
+			nulls[c] = true;
+		values[6] = CStringGetTextDatum(unpack_sql_state(d->why.sqlerrcode));
+		values[7] = CStringGetTextDatum(d->why.message);
+	}
+	else
+	{
+		outcome_values(d, &values[1]);
+		nulls[6] = nulls[7] = true;
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Several signed deliveries in one transaction (the shim's group commit).
+ * A refused delivery gets its SQLSTATE and message in its row and writes
+ * nothing; the others are applied.
+ */
+Datum
+presence_ingest_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Delivery   *deliveries;
+	int			n;
+
+	deliveries = batch_deliveries(fcinfo, &n);
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < n; i++)
+	{
+		if (deliveries[i].body != (Datum) 0)
+			continue;
+		deliveries[i].rejected = true;
+		deliveries[i].why.sqlerrcode = ERRCODE_NULL_VALUE_NOT_ALLOWED;
+		deliveries[i].why.message = "delivery body must not be null";
+	}
+	SPI_connect();
+	ingest_deliveries(deliveries, n);
+	for (int i = 0; i < n; i++)
+		put_batch_row(rsinfo, &deliveries[i], i + 1);
+	SPI_finish();
+	return (Datum) 0;
+}
