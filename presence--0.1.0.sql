@@ -175,7 +175,7 @@ BEGIN
 		RAISE EXCEPTION 'secret must not be empty' USING ERRCODE = '22023';
 	END IF;
 	INSERT INTO presence.secrets (app_key, secret)
-		VALUES (pg_catalog.coalesce(set_secret.app_key, ''), set_secret.secret)
+		VALUES (coalesce(set_secret.app_key, ''), set_secret.secret)
 		ON CONFLICT DO NOTHING;
 END
 $$;
@@ -187,7 +187,7 @@ CREATE FUNCTION presence.drop_secret(secret text, app_key text DEFAULT '')
 	AS $$
 	WITH gone AS (
 		DELETE FROM presence.secrets s
-		 WHERE s.app_key = pg_catalog.coalesce(drop_secret.app_key, '')
+		 WHERE s.app_key = coalesce(drop_secret.app_key, '')
 		   AND s.secret = drop_secret.secret
 		RETURNING 1)
 	SELECT pg_catalog.count(*) > 0 FROM gone

@@ -87,21 +87,46 @@ now_unix_ms(void)
 	return presence_timestamptz_to_ms(GetCurrentTimestamp());
 }
 
-/* Does the signature match any secret that serves this app key? */
-static bool
-matches_a_secret(const char *nonce, const char *sign_timestamp,
-				 const uint8_t *given, const char *app_key, Rejection *why)
+/* The secrets that serve this app key; 55000 when none is configured at all. */
+static char **
+serving_secrets(const char *app_key, int *nsecrets, Rejection *why)
 {
-	int			nsecrets;
 	bool		any_secret;
-	char	  **secrets = store_secrets_for(app_key, &nsecrets, &any_secret);
+	char	  **secrets = store_secrets_for(app_key, nsecrets, &any_secret);
+
+	if (any_secret)
+		return secrets;
+	reject(why, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		   pstrdup("no signing secret is configured"),
+		   pstrdup("Signed deliveries cannot be checked without a secret."),
+		   pstrdup("Add one with presence.set_secret()."));
+	return NULL;
+}
+
+static bool
+reject_signature(Rejection *why, char *message, char *detail)
+{
+	return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message, detail, NULL);
+}
+
+bool
+ingest_signature_valid(const char *nonce, const char *sign_timestamp,
+					   const char *signature, const char *app_key, Rejection *why)
+{
+	uint8_t		given[SIGNATURE_LEN];
+	int64		sign_ms;
+	int			nsecrets;
+	char	  **secrets = serving_secrets(app_key, &nsecrets, why);
 	bool		match = false;
 
-	if (!any_secret)
-		return reject(why, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-					  pstrdup("no signing secret is configured"),
-					  pstrdup("Signed deliveries cannot be checked without a secret."),
-					  pstrdup("Add one with presence.set_secret()."));
+	if (secrets == NULL)
+		return false;
+	if (!signature_timestamp_ms(sign_timestamp, &sign_ms))
+		return reject_signature(why, pstrdup("delivery signTimestamp is not valid"),
+								pstrdup("signTimestamp must be Unix time in milliseconds, as decimal digits."));
+	if (!signature_from_hex(signature, given))
+		return reject_signature(why, pstrdup("delivery signature does not match"),
+								pstrdup("A signature is 40 hexadecimal digits."));
 	for (int i = 0; i < nsecrets; i++)
 	{
 		uint8_t		expected[SIGNATURE_LEN];
@@ -111,29 +136,7 @@ matches_a_secret(const char *nonce, const char *sign_timestamp,
 		match |= signature_equal(expected, given, SIGNATURE_LEN);
 	}
 	if (!match)
-		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-					  pstrdup("delivery signature does not match"), NULL, NULL);
-	return true;
-}
-
-bool
-ingest_signature_valid(const char *nonce, const char *sign_timestamp,
-					   const char *signature, const char *app_key, Rejection *why)
-{
-	uint8_t		given[SIGNATURE_LEN];
-	int64		sign_ms;
-
-	if (!signature_timestamp_ms(sign_timestamp, &sign_ms))
-		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-					  pstrdup("delivery signTimestamp is not valid"),
-					  pstrdup("signTimestamp must be Unix time in milliseconds, as decimal digits."),
-					  NULL);
-	if (!signature_from_hex(signature, given))
-		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-					  pstrdup("delivery signature does not match"),
-					  pstrdup("A signature is 40 hexadecimal digits."), NULL);
-	if (!matches_a_secret(nonce, sign_timestamp, given, app_key, why))
-		return false;
+		return reject_signature(why, pstrdup("delivery signature does not match"), NULL);
 	if (!signature_is_fresh(sign_ms, now_unix_ms(), presence_signature_max_age))
 		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 					  pstrdup("delivery signature is too old"),

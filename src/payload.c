@@ -25,6 +25,7 @@
 #endif
 
 #include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
 
 #include "payload.h"
 
@@ -101,13 +102,81 @@ fail(PayloadError *err, PayloadErrorKind kind, char *message, char *detail)
 	return false;
 }
 
+/* The current token, quoted for a message: at most 40 bytes, whole characters. */
+static char *
+quoted_token(JsonLexContext *lex)
+{
+	const char *start = lex->token_start;
+	int			len;
+
+	if (start == NULL || lex->token_terminator <= start)
+		return pstrdup("the end of the input");
+	len = Min(lex->token_terminator - start, 40);
+#ifdef FRONTEND
+	while (len > 0 && len < lex->token_terminator - start &&
+		   ((unsigned char) start[len] & 0xC0) == 0x80)
+		len--;
+#else
+	len = pg_mbcliplen(start, lex->token_terminator - start, len);
+#endif
+	return psprintf("\"%.*s\"", len, start);
+}
+
+/* A full sentence for a syntax problem, in the spirit of json_errdetail(). */
+static char *
+syntax_detail(JsonLexContext *lex, JsonParseErrorType code)
+{
+	const char *expected;
+
+	switch (code)
+	{
+		case JSON_EXPECTED_MORE:
+			return pstrdup("The input string ended unexpectedly.");
+		case JSON_UNICODE_CODE_POINT_ZERO:
+			return pstrdup("\\u0000 cannot be converted to text.");
+		case JSON_EXPECTED_END:
+			expected = "the end of the input";
+			break;
+		case JSON_EXPECTED_COLON:
+			expected = "\":\"";
+			break;
+		case JSON_EXPECTED_OBJECT_FIRST:
+			expected = "a string or \"}\"";
+			break;
+		case JSON_EXPECTED_OBJECT_NEXT:
+			expected = "\",\" or \"}\"";
+			break;
+		case JSON_EXPECTED_STRING:
+			expected = "a string";
+			break;
+		case JSON_EXPECTED_ARRAY_FIRST:
+			expected = "an array element or \"]\"";
+			break;
+		case JSON_EXPECTED_ARRAY_NEXT:
+			expected = "\",\" or \"]\"";
+			break;
+		case JSON_EXPECTED_JSON:
+			expected = "a JSON value";
+			break;
+		default:
+			return psprintf("Token %s is invalid, on line %d.", quoted_token(lex),
+							lex->line_number);
+	}
+	return psprintf("Expected %s, but found %s on line %d.", expected, quoted_token(lex),
+					lex->line_number);
+}
+
 static bool
 fail_syntax(Parser *p, JsonParseErrorType code)
 {
+	/* At the end of the input there is no token to quote: say so instead. */
+	if (p->lex->token_type == JSON_TOKEN_END && code != JSON_UNICODE_CODE_POINT_ZERO &&
+		code != JSON_EXPECTED_END)
+		code = JSON_EXPECTED_MORE;
 	return fail(p->err,
 				code == JSON_UNICODE_CODE_POINT_ZERO ? PAYLOAD_NUL_CHARACTER : PAYLOAD_SYNTAX,
 				pstrdup("invalid input syntax for type json"),
-				json_errdetail(code, p->lex));
+				syntax_detail(p->lex, code));
 }
 
 static char *

@@ -1,0 +1,222 @@
+/*
+ * config.c: presence-http's settings, from command-line flags with an
+ * environment variable fallback for each (PRESENCE_HTTP_*).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "presence_http.h"
+
+enum
+{
+	OPT_LISTEN = 'l',
+	OPT_PATH = 'p',
+	OPT_DB = 'd',
+	OPT_HELP = 'h',
+	OPT_MAX_BODY = 256,
+	OPT_WORKERS,
+	OPT_BATCH_MAX,
+	OPT_BATCH_WAIT,
+	OPT_TIMEOUT,
+	OPT_MAX_CONN,
+	OPT_QUEUE_MAX
+};
+
+static const struct option options[] = {
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"path", required_argument, NULL, OPT_PATH},
+	{"db", required_argument, NULL, OPT_DB},
+	{"max-body", required_argument, NULL, OPT_MAX_BODY},
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"batch-max", required_argument, NULL, OPT_BATCH_MAX},
+	{"batch-wait-us", required_argument, NULL, OPT_BATCH_WAIT},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
+	{"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(FILE *out)
+{
+	fputs("presence-http: HTTP front door of the presence extension\n"
+		  "\n"
+		  "Usage: presence-http [OPTION]...\n"
+		  "\n"
+		  "Options (each also read from the environment variable shown):\n"
+		  "  --listen=HOST:PORT     address to bind (PRESENCE_HTTP_LISTEN, default 127.0.0.1:8080)\n"
+		  "  --path=PATH            webhook URL path (PRESENCE_HTTP_PATH, default /webhook)\n"
+		  "  --db=CONNINFO          libpq connection string (PRESENCE_HTTP_DB, default: PG* environment)\n"
+		  "  --max-body=BYTES       largest accepted body (PRESENCE_HTTP_MAX_BODY, default 65536)\n"
+		  "  --workers=N            database connections (PRESENCE_HTTP_WORKERS, default 4)\n"
+		  "  --batch-max=N          deliveries per transaction (PRESENCE_HTTP_BATCH_MAX, default 64)\n"
+		  "  --batch-wait-us=US     extra wait to fill a batch under load (PRESENCE_HTTP_BATCH_WAIT_US, default 200)\n"
+		  "  --timeout=SECONDS      idle client connection timeout (PRESENCE_HTTP_TIMEOUT, default 30)\n"
+		  "  --max-connections=N    concurrent client connections (PRESENCE_HTTP_MAX_CONNECTIONS, default 512)\n"
+		  "  --queue-max=N          deliveries waiting for a worker before 503 (PRESENCE_HTTP_QUEUE_MAX, default 1024)\n"
+		  "  --help                 show this help and exit\n",
+		  out);
+}
+
+/* Parse a decimal integer within [min, max]; false (with a message) if not. */
+static bool
+parse_long(const char *name, const char *s, long min, long max, long *out)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected %ld..%ld)\n",
+				s, name, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static void
+config_defaults(ShimConfig *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = "127.0.0.1:8080";
+	cfg->path = "/webhook";
+	cfg->db = NULL;
+	cfg->max_body = 65536;
+	cfg->workers = 4;
+	cfg->batch_max = 64;
+	cfg->batch_wait_us = 200;
+	cfg->timeout = 30;
+	cfg->max_connections = 512;
+	cfg->queue_max = 1024;
+}
+
+/* Apply one setting by option id; used for both flags and environment. */
+static bool
+config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
+{
+	long		v;
+
+	switch (opt)
+	{
+		case OPT_LISTEN:
+			cfg->listen = value;
+			return true;
+		case OPT_PATH:
+			if (value[0] != '/')
+			{
+				fprintf(stderr, "presence-http: %s must start with \"/\"\n", name);
+				return false;
+			}
+			cfg->path = value;
+			return true;
+		case OPT_DB:
+			cfg->db = value;
+			return true;
+		case OPT_MAX_BODY:
+			if (!parse_long(name, value, 1, 64L * 1024 * 1024, &v))
+				return false;
+			cfg->max_body = (size_t) v;
+			return true;
+		case OPT_WORKERS:
+			if (!parse_long(name, value, 1, 256, &v))
+				return false;
+			cfg->workers = (int) v;
+			return true;
+		case OPT_BATCH_MAX:
+			if (!parse_long(name, value, 1, 10000, &v))
+				return false;
+			cfg->batch_max = (int) v;
+			return true;
+		case OPT_BATCH_WAIT:
+			if (!parse_long(name, value, 0, 10000000, &v))
+				return false;
+			cfg->batch_wait_us = v;
+			return true;
+		case OPT_TIMEOUT:
+			if (!parse_long(name, value, 0, 86400, &v))
+				return false;
+			cfg->timeout = (int) v;
+			return true;
+		case OPT_MAX_CONN:
+			if (!parse_long(name, value, 1, 100000, &v))
+				return false;
+			cfg->max_connections = (int) v;
+			return true;
+		case OPT_QUEUE_MAX:
+			if (!parse_long(name, value, 1, 1000000, &v))
+				return false;
+			cfg->queue_max = (int) v;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Environment first, so that flags override it. */
+static bool
+config_from_env(ShimConfig *cfg)
+{
+	static const struct
+	{
+		const char *var;
+		int			opt;
+	}			env[] = {
+		{"PRESENCE_HTTP_LISTEN", OPT_LISTEN},
+		{"PRESENCE_HTTP_PATH", OPT_PATH},
+		{"PRESENCE_HTTP_DB", OPT_DB},
+		{"PRESENCE_HTTP_MAX_BODY", OPT_MAX_BODY},
+		{"PRESENCE_HTTP_WORKERS", OPT_WORKERS},
+		{"PRESENCE_HTTP_BATCH_MAX", OPT_BATCH_MAX},
+		{"PRESENCE_HTTP_BATCH_WAIT_US", OPT_BATCH_WAIT},
+		{"PRESENCE_HTTP_TIMEOUT", OPT_TIMEOUT},
+		{"PRESENCE_HTTP_MAX_CONNECTIONS", OPT_MAX_CONN},
+		{"PRESENCE_HTTP_QUEUE_MAX", OPT_QUEUE_MAX},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(env) / sizeof(env[0]); i++)
+	{
+		const char *value = getenv(env[i].var);
+
+		if (value != NULL && value[0] != '\0' &&
+			!config_set(cfg, env[i].opt, env[i].var, value))
+			return false;
+	}
+	return true;
+}
+
+int
+config_load(int argc, char **argv, ShimConfig *cfg)
+{
+	int			opt;
+
+	config_defaults(cfg);
+	if (!config_from_env(cfg))
+		return 2;
+	while ((opt = getopt_long(argc, argv, "l:p:d:h", options, NULL)) != -1)
+	{
+		if (opt == OPT_HELP)
+		{
+			usage(stdout);
+			return 1;
+		}
+		if (opt == '?' || !config_set(cfg, opt, argv[optind - 1], optarg))
+		{
+			fputs("Try \"presence-http --help\" for more information.\n", stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "presence-http: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * main.c: presence-http's start-up and shutdown.
+ *
+ * Start-up refuses to run (exit 1) unless the database answers and has the
+ * presence extension.  SIGTERM or SIGINT: stop accepting connections, let
+ * every request in flight get its database outcome and its reply, then exit 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "presence_http.h"
+
+/* How long in-flight requests may take to finish after SIGTERM. */
+#define SHUTDOWN_GRACE_SECONDS 60.0
+
+/* Block the stop signals in every thread; main takes them with sigwait(). */
+static void
+block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+wait_for_stop_signal(const sigset_t *set)
+{
+	int			sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+static void
+shutdown_gracefully(int sig)
+{
+	log_msg("received %s: no new connections, finishing requests in flight",
+			sig == SIGINT ? "SIGINT" : "SIGTERM");
+	server_quiesce();
+	if (!server_wait_idle(SHUTDOWN_GRACE_SECONDS))
+	{
+		log_msg("requests still in flight after %.0f s, exiting anyway",
+				SHUTDOWN_GRACE_SECONDS);
+		_exit(1);
+	}
+	server_stop();
+	batcher_stop();
+	health_stop();
+	log_msg("stopped");
+}
+
+int
+main(int argc, char **argv)
+{
+	ShimConfig	cfg;
+	sigset_t	set;
+	char	   *why = NULL;
+	int			rc;
+
+	rc = config_load(argc, argv, &cfg);
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	block_signals(&set);
+	metrics_init();
+	if (!db_check_startup(cfg.db, &why))
+	{
+		fprintf(stderr, "presence-http: refusing to start: %s\n", why);
+		free(why);
+		return 1;
+	}
+	if (!batcher_start(&cfg) || !health_start(&cfg) || !server_start(&cfg))
+	{
+		fprintf(stderr, "presence-http: refusing to start\n");
+		return 1;
+	}
+	shutdown_gracefully(wait_for_stop_signal(&set));
+	return 0;
+}

@@ -1,0 +1,146 @@
+/*
+ * metrics.c: presence-http's counters and histograms, rendered in the
+ * Prometheus text exposition format for GET /metrics.
+ *
+ * Families: requests by status code, ingest latency, batch sizes, database
+ * reconnects and the depth of the delivery queue.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "presence_http.h"
+
+#define MIN_STATUS 100
+#define MAX_STATUS 599
+
+static const double latency_bounds[] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+#define N_LATENCY (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+#define N_BATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
+
+typedef struct Histogram
+{
+	const double *bounds;
+	size_t		nbounds;
+	uint64_t	counts[16];		/* per bucket, not cumulative; last = +Inf */
+	uint64_t	count;
+	double		sum;
+} Histogram;
+
+static struct
+{
+	pthread_mutex_t lock;
+	uint64_t	requests[MAX_STATUS - MIN_STATUS + 1];
+	Histogram	latency;
+	Histogram	batch;
+	uint64_t	reconnects;
+	int			queue_depth;
+}			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void
+metrics_init(void)
+{
+	m.latency.bounds = latency_bounds;
+	m.latency.nbounds = N_LATENCY;
+	m.batch.bounds = batch_bounds;
+	m.batch.nbounds = N_BATCH;
+}
+
+static void
+observe(Histogram *h, double v)
+{
+	size_t		i;
+
+	for (i = 0; i < h->nbounds && v > h->bounds[i]; i++)
+		;
+	h->counts[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+void
+metrics_request(int status, bool ingest, double latency)
+{
+	pthread_mutex_lock(&m.lock);
+	if (status >= MIN_STATUS && status <= MAX_STATUS)
+		m.requests[status - MIN_STATUS]++;
+	if (ingest)
+		observe(&m.latency, latency);
+	pthread_mutex_unlock(&m.lock);
+}
+
+void
+metrics_batch(int size)
+{
+	pthread_mutex_lock(&m.lock);
+	observe(&m.batch, (double) size);
+	pthread_mutex_unlock(&m.lock);
+}
+
+void
+metrics_reconnect(void)
+{
+	pthread_mutex_lock(&m.lock);
+	m.reconnects++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void
+metrics_queue_depth(int depth)
+{
+	pthread_mutex_lock(&m.lock);
+	m.queue_depth = depth;
+	pthread_mutex_unlock(&m.lock);
+}
+
+static void
+render_histogram(Buf *out, const char *name, const char *help,
+				 const Histogram *h)
+{
+	uint64_t	cumulative = 0;
+	size_t		i;
+
+	buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (i = 0; i < h->nbounds; i++)
+	{
+		cumulative += h->counts[i];
+		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
+				   (unsigned long long) cumulative);
+	}
+	cumulative += h->counts[h->nbounds];
+	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			   (unsigned long long) cumulative);
+	buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name,
+			   (unsigned long long) h->count);
+}
+
+void
+metrics_render(Buf *out)
+{
+	int			i;
+
+	pthread_mutex_lock(&m.lock);
+	buf_puts(out, "# HELP presence_http_requests_total HTTP requests answered, by status code.\n"
+			 "# TYPE presence_http_requests_total counter\n");
+	for (i = 0; i <= MAX_STATUS - MIN_STATUS; i++)
+		if (m.requests[i] > 0)
+			buf_printf(out, "presence_http_requests_total{code=\"%d\"} %llu\n",
+					   i + MIN_STATUS, (unsigned long long) m.requests[i]);
+	render_histogram(out, "presence_http_ingest_duration_seconds",
+					 "Time from request to reply for webhook deliveries.",
+					 &m.latency);
+	render_histogram(out, "presence_http_batch_size",
+					 "Deliveries applied per database call (group commit).",
+					 &m.batch);
+	buf_printf(out, "# HELP presence_http_db_reconnects_total Database connections re-established after a loss.\n"
+			   "# TYPE presence_http_db_reconnects_total counter\n"
+			   "presence_http_db_reconnects_total %llu\n",
+			   (unsigned long long) m.reconnects);
+	buf_printf(out, "# HELP presence_http_queue_depth Deliveries waiting for a database worker.\n"
+			   "# TYPE presence_http_queue_depth gauge\n"
+			   "presence_http_queue_depth %d\n", m.queue_depth);
+	pthread_mutex_unlock(&m.lock);
+}

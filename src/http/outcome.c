@@ -1,0 +1,88 @@
+/*
+ * outcome.c: turns what the database said about one delivery into the HTTP
+ * status and the small JSON reply (contract section 5).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "presence_http.h"
+
+/*
+ * SQLSTATE to HTTP status.  22xxx is bad input, 54000 too large, 28000 a bad
+ * signature, 55000 no secret; connection, resource and transient conflict
+ * errors are worth a retry (503); anything else is a bug (500).
+ */
+int
+http_status_for_sqlstate(const char *sqlstate)
+{
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return 500;
+	if (strncmp(sqlstate, "22", 2) == 0)
+		return 400;
+	if (strcmp(sqlstate, "54000") == 0)
+		return 413;
+	if (strcmp(sqlstate, "28000") == 0)
+		return 401;
+	if (strcmp(sqlstate, "55000") == 0)
+		return 500;
+	if (strncmp(sqlstate, "08", 2) == 0 ||
+		strncmp(sqlstate, "53", 2) == 0 ||
+		strncmp(sqlstate, "57P", 3) == 0 ||
+		strcmp(sqlstate, "40001") == 0 ||
+		strcmp(sqlstate, "40P01") == 0)
+		return 503;
+	return 500;
+}
+
+static void
+job_set_reply(Job *job, int status, Buf *reply)
+{
+	free(job->reply);
+	job->status = status;
+	job->reply = reply->data;
+}
+
+/* Success: the ingest_result counts, each a decimal integer or NULL. */
+void
+job_set_counts(Job *job, const char *items, const char *applied,
+			   const char *duplicates, const char *stale, const char *ignored)
+{
+	Buf			b;
+
+	if (!items || !applied || !duplicates || !stale || !ignored)
+	{
+		job_set_error(job, "XX000", "the database returned an incomplete outcome");
+		return;
+	}
+	buf_init(&b, 96);
+	buf_printf(&b, "{\"items\":%ld,\"applied\":%ld,\"duplicates\":%ld,\"stale\":%ld,\"ignored\":%ld}",
+			   strtol(items, NULL, 10), strtol(applied, NULL, 10),
+			   strtol(duplicates, NULL, 10), strtol(stale, NULL, 10),
+			   strtol(ignored, NULL, 10));
+	job->sqlstate[0] = '\0';
+	job_set_reply(job, 200, &b);
+}
+
+/* Failure with a SQLSTATE and the server's primary message. */
+void
+job_set_error(Job *job, const char *sqlstate, const char *message)
+{
+	Buf			b;
+
+	buf_init(&b, 128);
+	buf_puts(&b, "{\"error\":");
+	buf_json_string(&b, message ? message : "unknown error");
+	buf_puts(&b, "}");
+	if (sqlstate && strlen(sqlstate) == 5)
+		memcpy(job->sqlstate, sqlstate, 6);
+	else
+		strcpy(job->sqlstate, "XX000");
+	job_set_reply(job, http_status_for_sqlstate(job->sqlstate), &b);
+}
+
+/* The database cannot be reached: 503, the client should retry later. */
+void
+job_set_unavailable(Job *job, const char *message)
+{
+	job_set_error(job, "08006", message ? message : "database unavailable");
+}

@@ -1,0 +1,188 @@
+# test/http/lib.sh: shared helpers for the presence-http TAP tests.
+#
+# Sourced by test/http/*.sh (it is not a test itself: prove runs only the
+# numbered scripts).  Needs a running PostgreSQL reachable through PGHOST,
+# PGPORT and PGUSER (a superuser) with the presence extension installed, and
+# PRESENCE_HTTP_BIN (default: src/http/presence-http).  PRESENCE_PGCTL
+# ("$PRESENCE_PGCTL stop|start") is needed by the outage test only.
+
+set -u
+
+TEST_NAME=$(basename "$0" .sh)
+REPO_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PRESENCE_HTTP_BIN=${PRESENCE_HTTP_BIN:-$REPO_ROOT/src/http/presence-http}
+SECRET='t0p-s3cret-for-tests'
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/presence-http-$TEST_NAME.XXXXXX")
+DB="http_t_$$"
+SHIM_PID=
+SHIM_PORT=
+SHIM_LOG=
+BASE=
+TEST_NO=0
+FAILED=0
+export PGDATABASE=postgres
+
+# ---------- TAP ----------
+
+plan() { echo "1..$1"; }
+
+ok() {
+	# ok <0|1 as shell status of a test command> <description>
+	local status=$1; shift
+	TEST_NO=$((TEST_NO + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $TEST_NO - $*"
+	else
+		echo "not ok $TEST_NO - $*"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+check() {
+	# check <description> <command...>: ok when the command succeeds
+	local desc=$1; shift
+	if "$@"; then ok 0 "$desc"; else ok 1 "$desc"; fi
+}
+
+is() {
+	# is <got> <expected> <description>
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got:      '$1'"
+		echo "#   expected: '$2'"
+	fi
+}
+
+like() {
+	# like <got> <extended regex> <description>
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got:      '$1'"
+		echo "#   expected to match: /$2/"
+	fi
+}
+
+diag() { echo "# $*"; }
+
+bail() { echo "Bail out! $*"; exit 255; }
+
+# Valid JSON?  (perl's core JSON::PP, so no extra tool is needed)
+is_json() {
+	printf '%s' "$1" | perl -MJSON::PP -e 'local $/; decode_json(<STDIN>); 1' 2>/dev/null
+}
+
+# ---------- database ----------
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" -c "$1"; }
+
+setup_db() {
+	createdb "$DB" || bail "cannot create database $DB"
+	sql "CREATE EXTENSION presence" >/dev/null || bail "CREATE EXTENSION presence failed in $DB"
+	sql "SELECT presence.set_secret('$SECRET')" >/dev/null ||
+		bail "presence.set_secret() failed in $DB"
+}
+
+drop_db() {
+	dropdb --if-exists --force "$DB" 2>/dev/null || dropdb --if-exists "$DB" 2>/dev/null
+}
+
+# ---------- the shim ----------
+
+# start_shim [flags...]: start presence-http on a free loopback port
+start_shim() {
+	SHIM_LOG=$WORK/shim.log
+	: >"$SHIM_LOG"
+	"$PRESENCE_HTTP_BIN" --db "dbname=$DB" --listen 127.0.0.1:0 "$@" 2>"$SHIM_LOG" &
+	SHIM_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		SHIM_PORT=$(sed -n 's/.*listening on .*(port \([0-9][0-9]*\)).*/\1/p' "$SHIM_LOG")
+		[ -n "$SHIM_PORT" ] && break
+		kill -0 "$SHIM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$SHIM_PORT" ] || { cat "$SHIM_LOG" >&2; bail "presence-http did not start"; }
+	BASE="http://127.0.0.1:$SHIM_PORT"
+}
+
+stop_shim() {
+	if [ -n "$SHIM_PID" ] && kill -0 "$SHIM_PID" 2>/dev/null; then
+		kill -TERM "$SHIM_PID" 2>/dev/null
+		wait "$SHIM_PID" 2>/dev/null
+	fi
+	SHIM_PID=
+}
+
+cleanup() {
+	stop_shim
+	# If the job list still has children (background curl, psql), end them.
+	local p
+	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	drop_db
+	if [ "${KEEP_WORK:-}" = "" ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# ---------- deliveries ----------
+
+now_ms() { date +%s%3N; }
+
+# sign [ts]: set NONCE, TS and SIG for a fresh delivery
+sign() {
+	NONCE="n$$$RANDOM$RANDOM"
+	NONCE=${NONCE:0:18}
+	TS=${1:-$(now_ms)}
+	SIG=$(printf %s "$SECRET$NONCE$TS" | sha1sum | cut -d' ' -f1)
+}
+
+# envelope <event id> <user> <status> [session id] [time ms]
+envelope() {
+	local t=${5:-$(now_ms)} sess=""
+	[ -n "${4:-}" ] && sess=",\"sessionId\":\"$4\""
+	printf '{"type":"user:connection_status","id":"%s","time":%s,"data":[{"status":"%s","userId":"%s","os":"iOS","time":%s%s}]}' \
+		"$1" "$t" "$3" "$2" "$t" "$sess"
+}
+
+# post <url> <body> [curl args...]: sets CODE, BODY and HEADERS
+post() {
+	local url=$1 body=$2; shift 2
+	CODE=$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' \
+		--max-time 30 "$@" --data-binary "$body" "$url")
+	BODY=$(cat "$WORK/body" 2>/dev/null)
+	HEADERS=$(tr -d '\r' <"$WORK/headers" 2>/dev/null)
+}
+
+# get <url> [curl args...]: sets CODE, BODY and HEADERS
+get() {
+	local url=$1; shift
+	CODE=$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' \
+		--max-time 30 "$@" "$url")
+	BODY=$(cat "$WORK/body" 2>/dev/null)
+	HEADERS=$(tr -d '\r' <"$WORK/headers" 2>/dev/null)
+}
+
+# deliver <body>: a freshly signed delivery through the query string
+deliver() {
+	sign
+	post "$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" "$1"
+}
+
+header() {
+	# header <name>: the value of a response header from the last request
+	printf '%s\n' "$HEADERS" | awk -v IGNORECASE=1 -v h="$1" \
+		'BEGIN { h = tolower(h) } { n = tolower($0); sub(/:.*/, "", n); if (n == h) { sub(/^[^:]*: */, ""); print; exit } }'
+}
+
+# wait_until <seconds> <command...>: poll until the command succeeds
+wait_until() {
+	local secs=$1; shift
+	local end=$(($(date +%s) + secs))
+	while ! "$@"; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
