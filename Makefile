@@ -8,9 +8,8 @@ DATA = presence--0.1.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
 REGRESS = setup parse ingest rules signatures security
-REGRESS_OPTS = --inputdir=. --load-extension=pgtap
+REGRESS_OPTS = --inputdir=.
 ISOLATION = concurrent_ingest
-ISOLATION_OPTS = --inputdir=specs
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src

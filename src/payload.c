@@ -532,7 +532,7 @@ read_user_id(PayloadError *err, const char *base, const Value *values, char **us
 		return fail_field(err, base, "userId", "is missing");
 	if (v->type != JSON_TOKEN_STRING || *v->text == '\0')
 		return fail_field(err, base, key, "must be a non-empty string");
-	if (strlen(v->text) > PAYLOAD_MAX_USER_ID_BYTES)
+	if (strlen(v->text) > PAYLOAD_MAX_ID_BYTES)
 		return fail_field(err, base, key, "is longer than 256 bytes");
 	*user_id = v->text;
 	return true;
@@ -544,6 +544,9 @@ static bool
 item_from_values(PayloadError *err, const char *base, const Value *values,
 				 PayloadItem *item)
 {
+	if (values[F_SESSION_ID].type == JSON_TOKEN_STRING &&
+		strlen(values[F_SESSION_ID].text) > PAYLOAD_MAX_ID_BYTES)
+		return fail_field(err, base, "sessionId", "is longer than 256 bytes");
 	return read_status(err, base, &values[F_STATUS], &item->status) &&
 		read_user_id(err, base, values, &item->user_id) &&
 		read_time(err, base, &values[F_TIME], true, &item->time_ms) &&

@@ -1,0 +1,87 @@
+-- The state rules of contract section 3, one story at a time.  Times are ms
+-- after 1730192400000 (2024-10-29 09:00 UTC); t.sessions and t.user_row show them so.
+
+-- 3.1 A disconnect that arrives before its connect: the session stays ended.
+SELECT t.ingest(t.envelope('e1', t.item('1', 'ann', 60000, 'a1')));
+SELECT * FROM t.sessions('ann');
+SELECT t.ingest(t.envelope('e2', t.item('0', 'ann', 0, 'a1', 'iOS')));
+SELECT * FROM t.sessions('ann');
+SELECT * FROM t.user_row('ann');
+
+-- 3.1 A connect re-delivered after its disconnect (new envelope id): a duplicate.
+SELECT t.ingest(t.envelope('e3', t.item('0', 'ann', 0, 'a1', 'Android')));
+-- A later connect on the same, ended session id never reopens it.
+SELECT t.ingest(t.envelope('e4', t.item('0', 'ann', 120000, 'a1')));
+SELECT * FROM t.sessions('ann');
+SELECT * FROM t.user_row('ann');
+
+-- Duplicates: same (user, session, status, time), whatever the envelope and other fields.
+SELECT t.ingest(t.envelope('e5', t.item('1', 'ann', 60000, 'a1', 'Websocket')));
+SELECT count(*) AS ann_events FROM presence.events WHERE user_id = 'ann';
+
+-- Several devices of one user, in one batched delivery, out of order.
+SELECT t.ingest(t.envelope('e6',
+	t.item('0', 'bob', 1000, 'phone', 'iOS') || ',' ||
+	t.item('0', 'bob', 2000, 'laptop', 'Websocket') || ',' ||
+	t.item('1', 'bob', 5000, 'phone') || ',' ||
+	t.item('0', 'bob', 3000, 'tablet', 'Android')));
+SELECT * FROM t.sessions('bob');
+SELECT * FROM t.user_row('bob');
+-- "on which devices": the online sessions
+SELECT session_id, os FROM presence.sessions WHERE user_id = 'bob' AND state = 'online' ORDER BY 1;
+
+-- Logout: the last device logs out; push is suspended.
+SELECT t.ingest(t.envelope('e7', t.item('1', 'bob', 6000, 'laptop') || ',' || t.item('2', 'bob', 7000, 'tablet')));
+SELECT * FROM t.user_row('bob');
+-- At the same time, "2" beats "1": a tie on the same session ends logged out.
+SELECT t.ingest(t.envelope('e8', t.item('1', 'bob', 7000, 'tablet')));
+SELECT * FROM t.sessions('bob');
+-- A later plain disconnect of another session: no longer logged out.
+SELECT t.ingest(t.envelope('e9', t.item('0', 'bob', 7500, 'watch') || ',' || t.item('1', 'bob', 8000, 'watch')));
+SELECT * FROM t.user_row('bob');
+
+-- 3.2 Anonymous sessions follow the greatest item and can come back online.
+SELECT t.ingest('{"userid":"cat","status":"0","os":"PC","time":1730192400000}');
+SELECT t.ingest('[{"userid":"cat","status":"2","time":1730192401000}]');
+SELECT * FROM t.sessions('cat');
+SELECT * FROM t.user_row('cat');
+SELECT t.ingest('{"userId":"cat","status":0,"os":"MiniProgram","time":"1730192402000"}');
+SELECT * FROM t.sessions('cat');
+SELECT * FROM t.user_row('cat');
+-- An older disconnect arrives late: stale, logged, but last_offline_at already covers it.
+SELECT t.ingest('{"userId":"cat","status":"1","time":1730192400500}');
+SELECT outcome FROM presence.events WHERE user_id = 'cat' AND status = '1';
+SELECT * FROM t.sessions('cat');
+-- An empty sessionId is the anonymous session too.
+SELECT t.ingest(t.envelope('e10', t.item('1', 'cat', 3000, '')));
+SELECT * FROM t.sessions('cat');
+SELECT * FROM t.user_row('cat');
+
+-- 3.3 os and client_ip come from the greatest item that carries them, in any order.
+SELECT t.ingest(t.envelope('e11', '{"status":"0","userId":"dan","time":1730192400000,"sessionId":"d1","os":"iOS","clientIp":"10.0.0.1:1"}'));
+SELECT t.ingest(t.envelope('e12', '{"status":"1","userId":"dan","time":1730192409000,"sessionId":"d1"}'));
+SELECT t.ingest(t.envelope('e13', '{"status":"0","userId":"dan","time":1730192405000,"sessionId":"d1","clientIp":"10.0.0.2:2"}'));
+SELECT t.ingest(t.envelope('e14', '{"status":"0","userId":"dan","time":1730192403000,"sessionId":"d1","os":"Android","clientIp":"10.0.0.3:3"}'));
+SELECT session_id, state, os, client_ip, t.ms(started_at), t.ms(ended_at) FROM presence.sessions WHERE user_id = 'dan';
+SELECT t.ms(status_time), outcome FROM presence.events WHERE user_id = 'dan' ORDER BY 1;
+
+-- A foreign event type is acknowledged and ignored.
+SELECT t.ingest('{"type":"message:sent","id":"m1","time":1730192400000,"data":[{"x":1},{"y":2}]}');
+
+-- A delivery that names an item twice counts the second as a duplicate.
+SELECT t.ingest(t.envelope('e15', t.item('0', 'eve', 1, 'e1') || ',' || t.item('0', 'eve', 1, 'e1', 'iOS')));
+
+-- A rejected delivery changes nothing, even when its first items are fine.
+SELECT t.snapshot() AS before \gset
+SELECT t.try($$SELECT presence_ingest_unsigned(t.envelope('bad', t.item('0', 'fay', 1) || ',{"status":"7","userId":"fay","time":1}'))$$);
+SELECT t.snapshot() = :'before' AS unchanged;
+
+-- Invariant 1: the users table equals the aggregate of sessions and events.
+SELECT * FROM presence.check();
+SELECT count(*) AS users, sum(online_sessions) AS online_sessions FROM presence.users;
+
+-- check() finds drift: break a count behind the triggers' back.
+UPDATE presence.users SET online_sessions = online_sessions + 1, online = true WHERE user_id = 'ann';
+SELECT user_id, session_id, field, stored, expected FROM presence.check();
+UPDATE presence.users SET online_sessions = online_sessions - 1, online = false WHERE user_id = 'ann';
+SELECT count(*) AS differences FROM presence.check();
