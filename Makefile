@@ -10,6 +10,7 @@ PGFILEDESC = "presence - live user presence from chat connection webhooks"
 REGRESS = setup parse ingest rules signatures security
 REGRESS_OPTS = --inputdir=.
 ISOLATION = concurrent_ingest
+ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -4,7 +4,7 @@
 # string or from headers; bad signatures, stale timestamps, replays and bad
 # bodies get the status contract section 5 maps their SQLSTATE to.
 
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 plan 27
 setup_db

@@ -1,10 +1,11 @@
-# test/http/lib.sh: shared helpers for the presence-http TAP tests.
+# test/http/lib.bash: shared helpers for the presence-http TAP tests.
 #
-# Sourced by test/http/*.sh (it is not a test itself: prove runs only the
-# numbered scripts).  Needs a running PostgreSQL reachable through PGHOST,
-# PGPORT and PGUSER (a superuser) with the presence extension installed, and
-# PRESENCE_HTTP_BIN (default: src/http/presence-http).  PRESENCE_PGCTL
-# ("$PRESENCE_PGCTL stop|start") is needed by the outage test only.
+# Sourced by test/http/*.sh; its name keeps it out of
+# "prove -e bash test/http/*.sh".  Needs a running PostgreSQL reachable
+# through PGHOST, PGPORT and PGUSER (a superuser) with the presence extension
+# installed, and PRESENCE_HTTP_BIN (default: src/http/presence-http).
+# PRESENCE_PGCTL ("$PRESENCE_PGCTL stop|start") is needed by the outage test
+# only.  KEEP_WORK=1 keeps the scratch directory (shim logs) for debugging.
 
 set -u
 
@@ -94,8 +95,8 @@ drop_db() {
 
 # start_shim [flags...]: start presence-http on a free loopback port
 start_shim() {
-	SHIM_LOG=$WORK/shim.log
-	: >"$SHIM_LOG"
+	SHIM_STARTS=$((${SHIM_STARTS:-0} + 1))
+	SHIM_LOG=$WORK/shim.$SHIM_STARTS.log
 	"$PRESENCE_HTTP_BIN" --db "dbname=$DB" --listen 127.0.0.1:0 "$@" 2>"$SHIM_LOG" &
 	SHIM_PID=$!
 	local i
