@@ -44,20 +44,22 @@ as_cluster_user() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_cluster DIR PORT: a new cluster in DIR/data, socket in DIR, on PORT.
+# start_cluster DIR PORT: start the cluster in DIR/data (made on first use),
+# socket in DIR, on PORT, and point the libpq environment at it.
 start_cluster() {
 	local dir=$1 port=$2
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
-	as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
-	cat >>"$dir/data/postgresql.conf" <<CONF
+	if [ ! -f "$dir/data/PG_VERSION" ]; then
+		as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+		cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $port
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'presence'
 max_connections = 120
-fsync = ${PRESENCE_FSYNC:-on}
 CONF
+	fi
 	as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 	export PGHOST=$dir PGPORT=$port PGUSER=postgres
 }
