@@ -29,3 +29,12 @@ clean: clean-http
 clean-http:
 	$(MAKE) -C src/http clean
 .PHONY: install-http clean-http
+
+# Static checks of our own C (headers of PostgreSQL and libraries are not ours).
+LINT_INCLUDES = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir)
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+		--suppress=missingIncludeSystem --suppress='*:/usr/include/*' --suppress=toomanyconfigs \
+		$(LINT_INCLUDES) src/*.c src/http/*.c
+	clang-tidy --quiet src/*.c src/http/*.c -- $(LINT_INCLUDES) -I/usr/include/postgresql/internal
+.PHONY: lint
