@@ -356,15 +356,33 @@ skip_composite(Parser *p, const char *path)
 	return true;
 }
 
-/* Step over the value whose first token is current. */
+/* Step over the value of base.key, whose first token is current. */
 static bool
-skip_value(Parser *p, const char *path)
+skip_value(Parser *p, const char *base, const char *key)
 {
 	if (is_scalar(token(p)))
 		return true;
 	if (token(p) == JSON_TOKEN_OBJECT_START || token(p) == JSON_TOKEN_ARRAY_START)
-		return skip_composite(p, path);
+		return skip_composite(p, key ? field_path(base, key) : base);
 	return fail_syntax(p, JSON_EXPECTED_JSON);
+}
+
+/*
+ * After an element of an object or array, step to the next element's first
+ * token (*more = true) or to the closing bracket (*more = false).
+ */
+static bool
+next_element(Parser *p, bool is_object, bool *more)
+{
+	if (!next_token(p))
+		return false;
+	*more = false;
+	if (token(p) == (is_object ? JSON_TOKEN_OBJECT_END : JSON_TOKEN_ARRAY_END))
+		return true;
+	if (token(p) != JSON_TOKEN_COMMA)
+		return fail_syntax(p, is_object ? JSON_EXPECTED_OBJECT_NEXT : JSON_EXPECTED_ARRAY_NEXT);
+	*more = true;
+	return next_token(p);
 }
 
 /* Objects */
@@ -393,43 +411,34 @@ read_object(Parser *p, const char *base, Value *values, bool top)
 
 	if (!next_token(p))
 		return false;
-	if (token(p) != JSON_TOKEN_OBJECT_END)
+	for (bool more = token(p) != JSON_TOKEN_OBJECT_END; more;)
 	{
-		for (;;)
-		{
-			Field		f;
-			char	   *key;
+		Field		f;
+		char	   *key;
 
-			if (token(p) != JSON_TOKEN_STRING)
-				return fail_syntax(p, keys.n == 0 ? JSON_EXPECTED_OBJECT_FIRST
-								   : JSON_EXPECTED_STRING);
-			key = pstrdup(p->lex->strval->data);
-			keyset_add(&keys, key);
-			if (!expect_token(p, JSON_TOKEN_COLON, JSON_EXPECTED_COLON) || !next_token(p))
-				return false;
-			f = lookup_field(key, top);
-			if (f != F_UNKNOWN)
-			{
-				values[f].present = true;
-				values[f].type = token(p);
-				values[f].text = is_scalar(token(p)) ? token_text(p) : NULL;
-			}
-			if (f == F_DATA && token(p) == JSON_TOKEN_ARRAY_START)
-			{
-				if (!parse_item_array(p, "data"))
-					return false;
-			}
-			else if (!skip_value(p, field_path(base, key)))
-				return false;
-			if (!next_token(p))
-				return false;
-			if (token(p) == JSON_TOKEN_OBJECT_END)
-				break;
-			if (token(p) != JSON_TOKEN_COMMA)
-				return fail_syntax(p, JSON_EXPECTED_OBJECT_NEXT);
-			if (!next_token(p))
+		if (token(p) != JSON_TOKEN_STRING)
+			return fail_syntax(p, keys.n == 0 ? JSON_EXPECTED_OBJECT_FIRST
+							   : JSON_EXPECTED_STRING);
+		key = pstrdup(p->lex->strval->data);
+		keyset_add(&keys, key);
+		if (!expect_token(p, JSON_TOKEN_COLON, JSON_EXPECTED_COLON) || !next_token(p))
+			return false;
+		f = lookup_field(key, top);
+		if (f != F_UNKNOWN)
+		{
+			values[f].present = true;
+			values[f].type = token(p);
+			values[f].text = is_scalar(token(p)) ? token_text(p) : NULL;
+		}
+		if (f == F_DATA && token(p) == JSON_TOKEN_ARRAY_START)
+		{
+			if (!parse_item_array(p, "data"))
 				return false;
 		}
+		else if (!skip_value(p, base, key))
+			return false;
+		if (!next_element(p, true, &more))
+			return false;
 	}
 	return check_repeated_keys(p, &keys, base);
 }
@@ -595,38 +604,29 @@ parse_item_array(Parser *p, const char *base)
 
 	if (!next_token(p))
 		return false;
-	if (token(p) != JSON_TOKEN_ARRAY_END)
+	for (bool more = token(p) != JSON_TOKEN_ARRAY_END; more;)
 	{
-		for (;;)
+		char	   *path = psprintf("%s[%d]", base, n);
+
+		if (token(p) == JSON_TOKEN_OBJECT_START)
 		{
-			char	   *path = psprintf("%s[%d]", base, n);
+			Value		values[F_COUNT] = {{0}};
 
-			if (token(p) == JSON_TOKEN_OBJECT_START)
-			{
-				Value		values[F_COUNT] = {{0}};
-
-				if (!read_object(p, path, values, false))
-					return false;
-				accept_item(p, path, values, n);
-			}
-			else
-			{
-				if (p->item_err.kind == PAYLOAD_OK)
-					fail(&p->item_err, PAYLOAD_SHAPE,
-						 psprintf("field \"%s\" must be an object", path), NULL);
-				if (!skip_value(p, path))
-					return false;
-			}
-			n++;
-			if (!next_token(p))
+			if (!read_object(p, path, values, false))
 				return false;
-			if (token(p) == JSON_TOKEN_ARRAY_END)
-				break;
-			if (token(p) != JSON_TOKEN_COMMA)
-				return fail_syntax(p, JSON_EXPECTED_ARRAY_NEXT);
-			if (!next_token(p))
+			accept_item(p, path, values, n);
+		}
+		else
+		{
+			if (p->item_err.kind == PAYLOAD_OK)
+				fail(&p->item_err, PAYLOAD_SHAPE,
+					 psprintf("field \"%s\" must be an object", path), NULL);
+			if (!skip_value(p, path, NULL))
 				return false;
 		}
+		n++;
+		if (!next_element(p, false, &more))
+			return false;
 	}
 	p->data_len = n;
 	return true;
@@ -710,7 +710,7 @@ parse_top(Parser *p)
 		return p->item_err.kind == PAYLOAD_OK ||
 			fail(p->err, p->item_err.kind, p->item_err.message, p->item_err.detail);
 	}
-	if (!skip_value(p, "") || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+	if (!skip_value(p, "", NULL) || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
 		return false;
 	return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must be a JSON object or array"),
 				pstrdup("A delivery is an event envelope, a status item, or an array of status items."));
