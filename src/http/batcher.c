@@ -76,8 +76,26 @@ gather_more(Job **jobs, int n, int max)
 }
 
 /*
- * Sleep until there is work.  A worker without a connection wakes up on its
- * backoff schedule to reconnect, so it is ready before the next delivery.
+ * Lock held, no connection: sleep until the next reconnection attempt is due
+ * (or a delivery arrives), then try, without the lock.
+ */
+static void
+reconnect_when_due(Worker *w)
+{
+	double		delay = db_next_try(&w->db) - mono_now();
+	struct timespec until = deadline_after_us(delay > 0 ? (long) (delay * 1e6) : 0);
+
+	if (pthread_cond_timedwait(&q.wake, &q.lock, &until) != ETIMEDOUT)
+		return;
+	pthread_mutex_unlock(&q.lock);
+	db_ensure(&w->db, DB_RETRY_BACKOFF);
+	pthread_mutex_lock(&q.lock);
+}
+
+/*
+ * Sleep, lock held, until there is work.  A worker without a connection
+ * wakes up on its backoff schedule to reconnect, so that it is ready before
+ * the next delivery comes.
  */
 static void
 wait_for_work(Worker *w)
@@ -85,20 +103,9 @@ wait_for_work(Worker *w)
 	while (!q.stopping && (q.count == 0 || q.gathering))
 	{
 		if (w->db.conn != NULL)
-		{
 			pthread_cond_wait(&q.wake, &q.lock);
-			continue;
-		}
-		{
-			double		delay = db_next_try(&w->db) - mono_now();
-			struct timespec until = deadline_after_us(delay > 0 ? (long) (delay * 1e6) : 0);
-
-			if (pthread_cond_timedwait(&q.wake, &q.lock, &until) != ETIMEDOUT)
-				continue;
-			pthread_mutex_unlock(&q.lock);
-			db_ensure(&w->db, DB_RETRY_BACKOFF);
-			pthread_mutex_lock(&q.lock);
-		}
+		else
+			reconnect_when_due(w);
 	}
 }
 

@@ -1,12 +1,15 @@
 /*
  * config.c: presence-http's settings, from command-line flags with an
- * environment variable fallback for each (PRESENCE_HTTP_*).
+ * environment variable fallback for each (PRESENCE_HTTP_*), and the
+ * resolution of the --listen address.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "presence_http.h"
 
@@ -192,6 +195,22 @@ config_from_env(ShimConfig *cfg)
 	return true;
 }
 
+/* "--name" of an option id, for messages. */
+static const char *
+option_name(int opt)
+{
+	static char name[40];
+	const struct option *o;
+
+	for (o = options; o->name != NULL; o++)
+		if (o->val == opt)
+		{
+			snprintf(name, sizeof(name), "--%s", o->name);
+			return name;
+		}
+	return "option";
+}
+
 int
 config_load(int argc, char **argv, ShimConfig *cfg)
 {
@@ -207,7 +226,7 @@ config_load(int argc, char **argv, ShimConfig *cfg)
 			usage(stdout);
 			return 1;
 		}
-		if (opt == '?' || !config_set(cfg, opt, argv[optind - 1], optarg))
+		if (opt == '?' || !config_set(cfg, opt, option_name(opt), optarg))
 		{
 			fputs("Try \"presence-http --help\" for more information.\n", stderr);
 			return 2;
@@ -219,4 +238,40 @@ config_load(int argc, char **argv, ShimConfig *cfg)
 		return 2;
 	}
 	return 0;
+}
+
+/*
+ * --listen to a socket address: host:port, [v6addr]:port; an empty host or
+ * "*" means every interface.  NULL if it does not resolve.  Free the result
+ * with freeaddrinfo().
+ */
+struct addrinfo *
+config_resolve_listen(const char *listen)
+{
+	char		host[256];
+	const char *port;
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = {0};
+	struct addrinfo *ai = NULL;
+	size_t		hlen;
+	int			rc;
+
+	if (colon == NULL || colon[1] == '\0')
+		return NULL;
+	port = colon + 1;
+	hlen = (size_t) (colon - listen);
+	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']')
+	{
+		listen++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return NULL;
+	memcpy(host, listen, hlen);
+	host[hlen] = '\0';
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	rc = getaddrinfo(hlen == 0 || strcmp(host, "*") == 0 ? NULL : host, port,
+					 &hints, &ai);
+	return rc == 0 ? ai : NULL;
 }

@@ -114,8 +114,8 @@ db_ensure(DbConn *db, double min_gap)
 	db_close(db);
 	if (now - db->last_try < (min_gap < 0 ? db->backoff : min_gap))
 		return false;
-	db->last_try = now;
 	db->conn = connect_db(db->conninfo);
+	db->last_try = mono_now();	/* after: connecting may take a while */
 	if (!db_connected(db))
 	{
 		connect_failed(db);
@@ -134,16 +134,16 @@ db_ensure(DbConn *db, double min_gap)
 
 /* After a failed statement: was the connection lost?  Then drop it. */
 static bool
-connection_lost(DbConn *db, PGresult *res)
+connection_lost(DbConn *db)
 {
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		return false;
 	if (!db->loss_logged)
 	{
-		const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		char		why[256];
 
-		log_msg("%s: lost the database connection%s%s", db->name,
-				msg ? ": " : "", msg ? msg : "");
+		error_line(db->conn, why, sizeof(why));
+		log_msg("%s: lost the database connection: %s", db->name, why);
 	}
 	db->loss_logged = true;
 	db_close(db);
@@ -192,7 +192,7 @@ ingest_one(DbConn *db, Job *job)
 					   PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4));
 	else if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		job_set_error(job, "XX000", "presence_ingest returned no row");
-	else if (connection_lost(db, res))
+	else if (connection_lost(db))
 		job_set_unavailable(job, NULL);
 	else
 		set_error_from_result(job, db->conn, res);
@@ -281,45 +281,33 @@ take_batch_rows(PGresult *res, Job **jobs, int n)
 
 /*
  * Apply a batch of deliveries in one call (one transaction).  If the call as
- * a whole fails, each delivery is applied on its own so that it still gets
- * its own outcome; a lost connection is retried once on a fresh one first.
- * Deliveries the database cannot be asked about get 503.
+ * a whole fails (lost connection, deadlock, serialization failure, ...), each
+ * delivery is applied on its own so that it still gets its own outcome; a
+ * delivery the database cannot be asked about gets 503.
  */
 void
 db_ingest(DbConn *db, Job **jobs, int n)
 {
-	int			attempt;
-	int			i;
+	PGresult   *res;
 
-	for (attempt = 0; attempt < 2; attempt++)
+	if (!db_ensure(db, DB_RETRY_EAGER))
 	{
-		PGresult   *res;
-
-		if (!db_ensure(db, attempt == 0 ? DB_RETRY_EAGER : DB_RETRY_NOW))
-			break;
-		res = exec_batch(db, jobs, n);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		{
-			take_batch_rows(res, jobs, n);
-			PQclear(res);
-			ingest_each(db, jobs, n);	/* any the batch did not report */
-			return;
-		}
-		if (!connection_lost(db, res))
-		{
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			log_msg("%s: batch of %d failed (sqlstate %s), applying one by one",
-					db->name, n, state ? state : "none");
-			PQclear(res);
-			ingest_each(db, jobs, n);
-			return;
-		}
-		PQclear(res);
-	}
-	for (i = 0; i < n; i++)
-		if (jobs[i]->status == 0)
+		for (int i = 0; i < n; i++)
 			job_set_unavailable(jobs[i], NULL);
+		return;
+	}
+	res = exec_batch(db, jobs, n);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		take_batch_rows(res, jobs, n);
+	else if (!connection_lost(db))
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		log_msg("%s: batch of %d failed (sqlstate %s), applying one by one",
+				db->name, n, state ? state : "none");
+	}
+	PQclear(res);
+	ingest_each(db, jobs, n);	/* all of them, or any the batch left out */
 }
 
 /* Does the database answer?  Retries once on a fresh connection. */
@@ -337,7 +325,7 @@ db_ping(DbConn *db)
 			return false;
 		res = PQexec(db->conn, "SELECT 1");
 		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		if (!ok && !connection_lost(db, res))
+		if (!ok && !connection_lost(db))
 			attempt = 2;		/* answered, but with an error: no retry */
 		PQclear(res);
 		if (ok)

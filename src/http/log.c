@@ -38,7 +38,9 @@ sanitize(char *out, size_t size, const char *s)
 	{
 		unsigned char c = (unsigned char) s[i];
 
-		out[i] = (c < 0x21 || c > 0x7e) ? '?' : (char) c;
+		out[i] = s[i];
+		if (c < 0x21 || c > 0x7e)
+			out[i] = '?';
 	}
 	out[i] = '\0';
 }

@@ -36,8 +36,11 @@ typedef struct ShimConfig
 	int			queue_max;		/* deliveries waiting for a batcher */
 } ShimConfig;
 
+struct addrinfo;
+
 /* Returns 0 to run, 1 to exit successfully (--help), 2 on a usage error. */
 extern int	config_load(int argc, char **argv, ShimConfig *cfg);
+extern struct addrinfo *config_resolve_listen(const char *listen);
 
 /* ---------- util.c ---------- */
 

@@ -27,11 +27,13 @@ typedef enum ReqKind
 {
 	REQ_INGEST,
 	REQ_HEALTH,
-	REQ_OTHER
+	REQ_METRICS,
+	REQ_REFUSED					/* 404 or 405, see refuse_status */
 } ReqKind;
 
 typedef enum Phase
 {
+	PH_ROUTED,					/* headers seen, answer on the next call */
 	PH_READING,					/* receiving the body */
 	PH_WAITING,					/* suspended, the database has the job */
 	PH_ANSWERED					/* a response is queued */
@@ -50,6 +52,8 @@ typedef struct Request
 	size_t		received;		/* body bytes seen, kept or not */
 	bool		too_large;
 	const char *note;			/* for the log line */
+	int			refuse_status;	/* REQ_REFUSED: 404 or 405 */
+	const char *allow;			/* REQ_REFUSED with 405: the Allow header */
 	Job			job;
 	int			status;			/* of the reply, 0 while none */
 	size_t		bytes;
@@ -170,7 +174,6 @@ static const char *
 signature_value(struct MHD_Connection *conn, const char *arg1,
 				const char *arg2, const char *header)
 {
-	char		rc_header[64];
 	const char *v;
 
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, arg1);
@@ -180,6 +183,8 @@ signature_value(struct MHD_Connection *conn, const char *arg1,
 		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, header);
 	if (v == NULL)
 	{
+		char		rc_header[64];
+
 		snprintf(rc_header, sizeof(rc_header), "RC-%s", header);
 		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, rc_header);
 	}
@@ -212,10 +217,10 @@ pick_signature(Request *req)
 static enum MHD_Result
 ingest_complete(Request *req)
 {
-	char		msg[64];
-
 	if (req->too_large)
 	{
+		char		msg[64];
+
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", config->max_body);
 		return respond_json_error(req, 413, msg, NULL);
 	}
@@ -267,15 +272,13 @@ ingest_read(Request *req, const char *data, size_t *size)
 static enum MHD_Result
 ingest_begin(Request *req)
 {
-	const char *cl;
-	char		msg[64];
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+												 MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-	if (strcmp(req->method, MHD_HTTP_METHOD_POST) != 0)
-		return respond_json_error(req, 405, "method not allowed", "POST");
-	cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-									 MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && strtoull(cl, NULL, 10) > config->max_body)
 	{
+		char		msg[64];
+
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", config->max_body);
 		return respond_json_error(req, 413, msg, NULL);
 	}
@@ -297,33 +300,98 @@ metrics_reply(Request *req)
 	return ok ? MHD_YES : MHD_NO;
 }
 
-static bool
-is_get(const Request *req)
+/* Resumed: the database (or the health probe) has answered. */
+static enum MHD_Result
+reply_job(Request *req)
 {
-	return strcmp(req->method, MHD_HTTP_METHOD_GET) == 0 ||
-		strcmp(req->method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (req->job.status == 0 || req->job.reply == NULL)
+		return respond_json_error(req, 500, "no outcome for this request", NULL);
+	return respond(req, req->job.status, req->job.reply, "application/json",
+				   NULL) ? MHD_YES : MHD_NO;
 }
 
-/* First call for a request: route it by path and method. */
+/* Does the request come with a body (that we would have to read)? */
+static bool
+has_body(const Request *req)
+{
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+												 MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (cl != NULL)
+		return strtoull(cl, NULL, 10) > 0;
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+									   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+static void
+route(Request *req, const char *url)
+{
+	bool		get = strcmp(req->method, MHD_HTTP_METHOD_GET) == 0 ||
+		strcmp(req->method, MHD_HTTP_METHOD_HEAD) == 0;
+
+	req->kind = REQ_REFUSED;
+	req->refuse_status = 404;
+	if (strcmp(url, config->path) == 0)
+	{
+		if (strcmp(req->method, MHD_HTTP_METHOD_POST) == 0)
+			req->kind = REQ_INGEST;
+		req->refuse_status = 405;
+		req->allow = "POST";
+	}
+	else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)
+	{
+		if (get)
+			req->kind = url[1] == 'h' ? REQ_HEALTH : REQ_METRICS;
+		req->refuse_status = 405;
+		req->allow = "GET, HEAD";
+	}
+}
+
+static enum MHD_Result
+refuse(Request *req)
+{
+	return respond_json_error(req, req->refuse_status,
+							  req->refuse_status == 405 ? "method not allowed" : "not found",
+							  req->allow);
+}
+
+/*
+ * First call for a request: route it by path and method.  A request we
+ * refuse is answered at once if it has a body, so that the body is not read
+ * (libmicrohttpd then closes the connection); without a body the answer waits
+ * for the next call, which keeps the connection open.
+ */
 static enum MHD_Result
 request_begin(Request *req, const char *url)
 {
-	if (strcmp(url, config->path) == 0)
-	{
-		req->kind = REQ_INGEST;
+	route(req, url);
+	if (req->kind == REQ_INGEST)
 		return ingest_begin(req);
-	}
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)
+	if (req->kind == REQ_REFUSED && has_body(req))
+		return refuse(req);
+	req->phase = PH_ROUTED;
+	return MHD_YES;
+}
+
+/* Second call of a request without a body to read. */
+static enum MHD_Result
+request_routed(Request *req, size_t *upload_data_size)
+{
+	if (*upload_data_size != 0)
 	{
-		if (!is_get(req))
-			return respond_json_error(req, 405, "method not allowed", "GET, HEAD");
-		if (strcmp(url, "/metrics") == 0)
-			return metrics_reply(req);
-		req->kind = REQ_HEALTH;
-		hand_over(req, true);
+		*upload_data_size = 0;	/* a GET with a body: ignore it */
 		return MHD_YES;
 	}
-	return respond_json_error(req, 404, "not found", NULL);
+	switch (req->kind)
+	{
+		case REQ_HEALTH:
+			hand_over(req, true);
+			return MHD_YES;
+		case REQ_METRICS:
+			return metrics_reply(req);
+		default:
+			return refuse(req);
+	}
 }
 
 static Request *
@@ -332,12 +400,11 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	Request    *req = xcalloc(1, sizeof(Request));
 
 	req->conn = conn;
-	req->kind = REQ_OTHER;
-	req->phase = PH_ANSWERED;
+	req->kind = REQ_REFUSED;
+	req->phase = PH_ROUTED;
 	req->start = mono_now();
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	snprintf(req->path, sizeof(req->path), "%s", url);
-	buf_init(&req->body, 1);
 	in_flight_add(1);
 	return req;
 }
@@ -359,11 +426,12 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	switch (req->phase)
 	{
+		case PH_ROUTED:
+			return request_routed(req, upload_data_size);
 		case PH_READING:
 			return ingest_read(req, upload_data, upload_data_size);
 		case PH_WAITING:
-			return respond(req, req->job.status, req->job.reply,
-						   "application/json", NULL) ? MHD_YES : MHD_NO;
+			return reply_job(req);
 		case PH_ANSWERED:
 			break;
 	}
@@ -425,38 +493,6 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_msg("libmicrohttpd: %s", line);
 }
 
-/* Split host:port ("[v6]:port" too; an empty host or "*" means any). */
-static struct addrinfo *
-resolve_listen(const char *listen)
-{
-	char		host[256];
-	const char *port;
-	const char *colon = strrchr(listen, ':');
-	struct addrinfo hints = {0};
-	struct addrinfo *ai = NULL;
-	size_t		hlen;
-	int			rc;
-
-	if (colon == NULL || colon[1] == '\0')
-		return NULL;
-	port = colon + 1;
-	hlen = (size_t) (colon - listen);
-	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']')
-	{
-		listen++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		return NULL;
-	memcpy(host, listen, hlen);
-	host[hlen] = '\0';
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	rc = getaddrinfo(hlen == 0 || strcmp(host, "*") == 0 ? NULL : host, port,
-					 &hints, &ai);
-	return rc == 0 ? ai : NULL;
-}
-
 bool
 server_start(const ShimConfig *cfg)
 {
@@ -471,7 +507,7 @@ server_start(const ShimConfig *cfg)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&idle_cond, &attr);
 	pthread_condattr_destroy(&attr);
-	ai = resolve_listen(cfg->listen);
+	ai = config_resolve_listen(cfg->listen);
 	if (ai == NULL)
 	{
 		log_msg("cannot resolve listen address \"%s\" (expected HOST:PORT)", cfg->listen);
@@ -498,12 +534,18 @@ server_start(const ShimConfig *cfg)
 	return true;
 }
 
-/* Stop accepting connections; those already open are still served. */
+/*
+ * Stop accepting connections; those already open are still served.  The
+ * listening socket is shut down too, so that new clients are refused at once
+ * instead of waiting in the backlog; it is closed after MHD_stop_daemon().
+ */
 void
 server_quiesce(void)
 {
 	quiescing = true;
 	listen_fd = MHD_quiesce_daemon(daemon_handle);
+	if (listen_fd != MHD_INVALID_SOCKET)
+		shutdown(listen_fd, SHUT_RDWR);
 }
 
 /* Wait until no request is in flight; false if seconds ran out first. */

@@ -4,9 +4,10 @@
 # string or from headers; bad signatures, stale timestamps, replays and bad
 # bodies get the status contract section 5 maps their SQLSTATE to.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 27
+plan 33
 setup_db
 start_shim
 
@@ -88,3 +89,28 @@ CODE=$(printf '{"type":"user:connection_status","id":"\xff\xfe","time":1,"data":
 	curl -s -o "$WORK/body" -w '%{http_code}' --data-binary @- \
 		"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG")
 is "$CODE" 400 "invalid UTF-8 body is 400"
+
+# As an ordinary login role that is only a member of presence_writer.
+TEST_ROLE="http_t_writer_$$"
+psql -X -q -c "CREATE ROLE $TEST_ROLE LOGIN IN ROLE presence_writer" >/dev/null
+stop_shim
+start_shim --db "dbname=$DB user=$TEST_ROLE"
+deliver "$(envelope ev-19 hank 0 s1)"
+is "$CODE" 200 "a presence_writer member can deliver"
+get "$BASE/healthz"
+is "$CODE" 200 "and /healthz works for it"
+
+# Body over presence.max_payload_bytes: the database says 54000, that is 413.
+sql "ALTER DATABASE $DB SET presence.max_payload_bytes = 200" >/dev/null
+stop_shim
+start_shim
+body=$(envelope ev-20 hank 0 "sess-$(printf '%0200d' 0)")
+deliver "$body"
+is "$CODE" 413 "body over presence.max_payload_bytes is 413 (54000)"
+check "413 reply is a JSON error" is_json "$BODY"
+
+# No active secret: the database says 55000, that is 500.
+sql "SELECT presence.drop_secret('$SECRET')" >/dev/null
+deliver "$(envelope ev-21 ivan 0)"
+is "$CODE" 500 "no secret configured is 500 (55000)"
+like "$BODY" '^\{"error":"' "500 reply has the server's message"

@@ -5,6 +5,7 @@
 # body), /healthz, /metrics, stalled clients timing out, and the
 # environment-variable fallback of the flags.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 plan 30
@@ -67,7 +68,7 @@ like "$status_line" '^HTTP/1\.[01] 413 ' \
 	trap '' PIPE
 	exec 3<>"/dev/tcp/127.0.0.1/$SHIM_PORT"
 	printf 'POST /hooks/rc HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n' >&3
-	for i in $(seq 1 256); do
+	for _ in $(seq 1 256); do
 		{ printf '1000\r\n' && head -c 4096 /dev/zero && printf '\r\n'; } >&3 2>/dev/null ||
 			exit 0				# the server closed the connection
 	done

@@ -1,15 +1,18 @@
 #!/bin/bash
 # test/http/03_batch.sh: group commit.  Deliveries that arrive while a call
 # is in flight go to the database together in one presence_ingest_batch()
-# call, and each still gets its own outcome: the bad ones fail alone.
+# call, and each still gets its own outcome: the bad ones fail alone.  A call
+# that fails as a whole falls back to presence_ingest() per delivery, and a
+# full queue answers 503.
 #
 # To make "arrive together" certain, the first delivery is held up by a row
 # lock taken in another session; the others queue behind it meanwhile.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 N=20
-plan 9
+plan 17
 setup_db
 start_shim --workers 2 --batch-wait-us 1000000 --batch-max 64
 
@@ -17,24 +20,7 @@ start_shim --workers 2 --batch-wait-us 1000000 --batch-max 64
 deliver "$(envelope ev-0 holder 0 s0)"
 is "$CODE" 200 "first delivery for the lock holder's user"
 
-psql -X -q -d "$DB" -c "BEGIN; SELECT 1 FROM presence.users WHERE user_id = 'holder' FOR UPDATE; SELECT pg_sleep(3); COMMIT;" \
-	>/dev/null 2>&1 &
-locker=$!
-locked() {
-	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")" = 1 ]
-}
-wait_until 10 locked || diag "lock holder did not start"
-
-# The held-up delivery.
-sign
-curl -s -o "$WORK/held.body" -w '%{http_code}' --max-time 30 \
-	--data-binary "$(envelope ev-held holder 1 s0)" \
-	"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/held.code" &
-held=$!
-blocked() {
-	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")" -ge 1 ]
-}
-wait_until 10 blocked || diag "the held delivery did not block on the lock"
+hold_user holder 1 s0 3
 
 # N deliveries at once; number 7 has a bad signature and number 13 bad JSON.
 pids=()
@@ -69,3 +55,33 @@ check "some batch held more than one delivery" [ "$((count - ones))" -ge 1 ]
 check "fewer database calls than deliveries" [ "$count" -lt $((N + 2)) ]
 like "$(grep -E 'batch=([2-9]|[1-9][0-9])' "$SHIM_LOG" | head -n 1)" 'status=200' \
 	"the log shows the batch size of batched requests"
+
+# A call that fails as a whole (here: cancelled) is retried delivery by
+# delivery with presence_ingest(), so the delivery still gets its outcome.
+hold_user holder 1 s1 2
+cancelled=$(sql "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")
+is "$cancelled" t "the call waiting for the lock was cancelled"
+wait "$held" "$locker"
+is "$(cat "$WORK/held.code")" 200 "the delivery still got 200, applied on its own"
+like "$(cat "$SHIM_LOG")" 'batch of 1 failed \(sqlstate 57014\), applying one by one' \
+	"the fallback is logged"
+
+# A full queue answers 503 at once: one worker, room for one waiting delivery.
+stop_shim
+start_shim --workers 1 --queue-max 1
+hold_user holder 0 s9 2
+sign
+curl -s -o /dev/null -w '%{http_code}' --max-time 30 --data-binary "$(envelope ev-q1 queued 0)" \
+	"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/queued.code" &
+queued=$!
+queue_full() { curl -s "$BASE/metrics" | grep -q '^presence_http_queue_depth 1$'; }
+wait_until 10 queue_full || diag "the second delivery did not queue"
+deliver "$(envelope ev-q2 overflow 0)"
+is "$CODE" 503 "a delivery beyond --queue-max is 503"
+like "$(header Retry-After)" '^[0-9]+$' "with Retry-After"
+wait "$queued" "$held"
+wait "$locker"
+is "$(cat "$WORK/held.code")" 200 "the delivery in the worker completed"
+is "$(cat "$WORK/queued.code")" 200 "the queued delivery completed"
+is "$(sql "SELECT count(*) FROM presence.users WHERE user_id = 'overflow'")" 0 \
+	"the refused delivery was not applied"

@@ -4,6 +4,7 @@
 # the database is back it reconnects by itself: the same delivery is then
 # accepted without restarting the shim.  Needs PRESENCE_PGCTL.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 if [ -z "${PRESENCE_PGCTL:-}" ]; then
@@ -11,7 +12,7 @@ if [ -z "${PRESENCE_PGCTL:-}" ]; then
 	exit 0
 fi
 
-plan 13
+plan 17
 setup_db
 start_shim --workers 2
 
@@ -26,6 +27,17 @@ trap 'restart_db; cleanup' EXIT
 
 deliver "$(envelope ev-1 alice 0 s1)"
 is "$CODE" 200 "delivery is accepted while the database is up"
+
+# A connection killed in the middle of a call: the delivery is applied again
+# on its own (presence_ingest) on a fresh connection and still gets its 200.
+hold_user alice 0 s2 2
+killed=$(sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")
+is "$killed" t "the shim's backend waiting in the call was terminated"
+wait "$held" "$locker"
+is "$(cat "$WORK/held.code")" 200 "the delivery still got 200"
+is "$(sql "SELECT state FROM presence.sessions WHERE user_id = 'alice' AND session_id = 's2'")" online \
+	"and was applied"
+like "$(cat "$SHIM_LOG")" 'lost the database connection' "the loss is logged"
 
 $PRESENCE_PGCTL stop >/dev/null 2>&1 && db_stopped=1
 ok $((1 - db_stopped)) "the database was stopped"

@@ -5,6 +5,7 @@
 #
 # The request is kept in flight by a row lock held in another session.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 plan 9
@@ -14,23 +15,8 @@ start_shim
 deliver "$(envelope ev-0 slow 0 s0)"
 is "$CODE" 200 "first delivery creates the user row"
 
-psql -X -q -d "$DB" -c "BEGIN; SELECT 1 FROM presence.users WHERE user_id = 'slow' FOR UPDATE; SELECT pg_sleep(2); COMMIT;" \
-	>/dev/null 2>&1 &
-locker=$!
-locked() {
-	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")" = 1 ]
-}
-wait_until 10 locked || diag "lock holder did not start"
-
-sign
-curl -s -o "$WORK/slow.body" -w '%{http_code}' --max-time 30 \
-	--data-binary "$(envelope ev-1 slow 1 s0)" \
-	"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/slow.code" &
-slow=$!
-blocked() {
-	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")" -ge 1 ]
-}
-wait_until 10 blocked
+hold_user slow 1 s0 2
+blocked
 ok $? "the delivery is in flight, waiting for the lock"
 
 kill -TERM "$SHIM_PID"
@@ -39,10 +25,10 @@ wait_until 5 refused
 ok $? "after SIGTERM new connections are refused"
 check "the shim is still running while the request is in flight" kill -0 "$SHIM_PID"
 
-wait "$slow"
+wait "$held"
 wait "$locker"
-is "$(cat "$WORK/slow.code")" 200 "the in-flight delivery got its 200"
-is "$(cat "$WORK/slow.body")" '{"items":1,"applied":1,"duplicates":0,"stale":0,"ignored":0}' \
+is "$(cat "$WORK/held.code")" 200 "the in-flight delivery got its 200"
+is "$(cat "$WORK/held.body")" '{"items":1,"applied":1,"duplicates":0,"stale":0,"ignored":0}' \
 	"with its outcome"
 wait "$SHIM_PID"
 is "$?" 0 "the shim exited with status 0"

@@ -3,6 +3,7 @@
 # message) without a reachable database that has the presence extension;
 # --help and bad flags.
 
+# shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 plan 10

@@ -7,6 +7,8 @@
 # PRESENCE_PGCTL ("$PRESENCE_PGCTL stop|start") is needed by the outage test
 # only.  KEEP_WORK=1 keeps the scratch directory (shim logs) for debugging.
 
+# Variables set here are read by the test scripts that source this file.
+# shellcheck disable=SC2034,SC2120
 set -u
 
 TEST_NAME=$(basename "$0" .sh)
@@ -19,6 +21,7 @@ SHIM_PID=
 SHIM_PORT=
 SHIM_LOG=
 BASE=
+TEST_ROLE=
 TEST_NO=0
 FAILED=0
 export PGDATABASE=postgres
@@ -97,10 +100,10 @@ drop_db() {
 start_shim() {
 	SHIM_STARTS=$((${SHIM_STARTS:-0} + 1))
 	SHIM_LOG=$WORK/shim.$SHIM_STARTS.log
+	: >"$SHIM_LOG"
 	"$PRESENCE_HTTP_BIN" --db "dbname=$DB" --listen 127.0.0.1:0 "$@" 2>"$SHIM_LOG" &
 	SHIM_PID=$!
-	local i
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		SHIM_PORT=$(sed -n 's/.*listening on .*(port \([0-9][0-9]*\)).*/\1/p' "$SHIM_LOG")
 		[ -n "$SHIM_PORT" ] && break
 		kill -0 "$SHIM_PID" 2>/dev/null || break
@@ -124,6 +127,7 @@ cleanup() {
 	local p
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
 	drop_db
+	[ -n "${TEST_ROLE:-}" ] && psql -X -q -c "DROP ROLE IF EXISTS $TEST_ROLE" 2>/dev/null
 	if [ "${KEEP_WORK:-}" = "" ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -176,6 +180,30 @@ header() {
 	# header <name>: the value of a response header from the last request
 	printf '%s\n' "$HEADERS" | awk -v IGNORECASE=1 -v h="$1" \
 		'BEGIN { h = tolower(h) } { n = tolower($0); sub(/:.*/, "", n); if (n == h) { sub(/^[^:]*: */, ""); print; exit } }'
+}
+
+# ---------- holding a delivery in flight ----------
+
+locked() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")" = 1 ]
+}
+blocked() {
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")" -ge 1 ]
+}
+# hold_user <user> <status> <session> <seconds>: lock the user's row for a
+# while (in psql, pid $locker), then send a delivery for that user that waits
+# for the lock (curl, pid $held; code and body in $WORK/held.code, held.body)
+hold_user() {
+	psql -X -q -d "$DB" -c "BEGIN; SELECT 1 FROM presence.users WHERE user_id = '$1' FOR UPDATE; SELECT pg_sleep($4); COMMIT;" \
+		>/dev/null 2>&1 &
+	locker=$!
+	wait_until 10 locked || diag "lock holder did not start"
+	sign
+	curl -s -o "$WORK/held.body" -w '%{http_code}' --max-time 30 \
+		--data-binary "$(envelope "ev-held-$2" "$1" "$2" "$3")" \
+		"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/held.code" &
+	held=$!
+	wait_until 10 blocked || diag "the held delivery did not block on the lock"
 }
 
 # wait_until <seconds> <command...>: poll until the command succeeds
