@@ -43,7 +43,7 @@ CREATE TYPE presence.status_item AS (
 -- One row per user ever seen; kept by the triggers below, never written directly.
 CREATE TABLE presence.users (
 	user_id text COLLATE "C" PRIMARY KEY,
-	online_sessions integer NOT NULL DEFAULT 0 CHECK (online_sessions >= 0),
+	online_sessions integer NOT NULL DEFAULT 0,
 	online boolean NOT NULL DEFAULT false,
 	last_online_at timestamptz,
 	last_offline_at timestamptz,
@@ -56,7 +56,7 @@ CREATE TABLE presence.users (
 CREATE TABLE presence.sessions (
 	user_id text COLLATE "C" NOT NULL,
 	session_id text COLLATE "C" NOT NULL,
-	state text NOT NULL CHECK (state IN ('online', 'offline', 'logged_out')),
+	state text NOT NULL,
 	os text,
 	client_ip text,
 	started_at timestamptz,
@@ -71,14 +71,14 @@ CREATE TABLE presence.events (
 	user_id text COLLATE "C" NOT NULL,
 	session_id text COLLATE "C" NOT NULL,
 	status_time timestamptz NOT NULL,
-	status text COLLATE "C" NOT NULL CHECK (status IN ('0', '1', '2')),
+	status text COLLATE "C" NOT NULL,
 	event_id text,
 	event_time timestamptz,
 	item_no integer NOT NULL,
 	os text,
 	client_ip text,
 	received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	outcome text NOT NULL CHECK (outcome IN ('applied', 'stale')),
+	outcome text NOT NULL,
 	PRIMARY KEY (user_id, session_id, status_time, status)
 );
 

@@ -85,3 +85,9 @@ UPDATE presence.users SET online_sessions = online_sessions + 1, online = true W
 SELECT user_id, session_id, field, stored, expected FROM presence.check();
 UPDATE presence.users SET online_sessions = online_sessions - 1, online = false WHERE user_id = 'ann';
 SELECT count(*) AS differences FROM presence.check();
+
+-- A count that would go negative is refused, not stored.
+BEGIN;
+UPDATE presence.users SET online_sessions = 0, online = false WHERE user_id = 'eve';
+SELECT t.try($$UPDATE presence.sessions SET state = 'offline', ended_at = now() WHERE user_id = 'eve'$$);
+ROLLBACK;

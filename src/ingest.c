@@ -347,16 +347,20 @@ apply_item(const WorkItem *w, SessionRow *row)
 	return changed;
 }
 
-/* Apply work[from..to), all of one session; the user's row is locked. */
+/*
+ * Apply work[from..to), all of one session; the user's row is locked.  A new
+ * user has no session to read.
+ */
 static void
-apply_session(const WorkItem *work, int from, int to)
+apply_session(const WorkItem *work, int from, int to, bool new_user)
 {
 	const PayloadItem *first = work[from].item;
-	SessionRow	row;
+	SessionRow	row = {0};
 	bool		is_new;
 	bool		dirty = false;
 
-	store_read_session(first->user_id, first->session_id, &row);
+	if (!new_user)
+		store_read_session(first->user_id, first->session_id, &row);
 	is_new = !row.exists;
 	for (int i = from; i < to; i++)
 		dirty |= apply_item(&work[i], &row);
@@ -372,15 +376,15 @@ apply_work(const WorkItem *work, int nwork)
 	while (i < nwork)
 	{
 		const char *user_id = work[i].item->user_id;
+		bool		new_user = store_lock_user(user_id);
 
-		store_lock_user(user_id);
 		while (i < nwork && strcmp(work[i].item->user_id, user_id) == 0)
 		{
 			int			end = i + 1;
 
 			while (end < nwork && same_session(&work[i], &work[end]))
 				end++;
-			apply_session(work, i, end);
+			apply_session(work, i, end, new_user);
 			i = end;
 		}
 	}

@@ -3,7 +3,8 @@
  * plans.c
  *	  Prepare and run the SPI plans of ingest and the triggers.
  *
- * Each statement is prepared once per backend and kept.  It is parsed with
+ * Each statement is prepared once per backend and kept, with a generic plan
+ * so that no call pays for planning.  It is parsed with
  * search_path set to pg_catalog, pg_temp, and the plan cache re-uses that
  * path whenever it replans, so no object in a caller's schema can stand in
  * for ours or for a built-in operator.
@@ -25,7 +26,8 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+	/* Generic plans: these statements gain nothing from re-planning per call. */
+	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "presence: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)

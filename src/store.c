@@ -43,21 +43,33 @@ column_time(int col, bool *isnull)
 }
 
 /*
- * Lock the user's row, creating it when it is new.  "WHERE false" makes the
- * conflict path lock the existing row without writing a new version of it.
+ * Lock the user's row, creating it when it is new; returns true for a new
+ * user, who has no sessions or items yet.  If another transaction creates the
+ * row first, the insert waits for it and we lock the row it made.
  */
-void
+bool
 store_lock_user(const char *user_id)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr insert_plan;
 	static const Oid types[] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(user_id)};
 
-	plan_execute(PLAN(&plan,
-					  "INSERT INTO presence.users AS u (user_id) VALUES ($1) "
-					  "ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id "
-					  "WHERE false", types),
-				 values, NULL, 0);
+	for (;;)
+	{
+		plan_execute(PLAN(&lock_plan,
+						  "SELECT 1 FROM presence.users WHERE user_id = $1 FOR UPDATE",
+						  types),
+					 values, NULL, 1);
+		if (SPI_processed > 0)
+			return false;
+		plan_execute(PLAN(&insert_plan,
+						  "INSERT INTO presence.users (user_id) VALUES ($1) "
+						  "ON CONFLICT (user_id) DO NOTHING", types),
+					 values, NULL, 0);
+		if (SPI_processed > 0)
+			return true;
+	}
 }
 
 void

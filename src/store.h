@@ -29,7 +29,7 @@ typedef struct EventRow
 	bool		stale;
 } EventRow;
 
-extern void store_lock_user(const char *user_id);
+extern bool store_lock_user(const char *user_id);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,

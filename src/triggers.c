@@ -58,6 +58,20 @@ column_text(HeapTuple tuple, TupleDesc desc, const char *name)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* Make the user's row if it is missing (rows written outside ingest). */
+static void
+ensure_user_row(Datum user_id)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID};
+	Datum		values[1] = {user_id};
+
+	plan_execute(PLAN(&plan,
+					  "INSERT INTO presence.users (user_id) VALUES ($1) "
+					  "ON CONFLICT DO NOTHING", types),
+				 values, NULL, 0);
+}
+
 /* Raise the user's greatest times to those of a newly logged item. */
 static void
 note_item_times(Datum user_id, bool connect, Datum status_time)
@@ -67,22 +81,22 @@ note_item_times(Datum user_id, bool connect, Datum status_time)
 	Datum		values[3] = {user_id, status_time, status_time};
 	bool		isnull[3] = {false, !connect, connect};
 
-	plan_execute(PLAN(&plan,
-					  "INSERT INTO presence.users AS u "
-					  "(user_id, last_online_at, last_offline_at, last_seen_at) "
-					  "VALUES ($1, $2, $3, greatest($2, $3)) "
-					  "ON CONFLICT (user_id) DO UPDATE SET "
-					  "last_online_at = greatest(u.last_online_at, excluded.last_online_at), "
-					  "last_offline_at = greatest(u.last_offline_at, excluded.last_offline_at), "
-					  "last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at), "
-					  "updated_at = now() "
-					  "WHERE u.last_seen_at IS NULL OR excluded.last_seen_at > u.last_seen_at "
-					  "OR excluded.last_online_at > u.last_online_at "
-					  "OR excluded.last_offline_at > u.last_offline_at "
-					  "OR (u.last_online_at IS NULL AND $2 IS NOT NULL) "
-					  "OR (u.last_offline_at IS NULL AND $3 IS NOT NULL)",
-					  types),
-				 values, isnull, 0);
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		plan_execute(PLAN(&plan,
+						  "UPDATE presence.users AS u SET "
+						  "last_online_at = greatest(u.last_online_at, $2), "
+						  "last_offline_at = greatest(u.last_offline_at, $3), "
+						  "last_seen_at = greatest(u.last_seen_at, $2, $3), "
+						  "updated_at = now() "
+						  "WHERE u.user_id = $1 "
+						  "RETURNING 1",
+						  types),
+					 values, isnull, 0);
+		if (SPI_processed > 0)
+			return;
+		ensure_user_row(user_id);
+	}
 }
 
 Datum
@@ -112,15 +126,14 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 static void
 adjust_user(Datum user_id, int delta)
 {
-	static SPIPlanPtr update_plan;
-	static SPIPlanPtr insert_plan;
+	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, INT4OID};
-	static const Oid insert_types[] = {TEXTOID};
 	Datum		values[2] = {user_id, Int32GetDatum(delta)};
+	bool		isnull;
 
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		plan_execute(PLAN(&update_plan,
+		plan_execute(PLAN(&plan,
 						  "UPDATE presence.users AS u SET "
 						  "online_sessions = u.online_sessions + $2, "
 						  "online = u.online_sessions + $2 > 0, "
@@ -129,16 +142,21 @@ adjust_user(Datum user_id, int delta)
 						  "WHERE s.user_id = u.user_id AND s.state = 'logged_out' "
 						  "AND s.ended_at = u.last_offline_at) END, "
 						  "updated_at = now() "
-						  "WHERE u.user_id = $1", types),
+						  "WHERE u.user_id = $1 "
+						  "RETURNING u.online_sessions", types),
 					 values, NULL, 0);
 		if (SPI_processed > 0)
-			return;
-		/* A session written without its user row: make the row, then count. */
-		plan_execute(PLAN(&insert_plan,
-						  "INSERT INTO presence.users (user_id) VALUES ($1) "
-						  "ON CONFLICT DO NOTHING", insert_types),
-					 values, NULL, 0);
+			break;
+		ensure_user_row(user_id);
 	}
+	if (SPI_processed == 0 ||
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&isnull)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("presence.users count of online sessions would go negative"),
+				 errdetail("A session row was changed outside the presence entry points."),
+				 errhint("Run presence.check() to see which rows differ.")));
 }
 
 static bool
