@@ -4,13 +4,17 @@ order_independence.py: property test of contract.md 3.4 (invariants 1 and 2, and
 result counts of 3.3).
 
 For every random history (see presence_model.generate_history) the deliveries are applied in
-at least three different random orders, each with random re-deliveries: two (or more) orders
-from one connection, one from several concurrent connections.  After every order:
+four different random orders (--orders), each with random re-deliveries: two from one
+connection, one split over four concurrent connections, and one over four concurrent
+connections with every delivery sent from two of them at about the same moment.  After every
+order:
 
   * presence.sessions and presence.users equal this directory's own model of contract section 3
     (presence_model.py), and equal the rows of the other orders (updated_at ignored);
   * presence.check() returns no rows;
-  * presence.events holds exactly the distinct items of the history;
+  * presence.events holds exactly the distinct items of the history, with the outcomes the
+    ingest results counted; from one connection, each row is the first copy received (os,
+    client_ip), with its envelope's id and time, and the model's outcome;
   * every ingest_result adds up, and per order applied+stale = distinct items,
     duplicates = copies sent - distinct items, ignored = foreign-type deliveries;
   * in the one-connection orders, applied / stale / duplicates of every delivery are those of
@@ -18,8 +22,9 @@ from one connection, one from several concurrent connections.  After every order
 
 Output is TAP.  Run:  prove -e python3 test/property/order_independence.py
   (PGHOST, PGPORT, PGUSER: a superuser; the test creates and drops its own database)
-Options: --seed S  --histories N  --history N (replay one)  --dump  --threads 4  --orders 3
-         --keep-db  --inject drop|extra|swap (fault injection: the test must fail)
+Options: --seed S  --histories N  --history N (replay one; repeatable)  --dump  --threads 4
+         --orders 4  --keep-db  --inject drop|extra|swap|badbody|tamper (fault injection: the
+         test must then fail)
 Environment: PROPERTY_SEED, PROPERTY_HISTORIES override the defaults.
 """
 
@@ -34,16 +39,19 @@ except ImportError:     # e.g. a pyenv python3 first on PATH: use Debian's, whic
             os.path.realpath('/usr/bin/python3') and not os.environ.get('PROPERTY_REEXEC'):
         os.environ['PROPERTY_REEXEC'] = '1'
         os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-    print('1..0 # SKIP python3-psycopg2 is not installed (apt-get install python3-psycopg2)')
-    sys.exit(0)
+    print('1..1')
+    print('not ok 1 - python3-psycopg2 is importable (apt-get install -y python3-psycopg2)')
+    sys.exit(1)
 
 import argparse
+import json
 import queue
 import random
 import threading
 import time
 import traceback
 
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import presence_model as pm    # noqa: E402
 
@@ -56,7 +64,8 @@ SESSIONS_SQL = ("SELECT user_id, session_id, state, os, client_ip, %s, %s, %s "
 USERS_SQL = ("SELECT user_id, online_sessions, online, %s, %s, %s, logged_out "
              "FROM presence.users" % (MS % 'last_online_at', MS % 'last_offline_at',
                                       MS % 'last_seen_at'))
-EVENTS_SQL = "SELECT user_id, session_id, status, %s FROM presence.events" % (MS % 'status_time')
+EVENTS_SQL = ("SELECT user_id, session_id, status, %s, event_id, %s, os, client_ip, outcome "
+              "FROM presence.events" % (MS % 'status_time', MS % 'event_time'))
 # Raw rows, every column but updated_at, for the order-against-order comparison.
 RAW_SESSIONS_SQL = ("SELECT user_id, session_id, state, os, client_ip, started_at::text, "
                     "ended_at::text, last_event_at::text FROM presence.sessions "
@@ -75,10 +84,11 @@ TESTS = [
     ('errors', 'no delivery raised an error (no deadlock, no serialization failure)'),
     ('seq_sessions', 'one-connection orders: presence.sessions equals the model'),
     ('seq_users', 'one-connection orders: presence.users equals the model'),
-    ('conc_state', 'concurrent order: presence.sessions and presence.users equal the model'),
+    ('conc_state', 'concurrent orders: presence.sessions and presence.users equal the model'),
     ('orders_agree', 'all orders of a history end in identical sessions and users rows'),
     ('check', 'presence.check() returns no rows after every order'),
-    ('events', 'presence.events holds exactly the distinct items (nothing from foreign types)'),
+    ('events', 'presence.events holds exactly the distinct items (nothing from foreign types), '
+               'outcomes as counted; one connection: first copy, envelope id/time, outcome'),
     ('result_rows', 'every ingest_result adds up (items = items in the body, '
                     'applied+duplicates+stale+ignored = items)'),
     ('result_sums', 'per order: applied+stale = distinct items, duplicates = copies - distinct, '
@@ -178,9 +188,13 @@ class Worker(threading.Thread):
                 barrier.wait()
             except threading.BrokenBarrierError:
                 pass
-            for d in deliveries:
-                results.append((d, ingest(self.conn, d.body)))
-            done.set()
+            try:
+                for d in deliveries:
+                    results.append((d, ingest(self.conn, d.body)))
+            except Exception as e:     # not an SQL error: report it as one, never hang
+                results.append((deliveries[len(results)], 'EXCEPTION %r' % e))
+            finally:
+                done.set()
 
     def close(self):
         self.jobs.put(None)
@@ -209,7 +223,7 @@ def read_state(cur):
     cur.execute(RAW_USERS_SQL)
     raw_u = cur.fetchall()
     cur.execute(EVENTS_SQL)
-    events = [(r[0], r[1], int(r[2]), r[3]) for r in cur.fetchall()]
+    events = {(r[0], r[1], int(r[2]), r[3]): tuple(r[4:]) for r in cur.fetchall()}
     cur.execute("SELECT * FROM presence.check()")
     check = cur.fetchall()
     return sessions, users, (raw_s, raw_u), events, check
@@ -236,8 +250,9 @@ def dict_diff(got, want, fields, limit=6):
 # Orders
 
 def make_orders(rng, h, n_orders, threads):
-    """n_orders-1 one-connection sequences and one concurrent one (a list per thread), each a
-    random permutation of all deliveries with random re-deliveries."""
+    """n_orders-2 one-connection sequences and two concurrent ones (a list per thread), each a
+    random permutation of all deliveries with random re-deliveries; in the second concurrent
+    one every delivery is sent from two connections at about the same moment."""
     def with_redeliveries(seq):
         seq = list(seq)
         extra = [d for d in seq if rng.random() < 0.15 for _ in range(rng.choice([1, 1, 2]))]
@@ -246,7 +261,7 @@ def make_orders(rng, h, n_orders, threads):
         return seq
 
     orders = []
-    for k in range(n_orders - 1):
+    for k in range(n_orders - 2):
         seq = list(h.deliveries)
         if k == 1 and rng.random() < 0.4:
             # Adversarial: newest first, or oldest first, by the greatest time in the delivery.
@@ -262,6 +277,15 @@ def make_orders(rng, h, n_orders, threads):
     for d in seq:
         lists[rng.randrange(threads)].append(d)
     orders.append(('conc', lists))
+    # Every delivery twice, from two different connections, at about the same position.
+    seq = list(h.deliveries)
+    rng.shuffle(seq)
+    lists = [[] for _ in range(threads)]
+    for d in seq:
+        a, b = rng.sample(range(threads), 2) if threads > 1 else (0, 0)
+        lists[a].append(d)
+        lists[b].append(d)
+    orders.append(('conc2', lists))
     return orders
 
 
@@ -335,9 +359,15 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
                   % (name, a_s, distinct, du, sent - distinct, sent, distinct, ig, n_foreign,
                      n_foreign_items))
 
+    totals = None
+    if not errors:
+        totals = (sum(r[1] for d, r in good if d.kind != 'foreign'),
+                  sum(r[3] for d, r in good if d.kind != 'foreign'))
+    first = None
     if sequential and not errors:
         m = pm.Model()
         mism = []
+        first = {}      # ident -> (delivery, copy, outcome or None where the contract leaves it)
         for d, r in results:
             if d.kind == 'foreign':
                 continue
@@ -346,6 +376,9 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
             for i, o in zip(d.items, outs):
                 if o != 'duplicate':
                     new_per_session[(i.user, i.sid)] = new_per_session.get((i.user, i.sid), 0) + 1
+            for i, o in zip(d.items, outs):
+                if o != 'duplicate':
+                    first[i.ident] = (d, i, o if new_per_session[(i.user, i.sid)] == 1 else None)
             want_d = outs.count('duplicate')
             want_a, want_s = outs.count('applied'), outs.count('stale')
             if max(new_per_session.values() or [0]) <= 1:
@@ -361,9 +394,10 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
                           '(applied, duplicates, stale) = %r, model %r (per item %r)'
                   % (name, len(mism), mism[0][0].no, mism[0][0].items,
                      (mism[0][1][1], mism[0][1][2], mism[0][1][3]), mism[0][2], mism[0][3]))
+    return totals, first
 
 
-def check_state(rep, hno, name, h, state, want_s, want_u, sequential):
+def check_state(rep, hno, name, h, state, want_s, want_u, sequential, totals, first):
     sessions, users, raw, events, check = state
     if sequential:
         rep.check('seq_sessions', sessions == want_s, hno,
@@ -380,10 +414,34 @@ def check_state(rep, hno, name, h, state, want_s, want_u, sequential):
                                                                          check[:3]))
     want_e = sorted(i.ident for i in h.idents)
     got_e = sorted(events)
-    rep.check('events', got_e == want_e, hno,
-              lambda: '%s: %d event rows for %d distinct items; extra %r; missing %r'
-              % (name, len(got_e), len(want_e), sorted(set(got_e) - set(want_e))[:3],
-                 sorted(set(want_e) - set(got_e))[:3]))
+    problems = []
+    if got_e != want_e:
+        problems.append('%d event rows for %d distinct items; extra %r; missing %r'
+                        % (len(got_e), len(want_e), sorted(set(got_e) - set(want_e))[:3],
+                           sorted(set(want_e) - set(got_e))[:3]))
+    if totals is not None:
+        outcomes = [v[4] for v in events.values()]
+        got_t = (outcomes.count('applied'), outcomes.count('stale'))
+        if got_t != totals:
+            problems.append('outcomes logged (applied, stale) = %r, ingest results said %r'
+                            % (got_t, totals))
+    if first is not None and got_e == want_e:
+        # One connection: each event row is the first copy received (a duplicate changes
+        # nothing), with the envelope id and time of the delivery that brought it.
+        for ident, (d, c, outcome) in sorted(first.items()):
+            event_id, event_time, os_, ip, got_outcome = events[ident]
+            want = (c.os, c.ip)
+            if (os_, ip) != want:
+                problems.append('%r: logged os/client_ip %r, first copy received had %r'
+                                % (ident, (os_, ip), want))
+            if d.kind == 'envelope' and (event_id, event_time) != (d.env_id, d.env_time):
+                problems.append('%r: logged envelope (id, time) %r, delivery %d had %r'
+                                % (ident, (event_id, event_time), d.no, (d.env_id, d.env_time)))
+            if outcome is not None and got_outcome != outcome:
+                problems.append('%r: logged outcome %r, model %r' % (ident, got_outcome, outcome))
+            if len(problems) > 4:
+                break
+    rep.check('events', not problems, hno, lambda: '%s: %s' % (name, '; '.join(problems)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -415,11 +473,19 @@ def run_hand_cases(rep, conn, workers, rng):
                          dict_diff(users, want_u, pm.USER_FIELDS), check[:3]))
 
 
+def compact(body):
+    """A body on one line (whitespace dropped; keys, order and types kept)."""
+    try:
+        return json.dumps(json.loads(body), ensure_ascii=False, separators=(',', ':'))
+    except ValueError:
+        return body.replace('\n', ' ')
+
+
 def dump_history(h, hno, seed):
     out(diag('history %d (seed %s): %d distinct items, %d copies, %d deliveries, %d users'
                % (hno, seed, len(h.idents), len(h.copies), len(h.deliveries), len(h.users))))
     for d in h.deliveries:
-        out(diag('delivery %d (%s): %s' % (d.no, d.kind, d.body)))
+        out(diag('delivery %d (%s): %s' % (d.no, d.kind, compact(d.body))))
     s, u = pm.expected_state(h)
     for k in sorted(s, key=repr):
         out(diag('model session %r: %r' % (k, s[k])))
@@ -456,6 +522,73 @@ def inject(kind, orders, rng):
     orders[0] = (name, seq)
 
 
+# ----------------------------------------------------------------------------------------------
+# Shrinking: the smallest one-connection sequence that still fails
+
+def seq_failure(conn, seq):
+    """Apply seq from one connection; the first disagreement with the streaming model
+    (first copy counts) as a string, or None."""
+    cur = conn.cursor()
+    cur.execute(RESET_SQL)
+    results = run_sequential(conn, seq)
+    errors = [r for _d, r in results if isinstance(r, str)]
+    if errors:
+        return 'error: %s' % errors[0]
+    m = pm.Model()
+    for d in seq:
+        for i in d.items:
+            m.offer(i)
+    sessions, users, _raw, events, check = read_state(cur)
+    probs = []
+    if sessions != m.sessions():
+        probs.append('sessions: ' + dict_diff(sessions, m.sessions(), pm.SESSION_FIELDS))
+    if users != m.users():
+        probs.append('users: ' + dict_diff(users, m.users(), pm.USER_FIELDS))
+    if check:
+        probs.append('presence.check(): %r' % check[:4])
+    if sorted(events) != sorted(m.by_ident):
+        probs.append('events: %d rows for %d distinct items' % (len(events), len(m.by_ident)))
+    return '; '.join(probs) or None
+
+
+def rebuild(d, items):
+    kind = d.kind if not (d.kind == 'object' and len(items) != 1) else 'array'
+    body = pm.make_body(random.Random(0), kind, items, d.env_id or 'shrunk', d.env_time or pm.BASE)
+    return pm.Delivery(d.no, kind, items, body, env_id=d.env_id, env_time=d.env_time)
+
+
+def shrink(conn, seq, log):
+    """Greedy: drop whole deliveries, then single items, while the sequence still fails."""
+    why = seq_failure(conn, seq)
+    if why is None:
+        return None, None
+    progress = True
+    while progress:
+        progress = False
+        for k in range(len(seq)):
+            cand = seq[:k] + seq[k + 1:]
+            w = seq_failure(conn, cand) if cand else None
+            if w is not None:
+                seq, why, progress = cand, w, True
+                log('shrink: %d deliveries left' % len(seq))
+                break
+        if progress:
+            continue
+        for k, d in enumerate(seq):
+            if len(d.items) < 2:
+                continue
+            for j in range(len(d.items)):
+                cand = seq[:k] + [rebuild(d, d.items[:j] + d.items[j + 1:])] + seq[k + 1:]
+                w = seq_failure(conn, cand)
+                if w is not None:
+                    seq, why, progress = cand, w, True
+                    log('shrink: delivery %d down to %d items' % (d.no, len(d.items) - 1))
+                    break
+            if progress:
+                break
+    return seq, why
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     ap.add_argument('--seed', type=int,
@@ -464,21 +597,27 @@ def main():
                     default=int(os.environ.get('PROPERTY_HISTORIES', 1000)))
     ap.add_argument('--history', type=int, action='append',
                     help='run only this history number (repeatable), e.g. to replay a failure')
-    ap.add_argument('--orders', type=int, default=3, help='orders per history (>= 3)')
+    ap.add_argument('--orders', type=int, default=4,
+                    help='orders per history (>= 3): all but two from one connection, then one '
+                         'from --threads connections and one with every delivery sent twice '
+                         'concurrently')
     ap.add_argument('--threads', type=int, default=4)
     ap.add_argument('--dump', action='store_true', help='print the histories run')
     ap.add_argument('--keep-db', action='store_true')
+    ap.add_argument('--shrink', action='store_true',
+                    help='for each failing history, print the smallest one-connection sequence '
+                         'of deliveries (from its first order) that still fails')
     ap.add_argument('--inject', choices=['drop', 'extra', 'swap', 'badbody', 'tamper'],
                     help='fault injection into the first order of every history, to show '
                          'that the assertions fail')
     args = ap.parse_args()
-    if args.orders < 3:
-        ap.error('--orders must be at least 3')
+    if args.orders < 3 or args.threads < 2:
+        ap.error('--orders must be at least 3 and --threads at least 2')
 
     rep = Report(args.seed)
     hnos = args.history if args.history else list(range(args.histories))
-    out(diag('seed %d; %d histories; %d orders each (the last from %d concurrent connections)'
-               % (args.seed, len(hnos), args.orders, args.threads)))
+    out(diag('seed %d; %d histories; %d orders each (the last two from %d concurrent '
+             'connections)' % (args.seed, len(hnos), args.orders, args.threads)))
     out(diag('replay a history with: --seed %d --history N' % args.seed))
     sys.stdout.flush()
     t0 = time.time()
@@ -528,7 +667,7 @@ def main():
             raws = []
             for name, seq in orders:
                 cur.execute(RESET_SQL)
-                sequential = name != 'conc'
+                sequential = not name.startswith('conc')
                 if sequential:
                     results = run_sequential(conn, seq)
                 else:
@@ -536,9 +675,10 @@ def main():
                 if args.inject == 'tamper' and name == orders[0][0]:
                     cur.execute("UPDATE presence.users SET online_sessions = online_sessions + 1 "
                                 "WHERE user_id = (SELECT min(user_id) FROM presence.users)")
-                check_results(rep, hno, name, h, results, sequential, foreign_mode)
+                totals, first = check_results(rep, hno, name, h, results, sequential,
+                                              foreign_mode)
                 state = read_state(cur)
-                check_state(rep, hno, name, h, state, want_s, want_u, sequential)
+                check_state(rep, hno, name, h, state, want_s, want_u, sequential, totals, first)
                 raws.append((name, state[2]))
             first = raws[0]
             for name, raw in raws[1:]:
@@ -548,6 +688,18 @@ def main():
                              _first_diff(raw[0], first[1][0]), _first_diff(first[1][1], raw[1]),
                              _first_diff(raw[1], first[1][1])))
             ran += 1
+            if args.shrink and hno in rep.failed_histories:
+                seq0 = orders[0][1]
+                small, why = shrink(conn, list(seq0), lambda m: out(diag(m)))
+                if small is None:
+                    out(diag('history %d: its first order alone does not fail again '
+                             '(a race?); nothing to shrink' % hno))
+                else:
+                    out(diag('history %d shrunk to %d deliveries, sent in this order from one '
+                             'connection:' % (hno, len(small))))
+                    for d in small:
+                        out(diag('  %s' % compact(d.body)))
+                    out(diag('  -> %s' % why))
             if time.time() - last_report > 30:
                 last_report = time.time()
                 out(diag('%d histories in %.0f s' % (ran, time.time() - t0)))

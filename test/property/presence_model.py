@@ -378,9 +378,12 @@ def _dump(v, ensure_ascii, sep):
 
 class Delivery(object):
     """One webhook body.  kind: 'envelope', 'object', 'array' or 'foreign'."""
-    __slots__ = ('no', 'kind', 'items', 'body', 'foreign_items', 'ftype')
+    __slots__ = ('no', 'kind', 'items', 'body', 'foreign_items', 'ftype', 'env_id', 'env_time')
 
-    def __init__(self, no, kind, items, body, foreign_items=0, ftype=None):
+    def __init__(self, no, kind, items, body, foreign_items=0, ftype=None, env_id=None,
+                 env_time=None):
+        self.env_id = env_id        # envelope id and time (None for the legacy shapes)
+        self.env_time = env_time
         self.no = no
         self.kind = kind
         self.items = items          # status items that count (empty for foreign)
@@ -544,7 +547,7 @@ def generate_history(rng, no=0):
             kind, k = 'array', rng.randint(1, 6)
         else:
             kind = 'envelope'
-            k = rng.randint(1, 4) if rng.random() < 0.6 else rng.randint(3, 25)
+            k = rng.randint(1, 4) if rng.random() < 0.75 else rng.randint(3, 25)
         taken, rest, fields = [], [], {}
         for c in queue:
             if len(taken) < k:
@@ -582,10 +585,14 @@ def generate_history(rng, no=0):
                 fdata = [_Obj([('foo', rng.randrange(100)), ('bar', 'baz')])
                          for _ in range(rng.randint(1, 3))]
             body = make_body(rng, 'foreign', [], env_id, env_time, ftype, fdata)
-            h.deliveries.append(Delivery(n, 'foreign', [], body, len(fdata), ftype))
+            h.deliveries.append(Delivery(n, 'foreign', [], body, len(fdata), ftype,
+                                         env_id, env_time))
         else:
             body = make_body(rng, kind, taken, env_id, env_time)
-            h.deliveries.append(Delivery(n, kind, taken, body))
+            if kind != 'envelope':
+                env_id = env_time = None
+            h.deliveries.append(Delivery(n, kind, taken, body, env_id=env_id,
+                                         env_time=env_time))
     return h
 
 

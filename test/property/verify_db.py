@@ -16,6 +16,7 @@ except ImportError:
     print('python3-psycopg2 is not installed')
     sys.exit(3)
 
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import presence_model as pm    # noqa: E402
 from order_independence import SESSIONS_SQL, USERS_SQL, MS, dict_diff    # noqa: E402
