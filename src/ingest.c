@@ -324,7 +324,9 @@ apply_item(const WorkItem *w, SessionRow *row)
 	bool		changed;
 	EventRow	ev;
 
-	if (session_item_may_be_superseded(row, &ri))
+	/* First which fields to ask about, then the answers. */
+	session_fields_to_check(row, &ri, &os_superseded, &ip_superseded);
+	if (os_superseded || ip_superseded)
 		store_find_superseding(it->user_id, it->session_id, ri.time, it->status,
 							   &os_superseded, &ip_superseded);
 	changed = session_apply(row, &ri, os_superseded, ip_superseded);

@@ -92,19 +92,27 @@ deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
 	return false;
 }
 
-bool
-session_item_may_be_superseded(const SessionRow *row, const RuleItem *item)
+/* Would the item's value change the field, if no greater item carried it? */
+static bool
+would_change(const char *field, const char *value)
 {
-	return row->exists && (item->os != NULL || item->client_ip != NULL) &&
-		item->time <= row->last_event_at;
+	return value != NULL && (field == NULL || strcmp(field, value) != 0);
+}
+
+void
+session_fields_to_check(const SessionRow *row, const RuleItem *item,
+						bool *check_os, bool *check_ip)
+{
+	bool		older = row->exists && item->time <= row->last_event_at;
+
+	*check_os = older && would_change(row->os, item->os);
+	*check_ip = older && would_change(row->client_ip, item->client_ip);
 }
 
 static bool
 take_text(char **field, const char *value, bool superseded)
 {
-	if (value == NULL || superseded)
-		return false;
-	if (*field != NULL && strcmp(*field, value) == 0)
+	if (superseded || !would_change(*field, value))
 		return false;
 	*field = (char *) value;
 	return true;

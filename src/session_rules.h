@@ -43,10 +43,12 @@ typedef struct RuleItem
 } RuleItem;
 
 /*
- * Whether an item carrying os or clientIp may be older than an item already
- * known, so that the caller must look for a greater item carrying them.
+ * Which of os and client_ip the item would change but may be older than an
+ * item already known: for those the caller must look for a greater item of
+ * the session that carried the field.
  */
-extern bool session_item_may_be_superseded(const SessionRow *row, const RuleItem *item);
+extern void session_fields_to_check(const SessionRow *row, const RuleItem *item,
+									bool *check_os, bool *check_ip);
 
 /*
  * Apply item to row.  os_superseded / ip_superseded say that a greater item

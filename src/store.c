@@ -103,30 +103,34 @@ store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Has a greater item of this session already carried os, or client_ip? */
+/*
+ * Has a greater item of this session already carried os (asked when *os is
+ * true on entry), or client_ip (when *ip is)?  Each answer stops at the
+ * first such item.
+ */
 void
 store_find_superseding(const char *user_id, const char *session_id,
-					   TimestampTz time, char status,
-					   bool *os_superseded, bool *ip_superseded)
+					   TimestampTz time, char status, bool *os, bool *ip)
 {
 	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID};
 	char		status_text[2] = {status, '\0'};
-	Datum		values[4] = {CStringGetTextDatum(user_id), CStringGetTextDatum(session_id),
-	TimestampTzGetDatum(time), CStringGetTextDatum(status_text)};
+	Datum		values[6] = {CStringGetTextDatum(user_id), CStringGetTextDatum(session_id),
+		TimestampTzGetDatum(time), CStringGetTextDatum(status_text),
+	BoolGetDatum(*os), BoolGetDatum(*ip)};
 	bool		isnull;
 
+#define LATER_ITEM_WITH(field) \
+	"EXISTS (SELECT 1 FROM presence.events WHERE user_id = $1 AND session_id = $2 " \
+	"AND (status_time, status) > ($3, $4::text COLLATE \"C\") AND " field " IS NOT NULL)"
+
 	plan_execute(PLAN(&plan,
-					  "SELECT coalesce(bool_or(os IS NOT NULL), false), "
-					  "       coalesce(bool_or(client_ip IS NOT NULL), false) "
-					  "FROM presence.events WHERE user_id = $1 AND session_id = $2 "
-					  "AND (status_time, status) > ($3, $4::text COLLATE \"C\")",
+					  "SELECT $5 AND " LATER_ITEM_WITH("os") ", "
+					  "$6 AND " LATER_ITEM_WITH("client_ip"),
 					  types),
 				 values, NULL, 1);
-	*os_superseded = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
-	*ip_superseded = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 2, &isnull));
+	*os = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*ip = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 }
 

@@ -33,8 +33,7 @@ extern bool store_lock_user(const char *user_id);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,
-								   TimestampTz time, char status,
-								   bool *os_superseded, bool *ip_superseded);
+								   TimestampTz time, char status, bool *os, bool *ip);
 extern bool store_insert_event(const EventRow *ev);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new);
