@@ -65,6 +65,8 @@ SELECT t.try($$SELECT * FROM presence_parse(t.envelope('e', '"item"'))$$);
 SELECT t.try($$SELECT * FROM presence_parse(t.envelope('e', '{"status":"0","status":"1","userId":"u","time":1}'))$$);
 SELECT t.try($$SELECT * FROM presence_parse('{"type":"user:connection_status","type":"x","id":"e","time":1,"data":[{}]}')$$);
 SELECT t.try($$SELECT * FROM presence_parse(t.envelope('e', '{"status":"0","userId":"u","time":1,"x":{"k":1,"k":2}}'))$$);
+-- ... but text that is not one JSON value is a syntax error first.
+SELECT t.try($$SELECT * FROM presence_parse('{"a":1,"a":2} x')$$);
 
 -- Numbers out of range: 22003.
 SELECT t.try($$SELECT * FROM presence_parse(t.envelope('e', '{"status":"0","userId":"u","time":-1}'))$$);

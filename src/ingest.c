@@ -179,14 +179,48 @@ sqlstate_of(PayloadErrorKind kind)
 	}
 }
 
+/*
+ * The lexer converts a \u escape to the server encoding itself, and where no
+ * conversion exists (SQL_ASCII) it raises 0A000.  That is bad input, not a
+ * missing feature: raise it again as 22P05, as PostgreSQL's json does for a
+ * character the encoding cannot hold.
+ */
+static bool
+lex_payload(text *body, Payload *payload, PayloadError *err)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	bool		ok = false;
+
+	PG_TRY();
+	{
+		ok = payload_parse(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body),
+						   GetDatabaseEncoding(), payload, err);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(mcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_FEATURE_NOT_SUPPORTED)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("invalid input syntax for type json"),
+				 errdetail("A \\u escape names a character the database encoding cannot hold.")));
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 static bool
 parse_body(Delivery *d, Rejection *why)
 {
 	PayloadError err;
 
 	d->body_text = DatumGetTextPP(d->body);
-	if (payload_parse(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text),
-					  GetDatabaseEncoding(), &d->payload, &err))
+	if (lex_payload(d->body_text, &d->payload, &err))
 		return true;
 	return reject(why, sqlstate_of(err.kind), err.message, err.detail, NULL);
 }

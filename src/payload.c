@@ -81,6 +81,7 @@ typedef struct Parser
 	JsonLexContext *lex;
 	Payload    *out;
 	PayloadError *err;			/* the problem that ends the parse */
+	PayloadError repeat_err;	/* the first repeated key, held back */
 	PayloadError item_err;		/* the first problem in an item, held back */
 	int			items_cap;
 	int			data_len;		/* elements seen in the item array */
@@ -270,16 +271,29 @@ keyset_repeated(KeySet *ks)
 	return NULL;
 }
 
+/*
+ * Note the first repeated key, to report once the whole text is known to be
+ * JSON (text that is not one JSON value is a syntax error first).
+ */
 static bool
 check_repeated_keys(Parser *p, KeySet *ks, const char *base)
 {
 	const char *key = keyset_repeated(ks);
 
-	if (key == NULL)
+	if (key != NULL)
+		fail(&p->repeat_err, PAYLOAD_SHAPE,
+			 psprintf("field \"%s\" appears twice", field_path(base, key)),
+			 pstrdup("An object must not have the same key twice."));
+	return true;
+}
+
+/* After the whole text: report a held-back problem, if any. */
+static bool
+report_held(Parser *p, const PayloadError *held)
+{
+	if (held->kind == PAYLOAD_OK)
 		return true;
-	return fail(p->err, PAYLOAD_SHAPE,
-				psprintf("field \"%s\" appears twice", field_path(base, key)),
-				pstrdup("An object must not have the same key twice."));
+	return fail(p->err, held->kind, held->message, held->detail);
 }
 
 /* Skipping values we do not read */
@@ -681,8 +695,7 @@ finish_object(Parser *p, const Value *values)
 	}
 	else
 		accept_item(p, "", values, 0);
-	return p->item_err.kind == PAYLOAD_OK ||
-		fail(p->err, p->item_err.kind, p->item_err.message, p->item_err.detail);
+	return report_held(p, &p->item_err);
 }
 
 static bool
@@ -695,22 +708,24 @@ parse_top(Parser *p)
 		Value		values[F_COUNT] = {{0}};
 
 		if (!read_object(p, "", values, true) ||
-			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END) ||
+			!report_held(p, &p->repeat_err))
 			return false;
 		return finish_object(p, values);
 	}
 	if (token(p) == JSON_TOKEN_ARRAY_START)
 	{
 		if (!parse_item_array(p, "") ||
-			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+			!expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END) ||
+			!report_held(p, &p->repeat_err))
 			return false;
 		if (p->data_len == 0)
 			return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must not be an empty array"),
 						pstrdup("A legacy body holds at least one status item."));
-		return p->item_err.kind == PAYLOAD_OK ||
-			fail(p->err, p->item_err.kind, p->item_err.message, p->item_err.detail);
+		return report_held(p, &p->item_err);
 	}
-	if (!skip_value(p, "", NULL) || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END))
+	if (!skip_value(p, "", NULL) || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END) ||
+		!report_held(p, &p->repeat_err))
 		return false;
 	return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must be a JSON object or array"),
 				pstrdup("A delivery is an event envelope, a status item, or an array of status items."));
