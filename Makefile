@@ -34,7 +34,12 @@ clean-http:
 LINT_INCLUDES = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir)
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
-		--suppress=missingIncludeSystem --suppress='*:/usr/include/*' --suppress=toomanyconfigs \
+		--suppress=missingIncludeSystem --suppress='*:/usr/include/*' --suppress=toomanyconfigs --max-configs=1 \
 		$(LINT_INCLUDES) src/*.c src/http/*.c
 	clang-tidy --quiet src/*.c src/http/*.c -- $(LINT_INCLUDES) -I/usr/include/postgresql/internal
 .PHONY: lint
+
+# Benchmarks (BENCHMARKS.md): a throwaway server, every figure, one table.
+bench:
+	bench/run.sh
+.PHONY: bench

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""bench/report.py RESULTS_TSV: print the benchmark table (markdown) from the
+key<TAB>value lines that bench/run.sh collected.  Exit 0; run.sh decides the
+exit status (correctness), the table says which goals are met."""
+import statistics
+import sys
+
+vals = {}
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if not line or line.startswith("#"):
+        continue
+    k, v = line.split("\t", 1)
+    vals[k] = v
+
+
+def rounds(fig, side):
+    out = []
+    i = 1
+    while "%s.%s.%d" % (fig, side, i) in vals:
+        out.append(float(vals["%s.%s.%d" % (fig, side, i)]))
+        i += 1
+    return out
+
+
+def fmt(x):
+    if x >= 1000:
+        return "{:,.0f}".format(x)
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+rows = []
+
+
+def ratio_row(fig, title, unit, goal_text, higher_better, goal):
+    c, b = rounds(fig, "c"), rounds(fig, "b")
+    if not c or not b:
+        rows.append([fig[1:], title, "not run", "not run", "", "", goal_text, "n/a"])
+        return
+    mc, mb = statistics.median(c), statistics.median(b)
+    ratio = mc / mb if higher_better else mb / mc
+    rows.append([fig[1:], title,
+                 " / ".join(fmt(x) for x in c) + " " + unit,
+                 " / ".join(fmt(x) for x in b) + " " + unit,
+                 "%s / %s" % (fmt(mc), fmt(mb)),
+                 "%.2f" % ratio, goal_text, "yes" if goal(ratio) else "**no**"])
+
+
+ratio_row("f1", "single-item deliveries/s, 4 clients, synchronous_commit=off",
+          "/s", "ratio >= 0.6", True, lambda r: r >= 0.6)
+ratio_row("f2", "single-item deliveries/s, 4 clients, synchronous_commit=on",
+          "/s", "ratio >= 0.8", True, lambda r: r >= 0.8)
+ratio_row("f3", "parse 100,000 distinct bodies (ms; ratio = cast time / parse time)",
+          "ms", "faster than the cast (ratio > 1)", False, lambda r: r > 1.0)
+ratio_row("f4", "signed deliveries/s through presence-http (32 conns) vs INSERT (32 clients), sync on",
+          "/s", "ratio >= 1.0", True, lambda r: r >= 1.0)
+
+if "f5.p99" in vals:
+    p50, p99 = float(vals["f5.p50"]), float(vals["f5.p99"])
+    rows.append(["5", "latency at half of figure 4's peak (target %s/s, achieved %s/s)"
+                 % (fmt(float(vals["f5.target"])), fmt(float(vals["f5.rate"]))),
+                 "p50 %.2f ms, p99 %.2f ms" % (p50, p99), "", "", "",
+                 "p99 < 10 ms", "yes" if p99 < 10 else "**no**"])
+else:
+    rows.append(["5", "latency at half of figure 4's peak", "not run", "", "", "", "p99 < 10 ms", "n/a"])
+
+ratio_row("f6", "reconnect storm, 200,000 users x (disconnect, connect), 100-item deliveries (items/s)",
+          "/s", "ratio >= 0.5", True, lambda r: r >= 0.5)
+
+if "f7a.kb" in vals:
+    kb, idle = float(vals["f7a.kb"]), float(vals["f7a.idle_kb"])
+    rows.append(["7a", "presence-http RSS, %s idle keep-alive connections" % vals["f7a.open"],
+                 "%.1f MB (%.1f MB before)" % (kb / 1024, idle / 1024), "", "", "",
+                 "< 32 MB", "yes" if kb < 32 * 1024 and int(vals["f7a.open"]) >= 1000 else "**no**"])
+else:
+    rows.append(["7a", "presence-http RSS, 1,000 idle keep-alive connections", "not run", "", "", "",
+                 "< 32 MB", "n/a"])
+
+if "f7b.ctx.after" in vals:
+    g = {k: float(vals["f7b.%s.after" % k]) - float(vals["f7b.%s.before" % k])
+         for k in ("ctx", "anon", "rss")}
+    ok = g["ctx"] <= float(vals["f7b.ctx_limit"]) and g["anon"] <= float(vals["f7b.anon_limit_kb"])
+    rows.append(["7b", "backend memory before/after %s calls (%s)" % (vals["f7b.calls"], vals["f7b.what"]),
+                 "contexts %s -> %s B (%+d B); RssAnon %d -> %d kB (%+d kB); VmRSS %d -> %d kB"
+                 % (fmt(float(vals["f7b.ctx.before"])), fmt(float(vals["f7b.ctx.after"])), g["ctx"],
+                    float(vals["f7b.anon.before"]), float(vals["f7b.anon.after"]), g["anon"],
+                    float(vals["f7b.rss.before"]), float(vals["f7b.rss.after"])),
+                 "", "", "",
+                 "no growth (contexts +%d B, RssAnon +%d kB at most)"
+                 % (float(vals["f7b.ctx_limit"]), float(vals["f7b.anon_limit_kb"])),
+                 "yes" if ok else "**no**"])
+else:
+    rows.append(["7b", "backend memory before/after calls", "not run", "", "", "", "no growth", "n/a"])
+
+head = ["#", "figure", "contender (rounds)", "baseline (rounds)", "medians C / B", "ratio", "goal", "met?"]
+print("| " + " | ".join(head) + " |")
+print("|" + "|".join("---" for _ in head) + "|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")

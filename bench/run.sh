@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# bench/run.sh: the presence benchmark, in one run of under 10 minutes.
+#
+# Starts its own throwaway PostgreSQL 15 server (initdb in a temporary
+# directory, its own socket directory and port, shared_preload_libraries =
+# 'presence'; as the 'postgres' account when run as root; never a system
+# cluster), runs every figure of BENCHMARKS.md against that one server,
+# alternating contender and baseline (BENCH_ROUNDS rounds, medians), prints the
+# machine, the settings and ONE table, and checks correctness at the end:
+# presence.check() must be empty.  Exit status: 0 when the runs completed and
+# check() is empty (goals not met are reported in the table, not as failure),
+# 1 otherwise.
+#
+# Environment (all optional):
+#   BENCH_PORT (55440)        PostgreSQL port;   BENCH_HTTP_PORT (55450) presence-http port
+#   BENCH_SECONDS (10)        length of each timed pgbench/wrk run
+#   BENCH_ROUNDS (3)          alternating rounds per figure
+#   BENCH_WARMUP_SECONDS (5)  unmeasured pgbench run of each side before figure 1
+#   BENCH_MEM_INGEST_CALLS (20000)  ingest calls of figure 7 (plus 1,000,000 parse calls)
+#   BENCH_STORM_DELIVERIES (4000)   figure 6 deliveries of 100 items (smaller: smoke tests only)
+#   BENCH_NO_INSTALL=1        do not build and install the extension first
+#   BENCH_SKIP_HTTP=1         skip figures 4, 5, 7a (e.g. presence-http not built)
+#   BENCH_REPORT=FILE         also write the report (markdown) to FILE
+#   BENCH_KEEP=1              keep the temporary directory (logs, raw outputs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=$ROOT/bench
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=$PG_BIN/pg_config
+PORT=${BENCH_PORT:-55440}
+HTTP_PORT=${BENCH_HTTP_PORT:-55450}
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+WARM=${BENCH_WARMUP_SECONDS:-5}
+MEM_INGEST_CALLS=${BENCH_MEM_INGEST_CALLS:-20000}
+CLIENTS=4                   # figures 1, 2, 6
+HTTP_CONNS=32               # figure 4
+HTTP_FLAGS=(--workers 4 --batch-max 64 --batch-wait-us 200 --max-connections 2000)
+SIGN_TS=1700000000000       # signTimestamp of every pooled triple (age check off)
+SECRET=bench-secret-not-used-elsewhere
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+started=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+elapsed() { echo $(($(date +%s) - started)); }
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# --- tools -----------------------------------------------------------------
+for t in pgbench psql python3 curl; do
+	command -v "$t" >/dev/null || die "$t is required"
+done
+if [ -z "${BENCH_SKIP_HTTP:-}" ] && ! command -v wrk >/dev/null; then
+	say "installing wrk"
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	else
+		sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	fi
+fi
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# --- build ------------------------------------------------------------------
+if [ -z "${BENCH_NO_INSTALL:-}" ]; then
+	say "building and installing the extension"
+	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" presence.so >/dev/null
+	sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
+	$sudo_ install -m 755 "$ROOT/presence.so" "$($PG_CONFIG --pkglibdir)/presence.so"
+	$sudo_ install -m 644 "$ROOT/presence.control" "$ROOT"/presence--*.sql \
+		"$($PG_CONFIG --sharedir)/extension/"
+fi
+HTTP_BIN=$ROOT/src/http/presence-http
+if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
+	say "building presence-http"
+	make -s -C "$ROOT/src/http" PG_CONFIG="$PG_CONFIG" >/dev/null ||
+		die "presence-http does not build (BENCH_SKIP_HTTP=1 skips figures 4, 5, 7a)"
+	"$HTTP_BIN" --help >/dev/null || die "presence-http --help fails"
+fi
+
+code="commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git -C "$ROOT" status --porcelain -- src presence--*.sql 2>/dev/null)" ]; then
+	code="$code with uncommitted changes in src/ or the install script"
+fi
+
+# --- throwaway server ---------------------------------------------------------
+dir=$(mktemp -d /tmp/presence-bench.XXXXXX)
+chmod 755 "$dir"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+http_pid=""
+idle_pid=""
+cleanup() {
+	local rc=$?
+	[ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null
+	if [ -n "$http_pid" ]; then kill "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null; fi
+	[ -f "$dir/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+	if [ -n "${BENCH_KEEP:-}" ]; then say "kept $dir"; else rm -rf "$dir"; fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "initdb in $dir, port $PORT"
+as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'presence'
+max_connections = 100
+shared_buffers = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+log_min_messages = warning
+CONF
+as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+export PGHOST=$dir PGPORT=$PORT PGUSER=postgres PGDATABASE=bench
+unset PGOPTIONS PGSERVICE
+psql -qX -d postgres -c 'CREATE DATABASE bench' >/dev/null
+say "setting up the bench schema (bodies, storm deliveries)"
+psql -qX -v ON_ERROR_STOP=1 -f "$BENCH/sql/setup.sql" >/dev/null
+psql -qX -c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
+
+out=$dir/out
+mkdir -p "$out"
+results=$dir/results.tsv
+: >"$results"
+put() { printf '%s\t%s\n' "$1" "$2" >>"$results"; }
+get() { awk -F'\t' -v k="$1" '$1 == k {print $2}' "$results"; }
+# Counters kept in files: the figure functions run in $(...) subshells.
+counter() { cat "$dir/$1" 2>/dev/null || echo 0; }
+count_up() { echo $(($(counter "$1") + $2)) >"$dir/$1"; }
+sql() { psql -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Every pgbench run gets its own counter range, so items are never repeated.
+# pgbench_tps NAME SCRIPT ARGS...: run pgbench, print its tps (no failed
+# transaction allowed).  A run killed by a signal from outside (this machine is
+# shared) is retried once, with a fresh counter range; the retry is logged.
+pgbench_tps() {
+	local name=$1 script=$2; shift 2
+	local log=$out/$name.log try rc
+	for try in 1 2; do
+		count_up runs 1
+		rc=0
+		pgbench -n -M prepared -D n=$(($(counter runs) * 10000000)) -f "$BENCH/pgbench/$script" "$@" \
+			>"$log" 2>&1 || rc=$?
+		[ "$rc" -eq 0 ] && break
+		# Stopped from outside: no result and no SQL error in its log.
+		if [ "$try" -eq 1 ] && ! grep -q -e '^tps = ' -e 'ERROR' "$log"; then
+			say "pgbench $name stopped (status $rc) without a result; retrying once"
+			echo "$name" >>"$dir/retries"
+			continue
+		fi
+		break
+	done
+	if [ "$rc" -ne 0 ]; then
+		cat "$log" >&2
+		die "pgbench $name failed"
+	fi
+	grep -q 'number of failed transactions: 0 ' "$log" || { cat "$log" >&2; die "pgbench $name had failures"; }
+	sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log"
+}
+
+# alternate FIG C_FUNC B_FUNC: ROUNDS rounds, contender first in odd rounds.
+alternate() {
+	local fig=$1 c=$2 b=$3 r v
+	for r in $(seq 1 "$ROUNDS"); do
+		if [ $((r % 2)) -eq 1 ]; then
+			v=$($c "$r"); put "$fig.c.$r" "$v"
+			v=$($b "$r"); put "$fig.b.$r" "$v"
+		else
+			v=$($b "$r"); put "$fig.b.$r" "$v"
+			v=$($c "$r"); put "$fig.c.$r" "$v"
+		fi
+		say "  $fig round $r: contender $(get "$fig.c.$r"), baseline $(get "$fig.b.$r")"
+	done
+}
+
+# --- figures 1 and 2: single-item deliveries, 4 clients ------------------------
+f1_c() { PGOPTIONS='-c synchronous_commit=off' pgbench_tps "f1c$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f1_b() { PGOPTIONS='-c synchronous_commit=off' pgbench_tps "f1b$1" insert_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f2_c() { PGOPTIONS='-c synchronous_commit=on' pgbench_tps "f2c$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f2_b() { PGOPTIONS='-c synchronous_commit=on' pgbench_tps "f2b$1" insert_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+# Warm-up, not measured: the first writes after initdb's checkpoint pay for
+# full-page images and cold caches; give both sides one short run first.
+say "warm-up: ${WARM}s of each side, not measured"
+PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_c ingest_one.sql -c $CLIENTS -j 2 -T "$WARM" >/dev/null
+PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_b insert_one.sql -c $CLIENTS -j 2 -T "$WARM" >/dev/null
+say "figure 1: synchronous_commit=off ($(elapsed)s)"
+alternate f1 f1_c f1_b
+say "figure 2: synchronous_commit=on ($(elapsed)s)"
+alternate f2 f2_c f2_b
+
+# --- figure 3: parse 100,000 distinct bodies -----------------------------------
+# One backend for all rounds, after one unmeasured run of each query: a fresh
+# backend's first big query pays for growing its heap (page faults), which is
+# not parsing.
+say "figure 3: parse ($(elapsed)s)"
+f3_c='SELECT count(*) FROM bench.bodies b, presence_parse(b.body) p'
+f3_b='SELECT count(b.body::jsonb) FROM bench.bodies b'
+{
+	echo 'SET max_parallel_workers_per_gather = 0;'
+	echo "SELECT 'warm', bench.elapsed_ms(\$q\$$f3_c\$q\$), bench.elapsed_ms(\$q\$$f3_b\$q\$);"
+	echo "SELECT 'f3.scan', round(bench.elapsed_ms(\$q\$SELECT count(length(b.body)) FROM bench.bodies b\$q\$)::numeric, 1);"
+	for r in $(seq 1 "$ROUNDS"); do
+		c="SELECT 'f3.c.$r', round(bench.elapsed_ms(\$q\$$f3_c\$q\$)::numeric, 1);"
+		b="SELECT 'f3.b.$r', round(bench.elapsed_ms(\$q\$$f3_b\$q\$)::numeric, 1);"
+		if [ $((r % 2)) -eq 1 ]; then echo "$c"; echo "$b"; else echo "$b"; echo "$c"; fi
+	done
+} >"$out/f3.sql"
+psql -qXAt -F $'\t' -v ON_ERROR_STOP=1 -f "$out/f3.sql" | grep '^f3\.' >>"$results"
+for r in $(seq 1 "$ROUNDS"); do say "  f3 round $r: contender $(get "f3.c.$r") ms, baseline $(get "f3.b.$r") ms"; done
+
+# --- figure 6: reconnect storm ----------------------------------------------------
+# 4,000 deliveries of 100 items (200,000 users x 2), run once in ROUNDS slices;
+# the baseline inserts the same slice's items, one row each.
+ndeliv=${BENCH_STORM_DELIVERIES:-4000}   # smaller only for smoke tests
+storm_slice() {   # storm_slice ROUND -> "first per_client"
+	local r=$1 per=$((ndeliv / ROUNDS / CLIENTS)) first
+	first=$(((r - 1) * per * CLIENTS))
+	if [ "$r" -eq "$ROUNDS" ]; then per=$(((ndeliv - first) / CLIENTS)); fi
+	echo "$first $per"
+}
+f6_run() {
+	local side=$1 r=$2 script=$3 first per tps
+	read -r first per <<<"$(storm_slice "$r")"
+	tps=$(pgbench_tps "f6$side$r" "$script" -c $CLIENTS -j 2 -t "$per" -D k=0 -D first="$first" -D nclients=$CLIENTS)
+	python3 -c "print(round($tps * 100, 1))"
+}
+f6_c() { f6_run c "$1" storm_ingest.sql; }
+f6_b() { f6_run b "$1" storm_insert.sql; }
+[ $((ndeliv % CLIENTS)) -eq 0 ] || die "storm deliveries must divide among clients"
+say "figure 6: reconnect storm ($(elapsed)s)"
+alternate f6 f6_c f6_b
+storm_done=$(sql "SELECT count(DISTINCT user_id) FROM presence.events WHERE user_id LIKE 'storm%'")
+put f6.users "$storm_done"
+
+# --- figure 7b: backend memory over many calls --------------------------------------
+say "figure 7b: backend memory, $MEM_INGEST_CALLS ingest + 1,000,000 parse calls ($(elapsed)s)"
+{
+	echo '\set ON_ERROR_STOP 1'
+	echo 'SET max_parallel_workers_per_gather = 0;'
+	ingest_batch() {   # ingest_batch FROM TO: one statement, one transaction
+		echo "SELECT count(presence_ingest_unsigned(bench.item_body(7, g, 1790000000000 + g, g % 3, (g * 7919) % 100000 + 1, g % 3 + 1))) FROM generate_series($1, $2) g;"
+	}
+	ingest_batch 1 5000                 # warm-up: plans, caches
+	echo 'SELECT count(*) FROM bench.bodies b, presence_parse(b.body) p;'
+	echo "SELECT 'BEFORE', * FROM bench.backend_memory();"
+	step=50
+	for ((g = 5001; g <= 5000 + MEM_INGEST_CALLS; g += step)); do ingest_batch "$g" $((g + step - 1)); done
+	echo "SELECT 'AFTER_INGEST', * FROM bench.backend_memory();"
+	for _ in $(seq 10); do          # 10 x 100,000 bodies, 10,000 calls per statement
+		for ((n = 1; n <= 100000; n += 10000)); do
+			echo "SELECT count(*) FROM bench.bodies b, presence_parse(b.body) p WHERE b.n BETWEEN $n AND $((n + 9999));"
+		done
+	done
+	echo "SELECT 'AFTER', * FROM bench.backend_memory();"
+} >"$out/f7b.sql"
+psql -qXAt -F $'\t' -f "$out/f7b.sql" >"$out/f7b.out"
+read -r _ ctx0 anon0 rss0 <<<"$(grep '^BEFORE' "$out/f7b.out")"
+read -r _ ctx1 anon1 rss1 <<<"$(grep '^AFTER_INGEST' "$out/f7b.out")"
+read -r _ ctx2 anon2 rss2 <<<"$(grep $'^AFTER\t' "$out/f7b.out")"
+put f7b.calls "$((MEM_INGEST_CALLS + 1000000))"
+put f7b.what "$MEM_INGEST_CALLS presence_ingest_unsigned, 50 per statement, then 1,000,000 presence_parse, 10,000 per statement"
+put f7b.ctx.before "$ctx0"; put f7b.ctx.mid "$ctx1"; put f7b.ctx.after "$ctx2"
+put f7b.anon.before "$anon0"; put f7b.anon.mid "$anon1"; put f7b.anon.after "$anon2"
+put f7b.rss.before "$rss0"; put f7b.rss.after "$rss2"
+put f7b.ctx_limit 65536
+put f7b.anon_limit_kb 1024
+
+# --- HTTP figures: 4, 5, 7a -------------------------------------------------------------
+# wrk_run NAME [RATE_PER_CONN] -> the RESULT line.  Pool triples are handed
+# out from the counter file "offset"; non-2xx replies and socket errors are
+# added up in "non2xx".
+wrk_run() {
+	local name=$1 rate=${2:-} log=$out/$1.wrk offset line wraps try rc
+	for try in 1 2; do
+		offset=$(counter offset)
+		rc=0
+		wrk -t 2 -c $HTTP_CONNS -d "${SECS}s" -s "$BENCH/signed.lua" "http://127.0.0.1:$HTTP_PORT" \
+			-- "$pool" $SIGN_TS "$offset" 2 $rate >"$log" 2>&1 || rc=$?
+		line=$(grep '^RESULT ' "$log") && [ "$rc" -eq 0 ] && break
+		[ "$try" -eq 1 ] || { cat "$log" >&2; die "wrk $name failed"; }
+		say "wrk $name stopped (status $rc) without a result; retrying once"
+		echo "$name" >>"$dir/retries"
+		count_up offset 100000      # whatever it sent stays unused
+	done
+	wraps=$(sed -n 's/^RESULT_WRAPS //p' "$log")
+	[ "${wraps:-0}" -eq 0 ] || say "warning: $name re-used $wraps pooled triples (retries)"
+	count_up offset $(($(field requests "$line") + 1000))
+	count_up non2xx $(($(field non2xx "$line") + $(field errors "$line")))
+	echo "$line"
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
+	say "HTTP figures: signing pool, presence.signature_max_age = 0 ($(elapsed)s)"
+	pool=$dir/pool.txt
+	pool_size=500000
+	python3 - "$pool" "$pool_size" "$SECRET" "$SIGN_TS" <<'PY'
+import hashlib, sys
+path, n, secret, ts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(path, "w") as f:
+    for i in range(n):
+        nonce = "b%d" % i
+        f.write("%s %s\n" % (nonce, hashlib.sha1((secret + nonce + ts).encode()).hexdigest()))
+PY
+	chmod 644 "$pool"
+	sql "SELECT presence.set_secret('$SECRET')" >/dev/null
+	sql "ALTER SYSTEM SET presence.signature_max_age = 0" >/dev/null
+	sql "SELECT pg_reload_conf()" >/dev/null
+	"$HTTP_BIN" --listen "127.0.0.1:$HTTP_PORT" \
+		--db "host=$dir port=$PORT dbname=bench user=postgres" "${HTTP_FLAGS[@]}" \
+		>"$out/presence-http.log" 2>&1 &
+	http_pid=$!
+	for _ in $(seq 50); do
+		curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null || die "presence-http does not answer"
+	events_before=$(sql "SELECT count(*) FROM presence.events WHERE event_id LIKE 'h%'")
+	f4_c() { field rps "$(wrk_run "f4c$1")"; }
+	f4_b() { pgbench_tps "f4b$1" insert_one.sql -c $HTTP_CONNS -j 2 -T "$SECS"; }
+	say "figure 4: presence-http vs INSERT, $HTTP_CONNS connections, synchronous_commit=on ($(elapsed)s)"
+	alternate f4 f4_c f4_b
+	peak=$(python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" \
+		$(grep '^f4\.c\.' "$results" | cut -f2))
+
+	say "figure 5: latency at half of $peak/s ($(elapsed)s)"
+	target=$(python3 -c "print($peak / 2)")
+	per_conn=$(python3 -c "print($target / $HTTP_CONNS)")
+	line=$(wrk_run f5 "$per_conn")
+	put f5.target "$target"; put f5.rate "$(field rps "$line")"
+	put f5.p50 "$(field p50_ms "$line")"; put f5.p90 "$(field p90_ms "$line")"
+	put f5.p99 "$(field p99_ms "$line")"; put f5.max "$(field max_ms "$line")"
+	put http.non2xx "$(counter non2xx)"
+	events_after=$(sql "SELECT count(*) FROM presence.events WHERE event_id LIKE 'h%'")
+	put http.requests "$(counter offset)"
+	put http.events "$((events_after - events_before))"
+	curl -fs "http://127.0.0.1:$HTTP_PORT/metrics" >"$out/metrics.txt" || true
+	put http.batch_mean "$(awk '/^presence_http_batch_size_sum/ {s=$2} /^presence_http_batch_size_count/ {c=$2} END {if (c) printf "%.1f", s/c}' "$out/metrics.txt")"
+
+	say "figure 7a: presence-http RSS with 1,000 idle keep-alive connections ($(elapsed)s)"
+	rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+	put f7a.idle_kb "$(rss_kb "$http_pid")"
+	coproc IDLE { python3 "$BENCH/idle_conns.py" 127.0.0.1 "$HTTP_PORT" 1000; }
+	idle_pid=$IDLE_PID
+	read -r ready opened <&"${IDLE[0]}" || die "idle connections failed"
+	sleep 1
+	put f7a.kb "$(rss_kb "$http_pid")"
+	put f7a.open "$opened"
+	eval "exec ${IDLE[1]}>&-"
+	wait "$idle_pid" 2>/dev/null || true
+	idle_pid=""
+	kill "$http_pid"; wait "$http_pid" 2>/dev/null || true
+	http_pid=""
+fi
+
+# --- correctness ---------------------------------------------------------------------
+say "correctness: presence.check() ($(elapsed)s)"
+nevents=$(sql "SELECT count(*) FROM presence.events")
+nbad=$(sql "SELECT count(*) FROM presence.check()")
+put check.events "$nevents"
+put check.rows "$nbad"
+
+# --- report --------------------------------------------------------------------------
+runtime=$(elapsed)
+{
+	echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC'), $runtime s"
+	echo
+	echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), load average at start: $load_start."
+	echo "Code: $code."
+	echo "PostgreSQL: $(sql 'SELECT version()')."
+	echo "Settings: $(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','max_wal_size','checkpoint_timeout','fsync','wal_sync_method','synchronous_commit','full_page_writes','wal_level','max_connections','autovacuum','work_mem','presence.signature_max_age')")."
+	echo "Tools: $(pgbench --version | head -1); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2 || true); presence-http ${HTTP_FLAGS[*]}."
+	echo
+	python3 "$BENCH/report.py" "$results"
+	echo
+	echo "Notes:"
+	echo "- Figure 3: a scan of the 100,000 bodies alone (count(length(body))) takes $(get f3.scan) ms of each time."
+	echo "- Figure 6: the storm ran once, in $ROUNDS slices; $(get f6.users) storm users were applied."
+	if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
+		echo "- HTTP: $(get http.requests) pooled triples handed out (incl. a margin per run); $(get http.events) new events logged; non-2xx or socket errors: $(get http.non2xx); mean group-commit batch: $(get http.batch_mean) deliveries."
+		echo "- Figure 5: p90 $(get f5.p90) ms, max $(get f5.max) ms."
+		echo "- Figure 7b: after the ingest calls only: contexts $(get f7b.ctx.mid) B, RssAnon $(get f7b.anon.mid) kB."
+	fi
+	[ -s "$dir/retries" ] && echo "- Runs stopped from outside and retried once: $(tr '\n' ' ' <"$dir/retries")."
+	echo "- Correctness: presence.check() over $nevents events returned $nbad rows."
+} >"$out/report.md"
+cat "$out/report.md"
+[ -n "${BENCH_REPORT:-}" ] && cp "$out/report.md" "$BENCH_REPORT"
+if [ "$nbad" -ne 0 ]; then
+	say "presence.check() is NOT empty:"
+	psql -X -c 'SELECT * FROM presence.check() LIMIT 20' >&2
+	exit 1
+fi
+say "done in $runtime s; presence.check() is empty"

@@ -1,0 +1,60 @@
+-- bench/sql/setup.sql: the bench schema (run once in the throwaway database).
+CREATE EXTENSION presence;
+CREATE SCHEMA bench;
+
+-- One single-item envelope of figures 1, 2 and 7: 100,000 users x 3 identified
+-- sessions, status 0/1/2, os and clientIp present.  STABLE so that it is inlined.
+CREATE FUNCTION bench.item_body(cid int, n bigint, t bigint, st int, u int, s int) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT pg_catalog.format('{"type":"user:connection_status","id":"e%s-%s","time":%s,"data":[{"status":"%s","userId":"user%s","os":"iOS","time":%s,"clientIp":"10.%s.%s.1:40000","sessionId":"user%s-s%s"}]}',
+                           cid, n, t, st, u, t, u % 200, s, u, s)
+$$;
+
+-- Baselines: one text column, no index.
+CREATE TABLE bench.raw (body text);
+CREATE TABLE bench.raw_items (item text);
+
+-- Figure 3: 100,000 distinct bodies (same shape as figure 1).
+CREATE TABLE bench.bodies AS
+SELECT g AS n, bench.item_body(99, g, 1780000000000 + g, g % 3, (g * 7919) % 100000 + 1, g % 3 + 1) AS body
+  FROM generate_series(1, 100000) g;
+ALTER TABLE bench.bodies ADD PRIMARY KEY (n);
+
+-- Figure 6: the reconnect storm.  200,000 users storm0..storm199999; delivery d
+-- (0..3999) holds users 50d..50d+49, each with a disconnect ("1") of its old
+-- session and then a connect ("0") of a new one, 1 ms later: 100 items.
+CREATE TABLE bench.storm (d int PRIMARY KEY, body text NOT NULL, items text[] NOT NULL);
+INSERT INTO bench.storm
+SELECT d,
+       pg_catalog.format('{"type":"user:connection_status","id":"storm-%s","time":%s,"data":[%s]}',
+                         d, 1760000000000 + d * 10 + 9, array_to_string(items, ',')),
+       items
+  FROM (SELECT d, array_agg(item ORDER BY i, k) AS items
+          FROM generate_series(0, 3999) d,
+               generate_series(d * 50, d * 50 + 49) i,
+               LATERAL (VALUES
+                 (0, pg_catalog.format('{"status":"1","userId":"storm%s","os":"iOS","time":%s,"clientIp":"10.1.%s.%s:40000","sessionId":"storm%s-a"}',
+                                       i, 1760000000000 + d * 10, i % 250, i % 199, i)),
+                 (1, pg_catalog.format('{"status":"0","userId":"storm%s","os":"iOS","time":%s,"clientIp":"10.2.%s.%s:40000","sessionId":"storm%s-b"}',
+                                       i, 1760000000000 + d * 10 + 1, i % 250, i % 199, i))) v(k, item)
+         GROUP BY d) x;
+
+-- Wall time of one statement, in ms (figure 3).
+CREATE FUNCTION bench.elapsed_ms(q text) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+BEGIN
+  EXECUTE q;
+  RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END
+$$;
+
+-- This backend's memory (figure 7): memory contexts and /proc/self/status.
+CREATE FUNCTION bench.backend_memory(OUT contexts_bytes bigint, OUT rss_anon_kb bigint, OUT vm_rss_kb bigint)
+LANGUAGE sql AS $$
+  SELECT (SELECT sum(total_bytes)::bigint FROM pg_backend_memory_contexts),
+         substring(s FROM 'RssAnon:\s+(\d+)')::bigint,
+         substring(s FROM 'VmRSS:\s+(\d+)')::bigint
+    FROM pg_read_file('/proc/self/status') s
+$$;
