@@ -504,7 +504,7 @@ bool
 server_start(const ShimConfig *cfg)
 {
 	struct addrinfo *ai;
-	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
 		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	pthread_condattr_t attr;
