@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "deadline.h"
 #include "presence_http.h"
 
 /* How much of an oversized chunked body we read (and drop) to answer 413. */
@@ -427,6 +428,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 	(void) version;
 	if (req == NULL)
 	{
+		deadline_mark(conn, true);
 		req = request_new(conn, url, method);
 		*req_cls = req;
 		return request_begin(req, url);
@@ -472,7 +474,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	Request    *req = *req_cls;
 
 	(void) cls;
-	(void) conn;
+	deadline_mark(conn, false);	/* the next request's headers are due */
 	if (req == NULL)
 		return;
 	log_request(req->method, req->path, req->status, req->bytes,
@@ -529,6 +531,7 @@ server_start(const ShimConfig *cfg)
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_connections,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
 									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION, deadline_notify, NULL,
 									 MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (daemon_handle == NULL)
@@ -539,6 +542,11 @@ server_start(const ShimConfig *cfg)
 	info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
 	log_msg("listening on %s (port %u), webhook path %s, %d workers",
 			cfg->listen, info ? (unsigned int) info->port : 0U, cfg->path, cfg->workers);
+	if (!deadline_start(cfg->timeout))
+	{
+		log_msg("cannot start the header deadline thread");
+		return false;
+	}
 	return true;
 }
 
@@ -575,6 +583,7 @@ server_wait_idle(double seconds)
 void
 server_stop(void)
 {
+	deadline_stop();
 	MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
 	if (listen_fd != MHD_INVALID_SOCKET)

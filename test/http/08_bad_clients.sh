@@ -10,8 +10,7 @@
 # shim stays up, and its memory (VmRSS, sampled every 0.1 s) stays under
 # 64 MB and returns near the baseline afterwards.
 #
-# Assertions marked TODO are known bugs of the shim (see the comments); they
-# are reported by prove without failing the run.  Takes about 40 s.
+# Takes about 40 s.
 
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
@@ -26,16 +25,6 @@ RSS_CAP_KB=$((64 * 1024))
 plan 30
 setup_db
 start_shim --workers 2 --timeout $TIMEOUT --max-connections $LIMIT --max-body 65536
-
-todo() {
-	# todo <0|1> <description> <reason>: a TAP TODO test (a known bug)
-	TEST_NO=$((TEST_NO + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $TEST_NO - $2 # TODO $3"
-	else
-		echo "not ok $TEST_NO - $2 # TODO $3"
-	fi
-}
 
 # The value of a key of the JSON object in a file, "" when absent.
 jget() {
@@ -93,11 +82,10 @@ sleep 1.5
 good "slowloris"
 finish slowloris
 # The contract says slow clients time out; libmicrohttpd's timeout is one of
-# inactivity, so a byte every 0.25 s keeps a connection forever, and
-# --max-connections such clients lock everyone out.
-todo "$([ "$(jget "$WORK/slowloris.json" still-open)" = 0 ] && echo 0 || echo 1)" \
-	"slowloris: connections that never finish their headers are closed (open after 7 s with --timeout $TIMEOUT: $(jget "$WORK/slowloris.json" still-open))" \
-	"no deadline for a request's headers (bug report, issue 5)"
+# inactivity, so a byte every 0.25 s would keep a connection forever: the shim
+# gives every request's headers a deadline of --timeout.
+is "$(jget "$WORK/slowloris.json" still-open)" 0 \
+	"slowloris: connections that never finish their headers are closed within --timeout"
 
 # ---------- bodies over --max-body ----------
 attack bigbody bigbody --conns 4 --duration 3 --size 1048576
