@@ -18,6 +18,8 @@
 
 #include "deadline.h"
 
+#define HALF_SECOND_NS 500000000L
+
 typedef struct Tracked
 {
 	int			fd;
@@ -40,7 +42,7 @@ now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 static void
@@ -68,11 +70,11 @@ sweeper_main(void *arg)
 		struct timespec until;
 
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 500 * 1000 * 1000;
-		if (until.tv_nsec >= 1000 * 1000 * 1000)
+		until.tv_nsec += HALF_SECOND_NS;
+		if (until.tv_nsec >= 2 * HALF_SECOND_NS)
 		{
 			until.tv_sec++;
-			until.tv_nsec -= 1000 * 1000 * 1000;
+			until.tv_nsec -= 2 * HALF_SECOND_NS;
 		}
 		pthread_cond_timedwait(&wake, &lock, &until);
 		sweep();
