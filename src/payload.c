@@ -275,15 +275,22 @@ keyset_repeated(KeySet *ks)
  * Note the first repeated key, to report once the whole text is known to be
  * JSON (text that is not one JSON value is a syntax error first).
  */
+static void
+note_repeated_key(Parser *p, const char *base, const char *key)
+{
+	if (p->repeat_err.kind == PAYLOAD_OK)
+		fail(&p->repeat_err, PAYLOAD_SHAPE,
+			 psprintf("field \"%s\" appears twice", field_path(base, key)),
+			 pstrdup("An object must not have the same key twice."));
+}
+
 static bool
 check_repeated_keys(Parser *p, KeySet *ks, const char *base)
 {
 	const char *key = keyset_repeated(ks);
 
 	if (key != NULL)
-		fail(&p->repeat_err, PAYLOAD_SHAPE,
-			 psprintf("field \"%s\" appears twice", field_path(base, key)),
-			 pstrdup("An object must not have the same key twice."));
+		note_repeated_key(p, base, key);
 	return true;
 }
 
@@ -425,19 +432,32 @@ read_object(Parser *p, const char *base, Value *values, bool top)
 
 	if (!next_token(p))
 		return false;
-	for (bool more = token(p) != JSON_TOKEN_OBJECT_END; more;)
+	for (bool first = true, more = token(p) != JSON_TOKEN_OBJECT_END; more; first = false)
 	{
 		Field		f;
-		char	   *key;
+		const char *key;
 
 		if (token(p) != JSON_TOKEN_STRING)
-			return fail_syntax(p, keys.n == 0 ? JSON_EXPECTED_OBJECT_FIRST
-							   : JSON_EXPECTED_STRING);
-		key = pstrdup(p->lex->strval->data);
-		keyset_add(&keys, key);
+			return fail_syntax(p, first ? JSON_EXPECTED_OBJECT_FIRST : JSON_EXPECTED_STRING);
+
+		/*
+		 * A known key is found repeated by its value's present flag; only
+		 * unknown keys are kept, to be checked when the object closes.
+		 */
+		f = lookup_field(p->lex->strval->data, top);
+		if (f == F_UNKNOWN)
+		{
+			keyset_add(&keys, p->lex->strval->data);
+			key = keys.keys[keys.n - 1];
+		}
+		else
+		{
+			key = field_names[f];
+			if (values[f].present)
+				note_repeated_key(p, base, key);
+		}
 		if (!expect_token(p, JSON_TOKEN_COLON, JSON_EXPECTED_COLON) || !next_token(p))
 			return false;
-		f = lookup_field(key, top);
 		if (f != F_UNKNOWN)
 		{
 			values[f].present = true;
