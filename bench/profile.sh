@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
-PG_BIN=/usr/lib/postgresql/15/bin
+. "$ROOT/scripts/lib.sh"		# say, as_cluster_user, install_extension, start_cluster
 PORT=${PROFILE_PORT:-55460}
 CALLS=${PROFILE_CALLS:-2000}
 PARSE_BODIES=20000
@@ -29,43 +29,27 @@ STORM_DELIVERIES=20
 BATCH=${PROFILE_BATCH:-5}
 TOP=${PROFILE_TOP:-25}
 
-say() { printf '==> %s\n' "$*" >&2; }
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 command -v valgrind >/dev/null || { say "valgrind is required"; exit 1; }
 
 if [ -z "${PROFILE_NO_INSTALL:-}" ]; then
 	say "building and installing the extension (as bench/run.sh does)"
-	make -s -C "$ROOT" PG_CONFIG="$PG_BIN/pg_config" presence.so >/dev/null
-	sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
-	$sudo_ install -m 755 "$ROOT/presence.so" "$("$PG_BIN/pg_config" --pkglibdir)/presence.so"
-	$sudo_ install -m 644 "$ROOT/presence.control" "$ROOT"/presence--*.sql \
-		"$("$PG_BIN/pg_config" --sharedir)/extension/"
+	install_extension
 fi
 echo "Code: commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -n "$(git -C "$ROOT" status --porcelain -- src presence--*.sql 2>/dev/null)" ] && echo ' with uncommitted changes in src/')."
 echo
 
 dir=$(mktemp -d /tmp/presence-profile.XXXXXX)
 chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 cleanup() {
-	[ -f "$dir/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+	stop_cluster "$dir"
 	if [ -n "${PROFILE_KEEP:-}" ]; then say "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 
 say "cluster in $dir"
-as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'presence'
-shared_buffers = 512MB
-max_wal_size = 8GB
-synchronous_commit = off
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
-export PGHOST=$dir PGPORT=$PORT PGUSER=postgres PGDATABASE=bench
+start_cluster "$dir" "$PORT" "shared_buffers = 512MB" "max_wal_size = 8GB" \
+	"synchronous_commit = off"
+export PGDATABASE=bench
 psql -qX -d postgres -c 'CREATE DATABASE bench' >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -f "$BENCH/sql/setup.sql" >/dev/null
 say "warming the tables: 30,000 deliveries of figure 1's kind"
@@ -99,12 +83,12 @@ for i in range(0, len(bodies), batch):
     print("SELECT count(*) FROM presence_ingest_batch(%s, %s, %s, %s);"
           % (arr(chunk), arr(nonces), arr([ts] * len(chunk)), arr(sigs)))
 ' "$BATCH" >"$dir/batch.sql"
-as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
 
 # profile NAME: run NAME.sql in a single-user backend under callgrind; print its total Ir.
 profile() {
 	local name=$1
-	as_pg valgrind --tool=callgrind --collect-atstart=no \
+	as_cluster_user valgrind --tool=callgrind --collect-atstart=no \
 		--toggle-collect=PortalRun --toggle-collect=CommitTransactionCommand \
 		--callgrind-out-file="$dir/callgrind.out.$name" \
 		"$PG_BIN/postgres" --single -D "$dir/data" bench <"$dir/$name.sql" >"$dir/$name.stdout" 2>"$dir/$name.valgrind"

@@ -27,8 +27,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
 
-PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+. "$ROOT/scripts/lib.sh"		# say, as_root, as_cluster_user, install_extension, start_cluster
 PG_CONFIG=$PG_BIN/pg_config
 PORT=${BENCH_PORT:-55440}
 HTTP_PORT=${BENCH_HTTP_PORT:-55450}
@@ -42,13 +41,11 @@ HTTP_FLAGS=(--workers 4 --batch-max 64 --batch-wait-us 200 --max-connections 200
 SIGN_TS=1700000000000       # signTimestamp of every pooled triple (age check off)
 SECRET=bench-secret-not-used-elsewhere
 
-say() { printf '==> %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 started=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed() { echo $(($(date +%s) - started)); }
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # --- tools -----------------------------------------------------------------
 for t in pgbench psql python3 curl; do
@@ -56,22 +53,14 @@ for t in pgbench psql python3 curl; do
 done
 if [ -z "${BENCH_SKIP_HTTP:-}" ] && ! command -v wrk >/dev/null; then
 	say "installing wrk"
-	if [ "$(id -u)" -eq 0 ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-	else
-		sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # --- build ------------------------------------------------------------------
 if [ -z "${BENCH_NO_INSTALL:-}" ]; then
 	say "building and installing the extension"
-	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" presence.so >/dev/null
-	sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
-	$sudo_ install -m 755 "$ROOT/presence.so" "$($PG_CONFIG --pkglibdir)/presence.so"
-	$sudo_ install -m 644 "$ROOT/presence.control" "$ROOT"/presence--*.sql \
-		"$($PG_CONFIG --sharedir)/extension/"
+	install_extension
 fi
 HTTP_BIN=$ROOT/src/http/presence-http
 if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
@@ -89,35 +78,23 @@ fi
 # --- throwaway server ---------------------------------------------------------
 dir=$(mktemp -d /tmp/presence-bench.XXXXXX)
 chmod 755 "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 http_pid=""
 idle_pid=""
 cleanup() {
 	local rc=$?
 	[ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null
 	if [ -n "$http_pid" ]; then kill "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null; fi
-	[ -f "$dir/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+	stop_cluster "$dir"
 	if [ -n "${BENCH_KEEP:-}" ]; then say "kept $dir"; else rm -rf "$dir"; fi
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "initdb in $dir, port $PORT"
-as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'presence'
-max_connections = 100
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-log_min_messages = warning
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
-export PGHOST=$dir PGPORT=$PORT PGUSER=postgres PGDATABASE=bench
+say "cluster in $dir, port $PORT"
+start_cluster "$dir" "$PORT" "max_connections = 100" "shared_buffers = 512MB" \
+	"max_wal_size = 8GB" "checkpoint_timeout = 30min" "log_min_messages = warning"
+export PGDATABASE=bench
 unset PGOPTIONS PGSERVICE
 psql -qX -d postgres -c 'CREATE DATABASE bench' >/dev/null
 say "setting up the bench schema (bodies, storm deliveries)"

@@ -29,6 +29,13 @@ ensure_packages() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# Build the extension alone and install it into PostgreSQL.
+install_extension() {
+	make -s PG_CONFIG="$PG_BIN/pg_config" presence.so >/dev/null
+	as_root install -m 755 presence.so "$("$PG_BIN/pg_config" --pkglibdir)/presence.so"
+	as_root install -m 644 presence.control presence--*.sql "$("$PG_BIN/pg_config" --sharedir)/extension/"
+}
+
 # Build the extension and the shim, and install them into PostgreSQL.
 build_and_install() {
 	say "building with PostgreSQL $PG_MAJOR"
@@ -45,10 +52,12 @@ as_cluster_user() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_cluster DIR PORT: start the cluster in DIR/data (made on first use),
-# socket in DIR, on PORT, and point the libpq environment at it.
+# start_cluster DIR PORT [SETTING...]: start the cluster in DIR/data (made on
+# first use, with each SETTING, e.g. 'shared_buffers = 512MB', added to its
+# configuration), socket in DIR, on PORT; point the libpq environment at it.
 start_cluster() {
 	local dir=$1 port=$2
+	shift 2
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
@@ -60,6 +69,7 @@ unix_socket_directories = '$dir'
 shared_preload_libraries = 'presence'
 max_connections = 120
 CONF
+		[ $# -eq 0 ] || printf '%s\n' "$@" >>"$dir/data/postgresql.conf"
 	fi
 	as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 	export PGHOST=$dir PGPORT=$port PGUSER=postgres
