@@ -437,5 +437,9 @@ ingest_deliveries(Delivery *deliveries, int n)
 			check_delivery(&deliveries[i]);
 	bind_signatures(deliveries, n);
 	work = collect_work(deliveries, n, &nwork);
+	if (nwork == 0)
+		return;
+	store_begin();
 	apply_work(work, nwork);
+	store_end();
 }

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The statements ingest runs against the presence tables.
+ *	  The reads and writes ingest makes of the presence tables.
  *
- * Every statement is schema-qualified, parameterized and prepared once per
- * backend (plans.c).  Callers hold the user's row lock (store_lock_user)
+ * Rows of users, sessions and events are read and written directly
+ * (tables.c) within store_begin .. store_end; the rare statements (a new
+ * user's row, the secrets, the replay binding) are schema-qualified saved
+ * plans (plans.c).  Callers hold the user's row lock (store_lock_user)
  * before reading or writing anything of that user, and lock users in one
  * fixed order, which is what keeps concurrent deliveries from deadlocking.
  *
@@ -12,12 +14,16 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
+#include "access/xact.h"
 #include "catalog/pg_type_d.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 
 #include "plans.h"
 #include "store.h"
+#include "tables.h"
 
 static Datum
 text_or_null(const char *s, bool *isnull)
@@ -26,179 +32,246 @@ text_or_null(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-static char *
-column_text(int col, bool *isnull)
+/* Column numbers of the rows ingest reads and writes, found once per call. */
+static struct
 {
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+	AttrNumber	s_state,
+				s_os,
+				s_client_ip,
+				s_started_at,
+				s_ended_at,
+				s_last_event_at,
+				s_updated_at,
+				s_user_id,
+				s_session_id;
+	AttrNumber	e_user_id,
+				e_session_id,
+				e_status_time,
+				e_status,
+				e_event_id,
+				e_event_time,
+				e_item_no,
+				e_os,
+				e_client_ip,
+				e_received_at,
+				e_outcome;
+}			col;
 
-	return *isnull ? NULL : TextDatumGetCString(d);
+static void
+find_columns(void)
+{
+	PresenceTable *s = tables_get(TABLE_SESSIONS);
+	PresenceTable *e = tables_get(TABLE_EVENTS);
+
+	col.s_user_id = table_column(s, "user_id");
+	col.s_session_id = table_column(s, "session_id");
+	col.s_state = table_column(s, "state");
+	col.s_os = table_column(s, "os");
+	col.s_client_ip = table_column(s, "client_ip");
+	col.s_started_at = table_column(s, "started_at");
+	col.s_ended_at = table_column(s, "ended_at");
+	col.s_last_event_at = table_column(s, "last_event_at");
+	col.s_updated_at = table_column(s, "updated_at");
+	col.e_user_id = table_column(e, "user_id");
+	col.e_session_id = table_column(e, "session_id");
+	col.e_status_time = table_column(e, "status_time");
+	col.e_status = table_column(e, "status");
+	col.e_event_id = table_column(e, "event_id");
+	col.e_event_time = table_column(e, "event_time");
+	col.e_item_no = table_column(e, "item_no");
+	col.e_os = table_column(e, "os");
+	col.e_client_ip = table_column(e, "client_ip");
+	col.e_received_at = table_column(e, "received_at");
+	col.e_outcome = table_column(e, "outcome");
 }
 
-static TimestampTz
-column_time(int col, bool *isnull)
+/* Open the tables for the apply phase of one call. */
+void
+store_begin(void)
 {
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+	tables_open();
+	find_columns();
+}
 
-	return *isnull ? 0 : DatumGetTimestampTz(d);
+void
+store_end(void)
+{
+	tables_close();
 }
 
 /*
  * Lock the user's row, creating it when it is new; returns true for a new
  * user, who has no sessions or items yet.  If another transaction creates the
- * row first, the insert waits for it and we lock the row it made.
+ * row first, the insert waits for it and we lock the row it made.  Reads of
+ * the user's rows that follow see everything committed before the lock.
  */
 bool
 store_lock_user(const char *user_id)
 {
-	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr insert_plan;
 	static const Oid types[] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(user_id)};
 
 	for (;;)
 	{
-		plan_execute(PLAN(&lock_plan,
-						  "SELECT 1 FROM presence.users WHERE user_id = $1 FOR UPDATE",
-						  types),
-					 values, NULL, 1);
-		if (SPI_processed > 0)
+		if (table_lock_row(tables_get(TABLE_USERS), values[0]))
+		{
+			tables_begin_user(user_id);
 			return false;
+		}
 		plan_execute(PLAN(&insert_plan,
 						  "INSERT INTO presence.users (user_id) VALUES ($1) "
 						  "ON CONFLICT (user_id) DO NOTHING", types),
 					 values, NULL, 0);
 		if (SPI_processed > 0)
+		{
+			tables_begin_user(user_id);
 			return true;
+		}
 	}
 }
 
+/* Read the session into row; its table row stays in the sessions slot. */
 void
 store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 {
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(user_id), CStringGetTextDatum(session_id)};
+	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	ScanKeyData keys[2];
 	bool		isnull;
 	char	   *state;
 
 	memset(row, 0, sizeof(SessionRow));
-	plan_execute(PLAN(&plan,
-					  "SELECT state, os, client_ip, started_at, ended_at, last_event_at "
-					  "FROM presence.sessions WHERE user_id = $1 AND session_id = $2",
-					  types),
-				 values, NULL, 1);
-	if (SPI_processed == 0)
+	scan_key_text(&keys[0], 1, user_id);
+	scan_key_text(&keys[1], 2, session_id);
+	if (!table_lookup(t, keys, 2))
 		return;
 	row->exists = true;
-	state = column_text(1, &isnull);
-	if (isnull || !session_state_from_name(state, &row->state))
+	state = slot_text(t->found, col.s_state);
+	if (state == NULL || !session_state_from_name(state, &row->state))
 		elog(ERROR, "presence: session has an unknown state");
-	row->os = column_text(2, &isnull);
-	row->client_ip = column_text(3, &isnull);
-	row->started_at = column_time(4, &isnull);
+	row->os = slot_text(t->found, col.s_os);
+	row->client_ip = slot_text(t->found, col.s_client_ip);
+	row->started_at = slot_time(t->found, col.s_started_at, &isnull);
 	row->has_started = !isnull;
-	row->ended_at = column_time(5, &isnull);
+	row->ended_at = slot_time(t->found, col.s_ended_at, &isnull);
 	row->has_ended = !isnull;
-	row->last_event_at = column_time(6, &isnull);
-	SPI_freetuptable(SPI_tuptable);
+	row->last_event_at = slot_time(t->found, col.s_last_event_at, &isnull);
+}
+
+/* Is the event in the events slot greater than (time, status)? */
+static bool
+found_event_after(PresenceTable *t, TimestampTz time, char status)
+{
+	bool		isnull;
+	TimestampTz found = slot_time(t->found, col.e_status_time, &isnull);
+	char	   *found_status;
+
+	if (found != time)
+		return found > time;
+	found_status = slot_text(t->found, col.e_status);
+	return found_status != NULL && (unsigned char) found_status[0] > (unsigned char) status;
 }
 
 /*
  * Has a greater item of this session already carried os (asked when *os is
- * true on entry), or client_ip (when *ip is)?  Each answer stops at the
- * first such item.
+ * true on entry), or client_ip (when *ip is)?  The scan stops once every
+ * question has its answer.
  */
 void
 store_find_superseding(const char *user_id, const char *session_id,
 					   TimestampTz time, char status, bool *os, bool *ip)
 {
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID};
-	char		status_text[2] = {status, '\0'};
-	Datum		values[6] = {CStringGetTextDatum(user_id), CStringGetTextDatum(session_id),
-		TimestampTzGetDatum(time), CStringGetTextDatum(status_text),
-	BoolGetDatum(*os), BoolGetDatum(*ip)};
-	bool		isnull;
+	PresenceTable *t = tables_get(TABLE_EVENTS);
+	ScanKeyData keys[3];
+	IndexScanDesc scan;
+	bool		want_os = *os;
+	bool		want_ip = *ip;
 
-#define LATER_ITEM_WITH(field) \
-	"EXISTS (SELECT 1 FROM presence.events WHERE user_id = $1 AND session_id = $2 " \
-	"AND (status_time, status) > ($3, $4::text COLLATE \"C\") AND " field " IS NOT NULL)"
+	*os = *ip = false;
+	scan_key_text(&keys[0], 1, user_id);
+	scan_key_text(&keys[1], 2, session_id);
+	scan_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
+	scan = table_scan_begin(t, keys, 3);
+	while ((want_os > *os || want_ip > *ip) &&
+		   table_scan_next(scan, t->found))
+	{
+		if (!found_event_after(t, time, status))
+			continue;
+		*os |= want_os && !slot_attisnull(t->found, col.e_os);
+		*ip |= want_ip && !slot_attisnull(t->found, col.e_client_ip);
+	}
+	table_scan_end(scan);
+}
 
-	plan_execute(PLAN(&plan,
-					  "SELECT $5 AND " LATER_ITEM_WITH("os") ", "
-					  "$6 AND " LATER_ITEM_WITH("client_ip"),
-					  types),
-				 values, NULL, 1);
-	*os = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*ip = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+static bool
+event_is_logged(const EventRow *ev, const char *status_text)
+{
+	ScanKeyData keys[4];
+
+	scan_key_text(&keys[0], 1, ev->user_id);
+	scan_key_text(&keys[1], 2, ev->session_id);
+	scan_key_time(&keys[2], 3, BTEqualStrategyNumber, ev->status_time);
+	scan_key_text(&keys[3], 4, status_text);
+	return table_lookup(tables_get(TABLE_EVENTS), keys, 4);
 }
 
 /* Log a distinct item; false when it was received before (a duplicate). */
 bool
 store_insert_event(const EventRow *ev)
 {
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+	PresenceTable *t = tables_get(TABLE_EVENTS);
+	TupleTableSlot *slot = t->draft;
 	char		status_text[2] = {ev->status, '\0'};
-	Datum		values[10];
-	bool		isnull[10] = {false};
 
-	values[0] = CStringGetTextDatum(ev->user_id);
-	values[1] = CStringGetTextDatum(ev->session_id);
-	values[2] = TimestampTzGetDatum(ev->status_time);
-	values[3] = CStringGetTextDatum(status_text);
-	values[4] = text_or_null(ev->event_id, &isnull[4]);
-	values[5] = TimestampTzGetDatum(ev->event_time);
-	isnull[5] = !ev->has_event_time;
-	values[6] = Int32GetDatum(ev->item_no);
-	values[7] = text_or_null(ev->os, &isnull[7]);
-	values[8] = text_or_null(ev->client_ip, &isnull[8]);
-	values[9] = CStringGetTextDatum(ev->stale ? "stale" : "applied");
-	plan_execute(PLAN(&plan,
-					  "INSERT INTO presence.events (user_id, session_id, status_time, status, "
-					  "event_id, event_time, item_no, os, client_ip, outcome) "
-					  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-					  "ON CONFLICT DO NOTHING", types),
-				 values, isnull, 0);
-	return SPI_processed == 1;
+	if (event_is_logged(ev, status_text))
+		return false;
+	table_draft_clear(t);
+	slot_set_text(slot, col.e_user_id, ev->user_id);
+	slot_set_text(slot, col.e_session_id, ev->session_id);
+	slot_set_time(slot, col.e_status_time, true, ev->status_time);
+	slot_set_text(slot, col.e_status, status_text);
+	slot_set_text(slot, col.e_event_id, ev->event_id);
+	slot_set_time(slot, col.e_event_time, ev->has_event_time, ev->event_time);
+	slot->tts_values[col.e_item_no - 1] = Int32GetDatum(ev->item_no);
+	slot->tts_isnull[col.e_item_no - 1] = false;
+	slot_set_text(slot, col.e_os, ev->os);
+	slot_set_text(slot, col.e_client_ip, ev->client_ip);
+	slot_set_time(slot, col.e_received_at, true, GetCurrentTransactionStartTimestamp());
+	slot_set_text(slot, col.e_outcome, ev->stale ? "stale" : "applied");
+	table_insert_draft(t);
+	return true;
 }
 
+/*
+ * Write the session: insert it when it is new, else update the row that
+ * store_read_session left in the sessions slot.
+ */
 void
 store_write_session(const char *user_id, const char *session_id,
 					const SessionRow *row, bool is_new)
 {
-	static SPIPlanPtr insert_plan;
-	static SPIPlanPtr update_plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[8];
-	bool		isnull[8] = {false};
+	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	TupleTableSlot *slot = t->draft;
 
-	values[0] = CStringGetTextDatum(user_id);
-	values[1] = CStringGetTextDatum(session_id);
-	values[2] = CStringGetTextDatum(session_state_name(row->state));
-	values[3] = text_or_null(row->os, &isnull[3]);
-	values[4] = text_or_null(row->client_ip, &isnull[4]);
-	values[5] = TimestampTzGetDatum(row->started_at);
-	isnull[5] = !row->has_started;
-	values[6] = TimestampTzGetDatum(row->ended_at);
-	isnull[6] = !row->has_ended;
-	values[7] = TimestampTzGetDatum(row->last_event_at);
 	if (is_new)
-		plan_execute(PLAN(&insert_plan,
-						  "INSERT INTO presence.sessions (user_id, session_id, state, os, "
-						  "client_ip, started_at, ended_at, last_event_at) "
-						  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", types),
-					 values, isnull, 0);
+	{
+		table_draft_clear(t);
+		slot_set_text(slot, col.s_user_id, user_id);
+		slot_set_text(slot, col.s_session_id, session_id);
+	}
 	else
-		plan_execute(PLAN(&update_plan,
-						  "UPDATE presence.sessions SET state = $3, os = $4, client_ip = $5, "
-						  "started_at = $6, ended_at = $7, last_event_at = $8, "
-						  "updated_at = now() "
-						  "WHERE user_id = $1 AND session_id = $2", types),
-					 values, isnull, 0);
+		table_draft_from_found(t);
+	slot_set_text(slot, col.s_state, session_state_name(row->state));
+	slot_set_text(slot, col.s_os, row->os);
+	slot_set_text(slot, col.s_client_ip, row->client_ip);
+	slot_set_time(slot, col.s_started_at, row->has_started, row->started_at);
+	slot_set_time(slot, col.s_ended_at, row->has_ended, row->ended_at);
+	slot_set_time(slot, col.s_last_event_at, true, row->last_event_at);
+	slot_set_time(slot, col.s_updated_at, true, GetCurrentTransactionStartTimestamp());
+	if (is_new)
+		table_insert_draft(t);
+	else
+		table_update_found(t);
 }
 
 /*

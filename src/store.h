@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * store.h
- *	  Reads and writes of the presence tables for ingest, through saved plans.
+ *	  Reads and writes of the presence tables for ingest.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +29,8 @@ typedef struct EventRow
 	bool		stale;
 } EventRow;
 
+extern void store_begin(void);
+extern void store_end(void);
 extern bool store_lock_user(const char *user_id);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);

@@ -13,16 +13,22 @@
  * (state, ended_at), and the user's greatest such item is a "2" exactly
  * when some session is logged_out with ended_at = last_offline_at.
  *
+ * When ingest fired the trigger, it holds the user's row lock and its tables
+ * are open (tables.c), and the row is updated in place; any other writer gets
+ * the same change through an UPDATE statement.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "plans.h"
+#include "tables.h"
 
 PG_FUNCTION_INFO_V1(presence_users_follow_events);
 PG_FUNCTION_INFO_V1(presence_users_follow_sessions);
@@ -99,6 +105,134 @@ note_item_times(Datum user_id, bool connect, Datum status_time)
 	}
 }
 
+/* Column numbers the in-place path reads and writes. */
+typedef struct UserColumns
+{
+	AttrNumber	online_sessions;
+	AttrNumber	online;
+	AttrNumber	last_online_at;
+	AttrNumber	last_offline_at;
+	AttrNumber	last_seen_at;
+	AttrNumber	logged_out;
+	AttrNumber	updated_at;
+} UserColumns;
+
+static void
+find_user_columns(const PresenceTable *u, UserColumns *c)
+{
+	c->online_sessions = table_column(u, "online_sessions");
+	c->online = table_column(u, "online");
+	c->last_online_at = table_column(u, "last_online_at");
+	c->last_offline_at = table_column(u, "last_offline_at");
+	c->last_seen_at = table_column(u, "last_seen_at");
+	c->logged_out = table_column(u, "logged_out");
+	c->updated_at = table_column(u, "updated_at");
+}
+
+/* Read the locked user's row into u->found and start a draft of it. */
+static void
+draft_user(PresenceTable *u, const char *user_id)
+{
+	ScanKeyData key;
+
+	scan_key_text(&key, 1, user_id);
+	if (!table_lookup(u, &key, 1))
+		elog(ERROR, "presence: the locked row of the user is missing");
+	table_draft_from_found(u);
+}
+
+static void
+raise_time(PresenceTable *u, AttrNumber attnum, TimestampTz t)
+{
+	bool		isnull;
+	TimestampTz old = slot_time(u->found, attnum, &isnull);
+
+	slot_set_time(u->draft, attnum, true, (isnull || t > old) ? t : old);
+}
+
+static void
+set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
+{
+	slot->tts_values[attnum - 1] = BoolGetDatum(value);
+	slot->tts_isnull[attnum - 1] = false;
+}
+
+static void
+note_item_times_in_place(PresenceTable *u, const char *user_id, bool connect,
+						 TimestampTz status_time)
+{
+	UserColumns c;
+
+	find_user_columns(u, &c);
+	draft_user(u, user_id);
+	raise_time(u, connect ? c.last_online_at : c.last_offline_at, status_time);
+	raise_time(u, c.last_seen_at, status_time);
+	slot_set_time(u->draft, c.updated_at, true, GetCurrentTransactionStartTimestamp());
+	table_update_found(u);
+}
+
+/* Is some session of the user logged_out with ended_at = last_offline_at? */
+static bool
+logged_out_at(const char *user_id, TimestampTz last_offline_at)
+{
+	PresenceTable *s = tables_get(TABLE_SESSIONS);
+	AttrNumber	state_col = table_column(s, "state");
+	AttrNumber	ended_col = table_column(s, "ended_at");
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found = false;
+
+	scan_key_text(&key, 1, user_id);
+	scan = table_scan_begin(s, &key, 1);
+	while (!found && table_scan_next(scan, s->probe))
+	{
+		bool		isnull;
+		TimestampTz ended = slot_time(s->probe, ended_col, &isnull);
+		char	   *state;
+
+		if (isnull || ended != last_offline_at)
+			continue;
+		state = slot_text(s->probe, state_col);
+		found = state != NULL && strcmp(state, "logged_out") == 0;
+	}
+	table_scan_end(scan);
+	return found;
+}
+
+static void
+raise_negative_count(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("presence.users count of online sessions would go negative"),
+			 errdetail("A session row was changed outside the presence entry points."),
+			 errhint("Run presence.check() to see which rows differ.")));
+}
+
+static void
+adjust_user_in_place(PresenceTable *u, const char *user_id, int delta)
+{
+	UserColumns c;
+	bool		isnull;
+	int			count;
+	TimestampTz last_offline;
+	bool		logged_out = false;
+
+	find_user_columns(u, &c);
+	draft_user(u, user_id);
+	count = DatumGetInt32(slot_getattr(u->found, c.online_sessions, &isnull)) + delta;
+	if (count < 0)
+		raise_negative_count();
+	last_offline = slot_time(u->found, c.last_offline_at, &isnull);
+	if (count == 0 && !isnull)
+		logged_out = logged_out_at(user_id, last_offline);
+	u->draft->tts_values[c.online_sessions - 1] = Int32GetDatum(count);
+	set_bool(u->draft, c.online, count > 0);
+	set_bool(u->draft, c.logged_out, logged_out);
+	slot_set_time(u->draft, c.updated_at, true, GetCurrentTransactionStartTimestamp());
+	table_update_found(u);
+}
+
 Datum
 presence_users_follow_events(PG_FUNCTION_ARGS)
 {
@@ -109,6 +243,7 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	Datum		user_id;
 	Datum		status_time;
 	char	   *status;
+	PresenceTable *users;
 
 	require_row_trigger(fcinfo, "presence.users_follow_events");
 	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event))
@@ -116,21 +251,29 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	user_id = column(tuple, desc, "user_id", &isnull);
 	status_time = column(tuple, desc, "status_time", &isnull);
 	status = column_text(tuple, desc, "status");
+	users = tables_for_locked_user(TextDatumGetCString(user_id));
+	if (users != NULL)
+	{
+		note_item_times_in_place(users, TextDatumGetCString(user_id),
+								 strcmp(status, "0") == 0, DatumGetTimestampTz(status_time));
+		return PointerGetDatum(NULL);
+	}
 	SPI_connect();
 	note_item_times(user_id, strcmp(status, "0") == 0, status_time);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
 
-/* Move the user's online count by delta and work out online and logged_out. */
+/* adjust_user for any writer: one UPDATE statement. */
 static void
-adjust_user(Datum user_id, int delta)
+adjust_user_by_statement(Datum user_id, int delta)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, INT4OID};
 	Datum		values[2] = {user_id, Int32GetDatum(delta)};
 	bool		isnull;
 
+	SPI_connect();
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		plan_execute(PLAN(&plan,
@@ -152,11 +295,21 @@ adjust_user(Datum user_id, int delta)
 	if (SPI_processed == 0 ||
 		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 									&isnull)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("presence.users count of online sessions would go negative"),
-				 errdetail("A session row was changed outside the presence entry points."),
-				 errhint("Run presence.check() to see which rows differ.")));
+		raise_negative_count();
+	SPI_finish();
+}
+
+/* Move the user's online count by delta and work out online and logged_out. */
+static void
+adjust_user(Datum user_id, int delta)
+{
+	const char *id = TextDatumGetCString(user_id);
+	PresenceTable *users = tables_for_locked_user(id);
+
+	if (users != NULL)
+		adjust_user_in_place(users, id, delta);
+	else
+		adjust_user_by_statement(user_id, delta);
 }
 
 static bool
@@ -222,7 +375,6 @@ presence_users_follow_sessions(PG_FUNCTION_ARGS)
 		new_id = TextDatumGetCString(new_user);
 	}
 
-	SPI_connect();
 	if (old && new && strcmp(old_id, new_id) == 0)
 	{
 		int			delta = (int) is_online(new, desc) - (int) is_online(old, desc);
@@ -238,6 +390,5 @@ presence_users_follow_sessions(PG_FUNCTION_ARGS)
 		if (new)
 			adjust_user(new_user, (int) is_online(new, desc));
 	}
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

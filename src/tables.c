@@ -1,0 +1,400 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.c
+ *	  Direct row access to the presence tables, one executor state per call.
+ *
+ * Ingest touches one row at a time by primary key.  Running each touch as
+ * an SQL statement pays for an executor start and end every time, about
+ * half of a delivery's cost; here one executor state and one set of opened
+ * tables, indexes and slots serve the whole call, the way logical
+ * replication's apply worker writes rows.  Writes still go through the
+ * executor's row routines, so constraints, indexes and every row trigger
+ * (the ones that keep presence.users) behave as for an INSERT or UPDATE.
+ *
+ * Visibility follows what SPI gives a statement: the caller locks a user's
+ * row (table_lock_row), then tables_begin_user takes a snapshot, and each
+ * read first makes the call's own earlier writes visible.  Everything of a
+ * user is read and written under that user's row lock, so no other ingest
+ * can change it in between.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class_d.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "parser/parse_relation.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "tables.h"
+
+static const char *const table_names[NUM_TABLES] = {"users", "sessions", "events"};
+
+typedef struct CallTables
+{
+	EState	   *estate;
+	EPQState	epqstate;
+	PresenceTable tables[NUM_TABLES];
+	bool		snapshot_pushed;
+	const char *user_id;		/* the user whose row is locked, or NULL */
+	SubTransactionId subid;		/* the subtransaction that opened the tables */
+} CallTables;
+
+/* The running call's tables, from tables_open to tables_close or abort. */
+static CallTables *call;
+static bool callbacks_registered;
+
+static void
+forget_call(void)
+{
+	call = NULL;
+}
+
+static void
+on_xact_event(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		forget_call();
+}
+
+static void
+on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && call != NULL && call->subid == mySubid)
+		forget_call();
+}
+
+static Oid
+table_oid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table presence.%s does not exist", name),
+				 errhint("Reinstall the presence extension.")));
+	return relid;
+}
+
+static Relation
+primary_key_of(ResultRelInfo *rri)
+{
+	Oid			pkey = RelationGetPrimaryKeyIndex(rri->ri_RelationDesc);
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == pkey)
+			return rri->ri_IndexRelationDescs[i];
+	elog(ERROR, "presence: table \"%s\" has no primary key",
+		 RelationGetRelationName(rri->ri_RelationDesc));
+	pg_unreachable();
+}
+
+static void
+open_table(EState *estate, PresenceTable *t, Index rti)
+{
+	TupleDesc	desc;
+
+	t->rri = makeNode(ResultRelInfo);
+	ExecInitResultRelation(estate, t->rri, rti);
+	t->rel = t->rri->ri_RelationDesc;
+	ExecOpenIndices(t->rri, false);
+	t->pkey = primary_key_of(t->rri);
+	desc = RelationGetDescr(t->rel);
+	t->found = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
+	t->draft = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	t->probe = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
+}
+
+/* Lock and open the tables for this call; tables_close ends it. */
+void
+tables_open(void)
+{
+	Oid			nsp = get_namespace_oid("presence", false);
+	EState	   *estate = CreateExecutorState();
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	List	   *rtable = NIL;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(on_xact_event, NULL);
+		RegisterSubXactCallback(on_subxact_event, NULL);
+		callbacks_registered = true;
+	}
+	call = palloc0(sizeof(CallTables));
+	call->estate = estate;
+	call->subid = GetCurrentSubTransactionId();
+	for (int i = 0; i < NUM_TABLES; i++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = table_oid(nsp, table_names[i]);
+		rte->relkind = RELKIND_RELATION;
+		rte->rellockmode = RowExclusiveLock;
+		table_close(table_open(rte->relid, RowExclusiveLock), NoLock);
+		rtable = lappend(rtable, rte);
+	}
+	ExecInitRangeTable(estate, rtable);
+	for (int i = 0; i < NUM_TABLES; i++)
+		open_table(estate, &call->tables[i], i + 1);
+	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
+	MemoryContextSwitchTo(old);
+}
+
+void
+tables_close(void)
+{
+	EState	   *estate = call->estate;
+
+	tables_end_user();
+	EvalPlanQualEnd(&call->epqstate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	FreeExecutorState(estate);
+	forget_call();
+}
+
+PresenceTable *
+tables_get(TableId id)
+{
+	Assert(call != NULL);
+	return &call->tables[id];
+}
+
+AttrNumber
+table_column(const PresenceTable *t, const char *name)
+{
+	int			attnum = attnameAttNum(t->rel, name, false);
+
+	if (attnum <= 0)
+		elog(ERROR, "presence: column \"%s\" of \"%s\" is missing",
+			 name, RelationGetRelationName(t->rel));
+	return (AttrNumber) attnum;
+}
+
+/*
+ * After the user's row is locked: read with a snapshot taken now, as the
+ * next statement would (under REPEATABLE READ, the transaction's own).
+ */
+void
+tables_begin_user(const char *user_id)
+{
+	tables_end_user();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	call->snapshot_pushed = true;
+	call->user_id = user_id;
+	ResetPerTupleExprContext(call->estate);
+}
+
+void
+tables_end_user(void)
+{
+	if (!call->snapshot_pushed)
+		return;
+	PopActiveSnapshot();
+	call->snapshot_pushed = false;
+	call->user_id = NULL;
+}
+
+/*
+ * The users table, when a running ingest call holds this user's row lock
+ * (so the triggers can update the row in place); else NULL.
+ */
+PresenceTable *
+tables_for_locked_user(const char *user_id)
+{
+	if (call == NULL || call->user_id == NULL || strcmp(call->user_id, user_id) != 0)
+		return NULL;
+	return &call->tables[TABLE_USERS];
+}
+
+/* Make this call's earlier writes, and those of the triggers, visible. */
+static Snapshot
+reading_snapshot(void)
+{
+	Assert(call->snapshot_pushed);
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+	return GetActiveSnapshot();
+}
+
+/*
+ * Find and lock (FOR UPDATE) the row whose one-column primary key is key.
+ * Under REPEATABLE READ a row changed since the transaction's snapshot is a
+ * serialization failure, as for SELECT ... FOR UPDATE.
+ */
+bool
+table_lock_row(PresenceTable *t, Datum key)
+{
+	AttrNumber	keycol = t->pkey->rd_index->indkey.values[0];
+
+	ExecClearTuple(t->draft);
+	for (int i = 0; i < t->draft->tts_tupleDescriptor->natts; i++)
+		t->draft->tts_isnull[i] = true;
+	t->draft->tts_values[keycol - 1] = key;
+	t->draft->tts_isnull[keycol - 1] = false;
+	ExecStoreVirtualTuple(t->draft);
+	if (!RelationFindReplTupleByIndex(t->rel, RelationGetRelid(t->pkey),
+									  LockTupleExclusive, t->draft, t->found))
+		return false;
+	if (IsolationUsesXactSnapshot() &&
+		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	return true;
+}
+
+/* Begin a scan of the primary key; fetch rows into t->found. */
+IndexScanDesc
+table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, reading_snapshot(), nkeys, 0);
+
+	for (int i = 0; i < nkeys; i++)
+		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+bool
+table_scan_next(IndexScanDesc scan, TupleTableSlot *slot)
+{
+	return index_getnext_slot(scan, ForwardScanDirection, slot);
+}
+
+void
+table_scan_end(IndexScanDesc scan)
+{
+	index_endscan(scan);
+}
+
+/* The first row matching keys into t->found; false when there is none. */
+bool
+table_lookup(PresenceTable *t, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = table_scan_begin(t, keys, nkeys);
+	bool		found = index_getnext_slot(scan, ForwardScanDirection, t->found);
+
+	table_scan_end(scan);
+	return found;
+}
+
+/* Start a row of nulls in t->draft; set columns, then insert it. */
+void
+table_draft_clear(PresenceTable *t)
+{
+	TupleTableSlot *slot = t->draft;
+
+	ExecClearTuple(slot);
+	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+/* Start t->draft as a copy of t->found; set columns, then update. */
+void
+table_draft_from_found(PresenceTable *t)
+{
+	TupleTableSlot *slot = t->draft;
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	slot_getallattrs(t->found);
+	memcpy(slot->tts_values, t->found->tts_values, sizeof(Datum) * natts);
+	memcpy(slot->tts_isnull, t->found->tts_isnull, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+}
+
+static void
+begin_write(void)
+{
+	call->estate->es_snapshot = GetActiveSnapshot();
+	call->estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+}
+
+/* Run the row triggers the write queued, as at the end of a statement. */
+static void
+end_write(void)
+{
+	AfterTriggerEndQuery(call->estate);
+}
+
+void
+table_insert_draft(PresenceTable *t)
+{
+	begin_write();
+	ExecSimpleRelationInsert(t->rri, call->estate, t->draft);
+	end_write();
+}
+
+/* Replace the row in t->found by t->draft. */
+void
+table_update_found(PresenceTable *t)
+{
+	begin_write();
+	ExecSimpleRelationUpdate(t->rri, call->estate, &call->epqstate, t->found, t->draft);
+	end_write();
+}
+
+void
+scan_key_text(ScanKey key, AttrNumber indexcol, const char *value)
+{
+	ScanKeyInit(key, indexcol, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(value));
+}
+
+void
+scan_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy, TimestampTz value)
+{
+	ScanKeyInit(key, indexcol, strategy,
+				strategy == BTEqualStrategyNumber ? F_TIMESTAMPTZ_EQ : F_TIMESTAMPTZ_GE,
+				TimestampTzGetDatum(value));
+}
+
+char *
+slot_text(TupleTableSlot *slot, AttrNumber attnum)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnum, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+TimestampTz
+slot_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
+{
+	Datum		d = slot_getattr(slot, attnum, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+void
+slot_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value)
+{
+	slot->tts_isnull[attnum - 1] = (value == NULL);
+	slot->tts_values[attnum - 1] = value ? CStringGetTextDatum(value) : (Datum) 0;
+}
+
+void
+slot_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz value)
+{
+	slot->tts_isnull[attnum - 1] = !present;
+	slot->tts_values[attnum - 1] = present ? TimestampTzGetDatum(value) : (Datum) 0;
+}

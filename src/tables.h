@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.h
+ *	  Direct row access to the presence tables, one executor state per call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRESENCE_TABLES_H
+#define PRESENCE_TABLES_H
+
+#include "access/genam.h"
+#include "access/skey.h"
+#include "datatype/timestamp.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+
+typedef enum TableId
+{
+	TABLE_USERS,
+	TABLE_SESSIONS,
+	TABLE_EVENTS,
+	NUM_TABLES
+} TableId;
+
+/* One table opened for a call: its row slots and its primary key. */
+typedef struct PresenceTable
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	Relation	pkey;			/* primary key index, opened with the others */
+	TupleTableSlot *found;		/* the row the last lookup found */
+	TupleTableSlot *draft;		/* a row being built to write */
+	TupleTableSlot *probe;		/* rows the triggers read (table_probe) */
+} PresenceTable;
+
+extern void tables_open(void);
+extern void tables_close(void);
+extern PresenceTable *tables_get(TableId id);
+extern AttrNumber table_column(const PresenceTable *t, const char *name);
+
+extern void tables_begin_user(const char *user_id);
+extern void tables_end_user(void);
+extern PresenceTable *tables_for_locked_user(const char *user_id);
+
+extern bool table_lock_row(PresenceTable *t, Datum key);
+extern bool table_lookup(PresenceTable *t, ScanKey keys, int nkeys);
+extern IndexScanDesc table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys);
+extern bool table_scan_next(IndexScanDesc scan, TupleTableSlot *slot);
+extern void table_scan_end(IndexScanDesc scan);
+
+extern void table_draft_clear(PresenceTable *t);
+extern void table_draft_from_found(PresenceTable *t);
+extern void table_insert_draft(PresenceTable *t);
+extern void table_update_found(PresenceTable *t);
+
+extern void scan_key_text(ScanKey key, AttrNumber indexcol, const char *value);
+extern void scan_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy,
+						  TimestampTz value);
+extern char *slot_text(TupleTableSlot *slot, AttrNumber attnum);
+extern TimestampTz slot_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull);
+extern void slot_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value);
+extern void slot_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present,
+						  TimestampTz value);
+
+#endif							/* PRESENCE_TABLES_H */
