@@ -7,9 +7,9 @@ OBJS = src/presence.o src/payload.o src/signature.o src/session_rules.o \
 DATA = presence--0.1.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
-REGRESS = setup parse rules signatures
+REGRESS = setup parse rules signatures transactions
 REGRESS_OPTS = --inputdir=.
-ISOLATION = concurrent_ingest
+ISOLATION = concurrent_ingest repeatable_read
 ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config

@@ -92,6 +92,17 @@ FROM presence_ingest_batch(
 		  t.sign('new-secret', 'm5', '1730192400000'), 'bad']);
 SELECT * FROM t.sessions('bat');
 SELECT count(*) AS cow_rows FROM presence.users WHERE user_id = 'cow';
+-- One new triple three times in one call: the first delivery binds it, a
+-- retry of the same body passes, another body is refused.
+SELECT ord, items, applied, duplicates, sqlstate, message
+FROM presence_ingest_batch(
+	ARRAY[t.envelope('t1', t.item('0', 'twice', 1)), t.envelope('t2', t.item('2', 'twice', 2)),
+		  t.envelope('t1', t.item('0', 'twice', 1))],
+	ARRAY['k1', 'k1', 'k1'],
+	ARRAY['1730192400000', '1730192400000', '1730192400000'],
+	ARRAY[t.sign('new-secret', 'k1', '1730192400000'), t.sign('new-secret', 'k1', '1730192400000'),
+		  upper(t.sign('new-secret', 'k1', '1730192400000'))]);
+SELECT * FROM t.user_row('twice');
 SELECT t.try($$SELECT * FROM presence_ingest_batch(ARRAY['a', 'b'], ARRAY['n'], ARRAY['1', '2'], ARRAY['x', 'y'])$$);
 RESET presence.signature_max_age;
 

@@ -89,13 +89,10 @@ now_unix_ms(void)
 
 /* The secrets that serve this app key; 55000 when none is configured at all. */
 static char **
-serving_secrets(const char *app_key, int *nsecrets, Rejection *why)
+serving_secrets(const SecretSet *set, const char *app_key, int *nsecrets, Rejection *why)
 {
-	bool		any_secret;
-	char	  **secrets = store_secrets_for(app_key, nsecrets, &any_secret);
-
-	if (any_secret)
-		return secrets;
+	if (set->n > 0)
+		return store_secrets_serving(set, app_key, nsecrets);
 	reject(why, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 		   pstrdup("no signing secret is configured"),
 		   pstrdup("Signed deliveries cannot be checked without a secret."),
@@ -109,14 +106,17 @@ reject_signature(Rejection *why, char *message, char *detail)
 	return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message, detail, NULL);
 }
 
+/* Check a signature against set, or against the secrets now when set is NULL. */
 bool
 ingest_signature_valid(const char *nonce, const char *sign_timestamp,
-					   const char *signature, const char *app_key, Rejection *why)
+					   const char *signature, const char *app_key,
+					   const SecretSet *set, Rejection *why)
 {
 	uint8_t		given[SIGNATURE_LEN];
 	int64		sign_ms;
 	int			nsecrets;
-	char	  **secrets = serving_secrets(app_key, &nsecrets, why);
+	char	  **secrets = serving_secrets(set ? set : store_load_secrets(), app_key,
+										  &nsecrets, why);
 	bool		match = false;
 
 	if (secrets == NULL)
@@ -147,14 +147,17 @@ ingest_signature_valid(const char *nonce, const char *sign_timestamp,
 }
 
 static bool
-check_signature(Delivery *d, Rejection *why)
+check_signature(Delivery *d, SecretSet **secrets, Rejection *why)
 {
 	if (!present(d->nonce) || !present(d->sign_timestamp) || !present(d->signature))
 		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 					  pstrdup("delivery is not signed"),
 					  pstrdup("The nonce, signTimestamp and signature values are all required."),
 					  NULL);
-	if (!ingest_signature_valid(d->nonce, d->sign_timestamp, d->signature, d->app_key, why))
+	if (*secrets == NULL)
+		*secrets = store_load_secrets();
+	if (!ingest_signature_valid(d->nonce, d->sign_timestamp, d->signature, d->app_key,
+								*secrets, why))
 		return false;
 	(void) signature_timestamp_ms(d->sign_timestamp, &d->sign_ms);
 	for (int i = 0; i < SIGNATURE_LEN * 2; i++)
@@ -235,10 +238,11 @@ ingest_parse_or_raise(Datum body, Payload *payload)
 	*payload = d.payload;
 }
 
+/* secrets: the call's secrets, read at the first signed delivery. */
 static void
-check_delivery(Delivery *d)
+check_delivery(Delivery *d, SecretSet **secrets)
 {
-	d->rejected = !((!d->verify || check_signature(d, &d->why)) &&
+	d->rejected = !((!d->verify || check_signature(d, secrets, &d->why)) &&
 					check_size(d, &d->why) &&
 					parse_body(d, &d->why));
 }
@@ -256,35 +260,73 @@ compare_triples(const void *a, const void *b)
 		c = strcmp(x->sign_timestamp, y->sign_timestamp);
 	if (c == 0)
 		c = strcmp(x->signature_hex, y->signature_hex);
+	/* The earlier delivery of a call binds a triple the call brings twice. */
+	if (c == 0 && x != y)
+		c = x < y ? -1 : 1;
 	return c;
 }
 
+static bool
+same_triple(const Delivery *x, const Delivery *y)
+{
+	return strcmp(x->nonce, y->nonce) == 0 &&
+		strcmp(x->sign_timestamp, y->sign_timestamp) == 0 &&
+		strcmp(x->signature_hex, y->signature_hex) == 0;
+}
+
+static void
+reject_rebound(Delivery *d)
+{
+	d->rejected = true;
+	reject(&d->why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+		   pstrdup("delivery signature was already used with another body"),
+		   pstrdup("A nonce, signTimestamp and signature triple is accepted with one body only."),
+		   NULL);
+}
+
+/*
+ * Bind every distinct triple of the call to the digest of the first body it
+ * came with, in one statement, then refuse each delivery whose body is not
+ * the one its triple is bound to.
+ */
 static void
 bind_signatures(Delivery *deliveries, int n)
 {
-	Delivery  **order = palloc(sizeof(Delivery *) * n);
+	Delivery  **order = palloc(sizeof(Delivery *) * Max(n, 1));
+	uint8_t   (*digests)[BODY_DIGEST_LEN] = palloc(BODY_DIGEST_LEN * Max(n, 1));
+	SignatureBinding *bindings = palloc(sizeof(SignatureBinding) * Max(n, 1));
+	int		   *binding_of = palloc(sizeof(int) * Max(n, 1));
 	int			m = 0;
+	int			nb = 0;
 
 	for (int i = 0; i < n; i++)
 		if (deliveries[i].verify && !deliveries[i].rejected)
 			order[m++] = &deliveries[i];
+	if (m == 0)
+		return;
 	qsort(order, m, sizeof(Delivery *), compare_triples);
 	for (int i = 0; i < m; i++)
 	{
 		Delivery   *d = order[i];
-		uint8_t		digest[BODY_DIGEST_LEN];
 
-		if (!body_digest(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text), digest))
+		if (!body_digest(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text), digests[i]))
 			elog(ERROR, "presence: could not compute SHA256");
-		if (store_bind_signature(d->nonce, d->sign_timestamp, d->signature_hex, digest,
-								 presence_ms_to_timestamptz(d->sign_ms)))
-			continue;
-		d->rejected = true;
-		reject(&d->why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-			   pstrdup("delivery signature was already used with another body"),
-			   pstrdup("A nonce, signTimestamp and signature triple is accepted with one body only."),
-			   NULL);
+		if (i == 0 || !same_triple(order[i - 1], order[i]))
+		{
+			SignatureBinding *b = &bindings[nb++];
+
+			b->nonce = d->nonce;
+			b->sign_timestamp = d->sign_timestamp;
+			b->signature = d->signature_hex;
+			memcpy(b->digest, digests[i], BODY_DIGEST_LEN);
+			b->signed_at = presence_ms_to_timestamptz(d->sign_ms);
+		}
+		binding_of[i] = nb - 1;
 	}
+	store_bind_signatures(bindings, nb);
+	for (int i = 0; i < m; i++)
+		if (memcmp(bindings[binding_of[i]].stored, digests[i], BODY_DIGEST_LEN) != 0)
+			reject_rebound(order[i]);
 }
 
 /* Phase 3: apply */
@@ -431,10 +473,11 @@ ingest_deliveries(Delivery *deliveries, int n)
 {
 	WorkItem   *work;
 	int			nwork;
+	SecretSet  *secrets = NULL;
 
 	for (int i = 0; i < n; i++)
 		if (!deliveries[i].rejected)
-			check_delivery(&deliveries[i]);
+			check_delivery(&deliveries[i], &secrets);
 	bind_signatures(deliveries, n);
 	work = collect_work(deliveries, n, &nwork);
 	if (nwork == 0)

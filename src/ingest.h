@@ -11,6 +11,8 @@
 #include "payload.h"
 #include "signature.h"
 
+struct SecretSet;				/* store.h */
+
 /* Why a delivery was refused: an SQLSTATE and PostgreSQL-style texts. */
 typedef struct Rejection
 {
@@ -50,7 +52,7 @@ extern void ingest_deliveries(Delivery *deliveries, int n);
 /* With SPI connected: the signature check alone (presence_verify). */
 extern bool ingest_signature_valid(const char *nonce, const char *sign_timestamp,
 								   const char *signature, const char *app_key,
-								   Rejection *why);
+								   const struct SecretSet *set, Rejection *why);
 
 extern void ingest_parse_or_raise(Datum body, Payload *payload);
 extern void ingest_raise(const Rejection *why) pg_attribute_noreturn();

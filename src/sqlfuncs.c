@@ -115,7 +115,7 @@ presence_verify(PG_FUNCTION_ARGS)
 		*nonce == '\0' || *sign_timestamp == '\0' || *signature == '\0')
 		PG_RETURN_BOOL(false);
 	SPI_connect();
-	valid = ingest_signature_valid(nonce, sign_timestamp, signature, app_key, &why);
+	valid = ingest_signature_valid(nonce, sign_timestamp, signature, app_key, NULL, &why);
 	if (!valid && why.sqlerrcode == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
 		ingest_raise(&why);
 	SPI_finish();

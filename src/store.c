@@ -17,6 +17,7 @@
 #include "access/stratnum.h"
 #include "access/xact.h"
 #include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/timestamp.h"
@@ -25,16 +26,15 @@
 #include "store.h"
 #include "tables.h"
 
-static Datum
-text_or_null(const char *s, bool *isnull)
-{
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
-/* Column numbers of the rows ingest reads and writes, found once per call. */
+/* Column numbers of the rows ingest reads and writes (see find_columns). */
 static struct
 {
+	uint64		generation;
+	AttrNumber	u_user_id,
+				u_online_sessions,
+				u_online,
+				u_logged_out,
+				u_updated_at;
 	AttrNumber	s_state,
 				s_os,
 				s_client_ip,
@@ -57,11 +57,21 @@ static struct
 				e_outcome;
 }			col;
 
+/* Look the column numbers up again after any relcache invalidation. */
 static void
 find_columns(void)
 {
+	PresenceTable *u = tables_get(TABLE_USERS);
 	PresenceTable *s = tables_get(TABLE_SESSIONS);
 	PresenceTable *e = tables_get(TABLE_EVENTS);
+
+	if (col.generation == tables_generation())
+		return;
+	col.u_user_id = table_column(u, "user_id");
+	col.u_online_sessions = table_column(u, "online_sessions");
+	col.u_online = table_column(u, "online");
+	col.u_logged_out = table_column(u, "logged_out");
+	col.u_updated_at = table_column(u, "updated_at");
 
 	col.s_user_id = table_column(s, "user_id");
 	col.s_session_id = table_column(s, "session_id");
@@ -83,6 +93,7 @@ find_columns(void)
 	col.e_client_ip = table_column(e, "client_ip");
 	col.e_received_at = table_column(e, "received_at");
 	col.e_outcome = table_column(e, "outcome");
+	col.generation = tables_generation();
 }
 
 /* Open the tables for the apply phase of one call. */
@@ -108,24 +119,30 @@ store_end(void)
 bool
 store_lock_user(const char *user_id)
 {
-	static SPIPlanPtr insert_plan;
-	static const Oid types[] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(user_id)};
+	PresenceTable *u = tables_get(TABLE_USERS);
+	Datum		key = CStringGetTextDatum(user_id);
 
+	tables_end_user();
 	for (;;)
 	{
-		if (table_lock_row(tables_get(TABLE_USERS), values[0]))
+		if (table_lock_row(u, key))
 		{
-			tables_begin_user(user_id);
+			tables_begin_user(user_id, &u->found->tts_tid, false);
 			return false;
 		}
-		plan_execute(PLAN(&insert_plan,
-						  "INSERT INTO presence.users (user_id) VALUES ($1) "
-						  "ON CONFLICT (user_id) DO NOTHING", types),
-					 values, NULL, 0);
-		if (SPI_processed > 0)
+		table_draft_clear(u);
+		u->draft->tts_values[col.u_user_id - 1] = key;
+		u->draft->tts_isnull[col.u_user_id - 1] = false;
+		u->draft->tts_values[col.u_online_sessions - 1] = Int32GetDatum(0);
+		u->draft->tts_isnull[col.u_online_sessions - 1] = false;
+		u->draft->tts_values[col.u_online - 1] = BoolGetDatum(false);
+		u->draft->tts_isnull[col.u_online - 1] = false;
+		u->draft->tts_values[col.u_logged_out - 1] = BoolGetDatum(false);
+		u->draft->tts_isnull[col.u_logged_out - 1] = false;
+		slot_set_time(u->draft, col.u_updated_at, true, GetCurrentTransactionStartTimestamp());
+		if (table_insert_draft_if_new(u))
 		{
-			tables_begin_user(user_id);
+			tables_begin_user(user_id, &u->draft->tts_tid, true);
 			return true;
 		}
 	}
@@ -274,75 +291,159 @@ store_write_session(const char *user_id, const char *session_id,
 		table_update_found(t);
 }
 
-/*
- * The secrets that serve a delivery with this app key (NULL: none given).
- * *any_secret tells whether any secret is configured at all.
- */
-char	  **
-store_secrets_for(const char *app_key, int *nsecrets, bool *any_secret)
+/* Every configured secret, read once for a call. */
+SecretSet *
+store_load_secrets(void)
 {
 	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID};
-	Datum		values[1];
-	bool		isnull[1];
-	char	  **secrets;
+	SecretSet  *set = palloc(sizeof(SecretSet));
 
-	values[0] = text_or_null(app_key, &isnull[0]);
-	plan_execute(PLAN(&plan,
-					  "SELECT secret, app_key = '' OR app_key = $1 FROM presence.secrets",
-					  types),
-				 values, isnull, 0);
-	*any_secret = SPI_processed > 0;
-	*nsecrets = 0;
-	secrets = palloc(sizeof(char *) * (SPI_processed + 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	if (plan == NULL)
+		plan = plan_prepare("SELECT app_key, secret FROM presence.secrets", 0, NULL);
+	plan_execute(plan, NULL, NULL, 0);
+	set->n = (int) SPI_processed;
+	set->app_keys = palloc(sizeof(char *) * (set->n + 1));
+	set->secrets = palloc(sizeof(char *) * (set->n + 1));
+	for (int i = 0; i < set->n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		serves_null;
-		bool		serves = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
-														&serves_null));
-
-		if (serves && !serves_null)
-			secrets[(*nsecrets)++] = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+		set->app_keys[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		set->secrets[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	return secrets;
+	return set;
 }
 
 /*
- * Remember that this triple came with this body.  True when the triple is
- * new or came with the same body before (a retry); false when it came with
- * another body.  Concurrent twins wait on the unique index.
+ * The secrets that serve a delivery with this app key (NULL: none given):
+ * those of app key '' serve every delivery, the others their own app key.
  */
-bool
-store_bind_signature(const char *nonce, const char *sign_timestamp,
-					 const char *signature, const uint8_t *digest,
-					 TimestampTz signed_at)
+char	  **
+store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
+{
+	char	  **secrets = palloc(sizeof(char *) * (set->n + 1));
+
+	*nsecrets = 0;
+	for (int i = 0; i < set->n; i++)
+		if (set->app_keys[i] != NULL && set->secrets[i] != NULL &&
+			(set->app_keys[i][0] == '\0' ||
+			 (app_key != NULL && strcmp(set->app_keys[i], app_key) == 0)))
+			secrets[(*nsecrets)++] = set->secrets[i];
+	return secrets;
+}
+
+static ArrayType *
+text_array(const char *const *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		datums[i] = CStringGetTextDatum(values[i]);
+	return construct_array(datums, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static ArrayType *
+digest_array(const SignatureBinding *b, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
+
+		SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
+		memcpy(VARDATA(d), b[i].digest, BODY_DIGEST_LEN);
+		datums[i] = PointerGetDatum(d);
+	}
+	return construct_array(datums, n, BYTEAOID, -1, false, TYPALIGN_INT);
+}
+
+static ArrayType *
+time_array(const SignatureBinding *b, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		datums[i] = TimestampTzGetDatum(b[i].signed_at);
+	return construct_array(datums, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+						   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+static int
+compare_binding(const void *a, const void *b)
+{
+	const SignatureBinding *x = a;
+	const SignatureBinding *y = b;
+	int			c = strcmp(x->nonce, y->nonce);
+
+	if (c == 0)
+		c = strcmp(x->sign_timestamp, y->sign_timestamp);
+	if (c == 0)
+		c = strcmp(x->signature, y->signature);
+	return c;
+}
+
+/* Copy the digest a RETURNING row holds into the binding of its triple. */
+static void
+note_bound_digest(SignatureBinding *b, int n, HeapTuple row, TupleDesc desc)
+{
+	SignatureBinding key = {0};
+	SignatureBinding *match;
+	bool		isnull;
+	bytea	   *d;
+
+	key.nonce = SPI_getvalue(row, desc, 1);
+	key.sign_timestamp = SPI_getvalue(row, desc, 2);
+	key.signature = SPI_getvalue(row, desc, 3);
+	match = bsearch(&key, b, n, sizeof(SignatureBinding), compare_binding);
+	d = DatumGetByteaPP(SPI_getbinval(row, desc, 4, &isnull));
+	if (match == NULL || isnull || VARSIZE_ANY_EXHDR(d) != BODY_DIGEST_LEN)
+		elog(ERROR, "presence: unexpected row from the replay binding");
+	memcpy(match->stored, VARDATA_ANY(d), BODY_DIGEST_LEN);
+}
+
+/*
+ * Remember that each triple came with its body, in one statement for the
+ * call: b holds distinct triples sorted by compare_binding (byte order), and
+ * they are inserted in that order, so concurrent calls wait on each other's
+ * triples in one order and cannot deadlock.  Sets each binding's stored
+ * digest: its own when the triple is new, else the one it came with first.
+ */
+void
+store_bind_signatures(SignatureBinding *b, int n)
 {
 	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TIMESTAMPTZOID};
-	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
+	static const Oid types[] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	BYTEAARRAYOID, TIMESTAMPTZARRAYOID};
+	const char **nonces = palloc(sizeof(char *) * Max(n, 1));
+	const char **stamps = palloc(sizeof(char *) * Max(n, 1));
+	const char **signatures = palloc(sizeof(char *) * Max(n, 1));
 	Datum		values[5];
-	bool		isnull;
-	bool		same;
 
-	SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
-	memcpy(VARDATA(d), digest, BODY_DIGEST_LEN);
-	values[0] = CStringGetTextDatum(nonce);
-	values[1] = CStringGetTextDatum(sign_timestamp);
-	values[2] = CStringGetTextDatum(signature);
-	values[3] = PointerGetDatum(d);
-	values[4] = TimestampTzGetDatum(signed_at);
+	for (int i = 0; i < n; i++)
+	{
+		nonces[i] = b[i].nonce;
+		stamps[i] = b[i].sign_timestamp;
+		signatures[i] = b[i].signature;
+	}
+	values[0] = PointerGetDatum(text_array(nonces, n));
+	values[1] = PointerGetDatum(text_array(stamps, n));
+	values[2] = PointerGetDatum(text_array(signatures, n));
+	values[3] = PointerGetDatum(digest_array(b, n));
+	values[4] = PointerGetDatum(time_array(b, n));
 	plan_execute(PLAN(&plan,
 					  "INSERT INTO presence.seen_signatures AS s "
 					  "(nonce, sign_timestamp, signature, body_sha256, signed_at) "
-					  "VALUES ($1, $2, $3, $4, $5) "
+					  "SELECT n, t, g, d, a FROM unnest($1, $2, $3, $4, $5) AS u(n, t, g, d, a) "
+					  "ORDER BY n COLLATE \"C\", t COLLATE \"C\", g COLLATE \"C\" "
 					  "ON CONFLICT (nonce, sign_timestamp, signature) "
 					  "DO UPDATE SET signed_at = s.signed_at "
-					  "RETURNING s.body_sha256 = $4", types),
-				 values, NULL, 1);
-	same = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									  &isnull));
+					  "RETURNING s.nonce, s.sign_timestamp, s.signature, s.body_sha256",
+					  types),
+				 values, NULL, 0);
+	if ((int) SPI_processed != n)
+		elog(ERROR, "presence: the replay binding returned %d rows for %d triples",
+			 (int) SPI_processed, n);
+	for (int i = 0; i < n; i++)
+		note_bound_digest(b, n, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 	SPI_freetuptable(SPI_tuptable);
-	return same;
 }

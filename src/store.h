@@ -40,9 +40,28 @@ extern bool store_insert_event(const EventRow *ev);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new);
 
-extern char **store_secrets_for(const char *app_key, int *nsecrets, bool *any_secret);
-extern bool store_bind_signature(const char *nonce, const char *sign_timestamp,
-								 const char *signature, const uint8_t *digest,
-								 TimestampTz signed_at);
+/* The rows of presence.secrets. */
+typedef struct SecretSet
+{
+	int			n;
+	char	  **app_keys;
+	char	  **secrets;
+} SecretSet;
+
+extern SecretSet *store_load_secrets(void);
+extern char **store_secrets_serving(const SecretSet *set, const char *app_key,
+									int *nsecrets);
+/* One distinct signature triple of a call, with its body's digest. */
+typedef struct SignatureBinding
+{
+	const char *nonce;
+	const char *sign_timestamp;
+	const char *signature;		/* lower case */
+	uint8_t		digest[BODY_DIGEST_LEN];
+	TimestampTz signed_at;
+	uint8_t		stored[BODY_DIGEST_LEN];	/* out: the digest it is bound to */
+} SignatureBinding;
+
+extern void store_bind_signatures(SignatureBinding *b, int n);
 
 #endif							/* PRESENCE_STORE_H */

@@ -30,8 +30,10 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "parser/parse_relation.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -47,6 +49,9 @@ typedef struct CallTables
 	PresenceTable tables[NUM_TABLES];
 	bool		snapshot_pushed;
 	const char *user_id;		/* the user whose row is locked, or NULL */
+	ItemPointerData user_tid;	/* where the locked user's row is */
+	bool		user_row_drafted;	/* users' draft holds that row */
+	bool		user_row_pending;	/* the triggers changed the draft */
 	SubTransactionId subid;		/* the subtransaction that opened the tables */
 } CallTables;
 
@@ -54,10 +59,28 @@ typedef struct CallTables
 static CallTables *call;
 static bool callbacks_registered;
 
+static void update_row(PresenceTable *t, ItemPointer tid);
+
+/* Bumped by every relcache invalidation: cached column numbers are then stale. */
+static uint64 generation = 1;
+
 static void
 forget_call(void)
 {
 	call = NULL;
+}
+
+static void
+on_relcache_invalidation(Datum arg, Oid relid)
+{
+	generation++;
+}
+
+/* Column numbers found when this was last the same can still be used. */
+uint64
+tables_generation(void)
+{
+	return generation;
 }
 
 static void
@@ -102,14 +125,14 @@ primary_key_of(ResultRelInfo *rri)
 }
 
 static void
-open_table(EState *estate, PresenceTable *t, Index rti)
+open_table(EState *estate, PresenceTable *t, Index rti, bool speculative)
 {
 	TupleDesc	desc;
 
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(estate, t->rri, rti);
 	t->rel = t->rri->ri_RelationDesc;
-	ExecOpenIndices(t->rri, false);
+	ExecOpenIndices(t->rri, speculative);
 	t->pkey = primary_key_of(t->rri);
 	desc = RelationGetDescr(t->rel);
 	t->found = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
@@ -130,6 +153,7 @@ tables_open(void)
 	{
 		RegisterXactCallback(on_xact_event, NULL);
 		RegisterSubXactCallback(on_subxact_event, NULL);
+		CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
 		callbacks_registered = true;
 	}
 	call = palloc0(sizeof(CallTables));
@@ -148,7 +172,7 @@ tables_open(void)
 	}
 	ExecInitRangeTable(estate, rtable);
 	for (int i = 0; i < NUM_TABLES; i++)
-		open_table(estate, &call->tables[i], i + 1);
+		open_table(estate, &call->tables[i], i + 1, i == TABLE_USERS);
 	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 }
@@ -190,35 +214,52 @@ table_column(const PresenceTable *t, const char *name)
  * next statement would (under REPEATABLE READ, the transaction's own).
  */
 void
-tables_begin_user(const char *user_id)
+tables_begin_user(const char *user_id, ItemPointer tid, bool drafted)
 {
-	tables_end_user();
+	Assert(!call->snapshot_pushed);
+	call->user_tid = *tid;
+	call->user_row_drafted = drafted;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	call->snapshot_pushed = true;
 	call->user_id = user_id;
 	ResetPerTupleExprContext(call->estate);
 }
 
+/* Done with the user: write the row the triggers changed, once. */
 void
 tables_end_user(void)
 {
 	if (!call->snapshot_pushed)
 		return;
+	if (call->user_row_pending)
+	{
+		call->user_row_pending = false;
+		update_row(&call->tables[TABLE_USERS], &call->user_tid);
+	}
 	PopActiveSnapshot();
 	call->snapshot_pushed = false;
 	call->user_id = NULL;
 }
 
 /*
- * The users table, when a running ingest call holds this user's row lock
- * (so the triggers can update the row in place); else NULL.
+ * When a running ingest call holds this user's row lock: the user's row as
+ * the triggers have changed it so far, for them to change further; ingest
+ * writes it once, when it is done with the user (tables_end_user).  Else
+ * NULL, and the triggers write the row themselves.
  */
-PresenceTable *
-tables_for_locked_user(const char *user_id)
+TupleTableSlot *
+tables_locked_user_row(const char *user_id)
 {
+	PresenceTable *u;
+
 	if (call == NULL || call->user_id == NULL || strcmp(call->user_id, user_id) != 0)
 		return NULL;
-	return &call->tables[TABLE_USERS];
+	u = &call->tables[TABLE_USERS];
+	if (!call->user_row_drafted)
+		table_draft_from_found(u);
+	call->user_row_drafted = true;
+	call->user_row_pending = true;
+	return u->draft;
 }
 
 /* Make this call's earlier writes, and those of the triggers, visible. */
@@ -343,6 +384,74 @@ table_insert_draft(PresenceTable *t)
 	begin_write();
 	ExecSimpleRelationInsert(t->rri, call->estate, t->draft);
 	end_write();
+}
+
+/*
+ * Insert t->draft unless its primary key is taken, as INSERT ... ON CONFLICT
+ * DO NOTHING does: a speculative insertion, retried if another transaction
+ * inserts the same key meanwhile.  False when the key is taken, once its
+ * inserter has finished.
+ */
+bool
+table_insert_draft_if_new(PresenceTable *t)
+{
+	EState	   *estate = call->estate;
+	List	   *arbiters = list_make1_oid(RelationGetRelid(t->pkey));
+	ItemPointerData conflict;
+
+	for (;;)
+	{
+		TransactionId xid = GetCurrentTransactionId();
+		bool		taken = false;
+		uint32		token;
+		List	   *recheck;
+
+		if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, &conflict, arbiters))
+			return false;
+		begin_write();
+		if (t->rel->rd_att->constr)
+			ExecConstraints(t->rri, t->draft, estate);
+		token = SpeculativeInsertionLockAcquire(xid);
+		table_tuple_insert_speculative(t->rel, t->draft, estate->es_output_cid, 0, NULL, token);
+		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, false, true, &taken, arbiters);
+		table_tuple_complete_speculative(t->rel, t->draft, token, !taken);
+		SpeculativeInsertionLockRelease(xid);
+		if (!taken)
+			ExecARInsertTriggers(estate, t->rri, t->draft, recheck, NULL);
+		end_write();
+		list_free(recheck);
+		if (!taken)
+			return true;
+	}
+}
+
+/*
+ * Replace the row at tid by t->draft, as ExecSimpleRelationUpdate does for a
+ * row in a slot: constraints, the heap, indexes unless the update was HOT,
+ * and the AFTER ROW triggers.  The caller holds the row's lock.
+ */
+static void
+update_row(PresenceTable *t, ItemPointer tid)
+{
+	EState	   *estate = call->estate;
+	ItemPointerData old_tid = *tid;
+	bool		update_indexes;
+	List	   *recheck = NIL;
+
+	begin_write();
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, t->draft, estate);
+	simple_table_tuple_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &update_indexes);
+	if (t->rri->ri_NumIndices > 0 && update_indexes)
+		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, true, false, NULL, NIL);
+#if PG_VERSION_NUM >= 150000
+	ExecARUpdateTriggers(estate, t->rri, NULL, NULL, &old_tid, NULL, t->draft, recheck,
+						 NULL, false);
+#else
+	ExecARUpdateTriggers(estate, t->rri, &old_tid, NULL, t->draft, recheck, NULL);
+#endif
+	end_write();
+	list_free(recheck);
 }
 
 /* Replace the row in t->found by t->draft. */

@@ -37,10 +37,11 @@ extern void tables_open(void);
 extern void tables_close(void);
 extern PresenceTable *tables_get(TableId id);
 extern AttrNumber table_column(const PresenceTable *t, const char *name);
+extern uint64 tables_generation(void);
 
-extern void tables_begin_user(const char *user_id);
+extern void tables_begin_user(const char *user_id, ItemPointer tid, bool drafted);
 extern void tables_end_user(void);
-extern PresenceTable *tables_for_locked_user(const char *user_id);
+extern TupleTableSlot *tables_locked_user_row(const char *user_id);
 
 extern bool table_lock_row(PresenceTable *t, Datum key);
 extern bool table_lookup(PresenceTable *t, ScanKey keys, int nkeys);
@@ -51,6 +52,7 @@ extern void table_scan_end(IndexScanDesc scan);
 extern void table_draft_clear(PresenceTable *t);
 extern void table_draft_from_found(PresenceTable *t);
 extern void table_insert_draft(PresenceTable *t);
+extern bool table_insert_draft_if_new(PresenceTable *t);
 extern void table_update_found(PresenceTable *t);
 
 extern void scan_key_text(ScanKey key, AttrNumber indexcol, const char *value);

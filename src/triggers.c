@@ -14,8 +14,9 @@
  * when some session is logged_out with ended_at = last_offline_at.
  *
  * When ingest fired the trigger, it holds the user's row lock and its tables
- * are open (tables.c), and the row is updated in place; any other writer gets
- * the same change through an UPDATE statement.
+ * are open (tables.c): the triggers then change the user's row in memory,
+ * and ingest writes it once when it is done with the user.  Any other writer
+ * gets the same change through an UPDATE statement at once.
  *
  *-------------------------------------------------------------------------
  */
@@ -105,9 +106,12 @@ note_item_times(Datum user_id, bool connect, Datum status_time)
 	}
 }
 
-/* Column numbers the in-place path reads and writes. */
+/* Column numbers the in-place path reads and writes (see find_columns). */
 typedef struct UserColumns
 {
+	uint64		generation;
+	AttrNumber	session_state;
+	AttrNumber	session_ended_at;
 	AttrNumber	online_sessions;
 	AttrNumber	online;
 	AttrNumber	last_online_at;
@@ -117,9 +121,20 @@ typedef struct UserColumns
 	AttrNumber	updated_at;
 } UserColumns;
 
-static void
-find_user_columns(const PresenceTable *u, UserColumns *c)
+static UserColumns ucol;
+
+/* Look the column numbers up again after any relcache invalidation. */
+static const UserColumns *
+find_columns(void)
 {
+	UserColumns *c = &ucol;
+	const PresenceTable *u = tables_get(TABLE_USERS);
+	const PresenceTable *s = tables_get(TABLE_SESSIONS);
+
+	if (c->generation == tables_generation())
+		return c;
+	c->session_state = table_column(s, "state");
+	c->session_ended_at = table_column(s, "ended_at");
 	c->online_sessions = table_column(u, "online_sessions");
 	c->online = table_column(u, "online");
 	c->last_online_at = table_column(u, "last_online_at");
@@ -127,27 +142,17 @@ find_user_columns(const PresenceTable *u, UserColumns *c)
 	c->last_seen_at = table_column(u, "last_seen_at");
 	c->logged_out = table_column(u, "logged_out");
 	c->updated_at = table_column(u, "updated_at");
-}
-
-/* Read the locked user's row into u->found and start a draft of it. */
-static void
-draft_user(PresenceTable *u, const char *user_id)
-{
-	ScanKeyData key;
-
-	scan_key_text(&key, 1, user_id);
-	if (!table_lookup(u, &key, 1))
-		elog(ERROR, "presence: the locked row of the user is missing");
-	table_draft_from_found(u);
+	c->generation = tables_generation();
+	return c;
 }
 
 static void
-raise_time(PresenceTable *u, AttrNumber attnum, TimestampTz t)
+raise_time(TupleTableSlot *row, AttrNumber attnum, TimestampTz t)
 {
 	bool		isnull;
-	TimestampTz old = slot_time(u->found, attnum, &isnull);
+	TimestampTz old = slot_time(row, attnum, &isnull);
 
-	slot_set_time(u->draft, attnum, true, (isnull || t > old) ? t : old);
+	slot_set_time(row, attnum, true, (isnull || t > old) ? t : old);
 }
 
 static void
@@ -157,18 +162,15 @@ set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
 	slot->tts_isnull[attnum - 1] = false;
 }
 
+/* note_item_times on the locked user's pending row (tables_locked_user_row). */
 static void
-note_item_times_in_place(PresenceTable *u, const char *user_id, bool connect,
-						 TimestampTz status_time)
+note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_time)
 {
-	UserColumns c;
+	const UserColumns *c = find_columns();
 
-	find_user_columns(u, &c);
-	draft_user(u, user_id);
-	raise_time(u, connect ? c.last_online_at : c.last_offline_at, status_time);
-	raise_time(u, c.last_seen_at, status_time);
-	slot_set_time(u->draft, c.updated_at, true, GetCurrentTransactionStartTimestamp());
-	table_update_found(u);
+	raise_time(row, connect ? c->last_online_at : c->last_offline_at, status_time);
+	raise_time(row, c->last_seen_at, status_time);
+	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
 /* Is some session of the user logged_out with ended_at = last_offline_at? */
@@ -176,8 +178,6 @@ static bool
 logged_out_at(const char *user_id, TimestampTz last_offline_at)
 {
 	PresenceTable *s = tables_get(TABLE_SESSIONS);
-	AttrNumber	state_col = table_column(s, "state");
-	AttrNumber	ended_col = table_column(s, "ended_at");
 	ScanKeyData key;
 	IndexScanDesc scan;
 	bool		found = false;
@@ -187,12 +187,12 @@ logged_out_at(const char *user_id, TimestampTz last_offline_at)
 	while (!found && table_scan_next(scan, s->probe))
 	{
 		bool		isnull;
-		TimestampTz ended = slot_time(s->probe, ended_col, &isnull);
+		TimestampTz ended = slot_time(s->probe, ucol.session_ended_at, &isnull);
 		char	   *state;
 
 		if (isnull || ended != last_offline_at)
 			continue;
-		state = slot_text(s->probe, state_col);
+		state = slot_text(s->probe, ucol.session_state);
 		found = state != NULL && strcmp(state, "logged_out") == 0;
 	}
 	table_scan_end(scan);
@@ -209,28 +209,27 @@ raise_negative_count(void)
 			 errhint("Run presence.check() to see which rows differ.")));
 }
 
+/* adjust_user on the locked user's pending row (tables_locked_user_row). */
 static void
-adjust_user_in_place(PresenceTable *u, const char *user_id, int delta)
+adjust_user_in_place(TupleTableSlot *row, const char *user_id, int delta)
 {
-	UserColumns c;
+	const UserColumns *c = find_columns();
 	bool		isnull;
 	int			count;
 	TimestampTz last_offline;
 	bool		logged_out = false;
 
-	find_user_columns(u, &c);
-	draft_user(u, user_id);
-	count = DatumGetInt32(slot_getattr(u->found, c.online_sessions, &isnull)) + delta;
+	count = DatumGetInt32(slot_getattr(row, c->online_sessions, &isnull)) + delta;
 	if (count < 0)
 		raise_negative_count();
-	last_offline = slot_time(u->found, c.last_offline_at, &isnull);
+	last_offline = slot_time(row, c->last_offline_at, &isnull);
 	if (count == 0 && !isnull)
 		logged_out = logged_out_at(user_id, last_offline);
-	u->draft->tts_values[c.online_sessions - 1] = Int32GetDatum(count);
-	set_bool(u->draft, c.online, count > 0);
-	set_bool(u->draft, c.logged_out, logged_out);
-	slot_set_time(u->draft, c.updated_at, true, GetCurrentTransactionStartTimestamp());
-	table_update_found(u);
+	row->tts_values[c->online_sessions - 1] = Int32GetDatum(count);
+	row->tts_isnull[c->online_sessions - 1] = false;
+	set_bool(row, c->online, count > 0);
+	set_bool(row, c->logged_out, logged_out);
+	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
 Datum
@@ -243,7 +242,7 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	Datum		user_id;
 	Datum		status_time;
 	char	   *status;
-	PresenceTable *users;
+	TupleTableSlot *row;
 
 	require_row_trigger(fcinfo, "presence.users_follow_events");
 	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event))
@@ -251,11 +250,10 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	user_id = column(tuple, desc, "user_id", &isnull);
 	status_time = column(tuple, desc, "status_time", &isnull);
 	status = column_text(tuple, desc, "status");
-	users = tables_for_locked_user(TextDatumGetCString(user_id));
-	if (users != NULL)
+	row = tables_locked_user_row(TextDatumGetCString(user_id));
+	if (row != NULL)
 	{
-		note_item_times_in_place(users, TextDatumGetCString(user_id),
-								 strcmp(status, "0") == 0, DatumGetTimestampTz(status_time));
+		note_item_times_in_place(row, strcmp(status, "0") == 0, DatumGetTimestampTz(status_time));
 		return PointerGetDatum(NULL);
 	}
 	SPI_connect();
@@ -304,10 +302,10 @@ static void
 adjust_user(Datum user_id, int delta)
 {
 	const char *id = TextDatumGetCString(user_id);
-	PresenceTable *users = tables_for_locked_user(id);
+	TupleTableSlot *row = tables_locked_user_row(id);
 
-	if (users != NULL)
-		adjust_user_in_place(users, id, delta);
+	if (row != NULL)
+		adjust_user_in_place(row, id, delta);
 	else
 		adjust_user_by_statement(user_id, delta);
 }
