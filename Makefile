@@ -9,7 +9,7 @@ PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
 REGRESS = setup parse rules signatures transactions
 REGRESS_OPTS = --inputdir=.
-ISOLATION = concurrent_ingest repeatable_read
+ISOLATION = concurrent_ingest repeatable_read signature_twins
 ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config

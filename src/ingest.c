@@ -302,8 +302,6 @@ bind_signatures(Delivery *deliveries, int n)
 	for (int i = 0; i < n; i++)
 		if (deliveries[i].verify && !deliveries[i].rejected)
 			order[m++] = &deliveries[i];
-	if (m == 0)
-		return;
 	qsort(order, m, sizeof(Delivery *), compare_triples);
 	for (int i = 0; i < m; i++)
 	{
@@ -478,11 +476,9 @@ ingest_deliveries(Delivery *deliveries, int n)
 	for (int i = 0; i < n; i++)
 		if (!deliveries[i].rejected)
 			check_delivery(&deliveries[i], &secrets);
+	store_begin();
 	bind_signatures(deliveries, n);
 	work = collect_work(deliveries, n, &nwork);
-	if (nwork == 0)
-		return;
-	store_begin();
 	apply_work(work, nwork);
 	store_end();
 }

@@ -17,7 +17,6 @@
 #include "access/stratnum.h"
 #include "access/xact.h"
 #include "catalog/pg_type_d.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/timestamp.h"
@@ -55,6 +54,11 @@ static struct
 				e_client_ip,
 				e_received_at,
 				e_outcome;
+	AttrNumber	g_nonce,
+				g_sign_timestamp,
+				g_signature,
+				g_body_sha256,
+				g_signed_at;
 }			col;
 
 /* Look the column numbers up again after any relcache invalidation. */
@@ -64,6 +68,7 @@ find_columns(void)
 	PresenceTable *u = tables_get(TABLE_USERS);
 	PresenceTable *s = tables_get(TABLE_SESSIONS);
 	PresenceTable *e = tables_get(TABLE_EVENTS);
+	PresenceTable *g = tables_get(TABLE_SIGNATURES);
 
 	if (col.generation == tables_generation())
 		return;
@@ -93,6 +98,11 @@ find_columns(void)
 	col.e_client_ip = table_column(e, "client_ip");
 	col.e_received_at = table_column(e, "received_at");
 	col.e_outcome = table_column(e, "outcome");
+	col.g_nonce = table_column(g, "nonce");
+	col.g_sign_timestamp = table_column(g, "sign_timestamp");
+	col.g_signature = table_column(g, "signature");
+	col.g_body_sha256 = table_column(g, "body_sha256");
+	col.g_signed_at = table_column(g, "signed_at");
 	col.generation = tables_generation();
 }
 
@@ -331,119 +341,58 @@ store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
 	return secrets;
 }
 
-static ArrayType *
-text_array(const char *const *values, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		datums[i] = CStringGetTextDatum(values[i]);
-	return construct_array(datums, n, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
-static ArrayType *
-digest_array(const SignatureBinding *b, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-	{
-		bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
-
-		SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
-		memcpy(VARDATA(d), b[i].digest, BODY_DIGEST_LEN);
-		datums[i] = PointerGetDatum(d);
-	}
-	return construct_array(datums, n, BYTEAOID, -1, false, TYPALIGN_INT);
-}
-
-static ArrayType *
-time_array(const SignatureBinding *b, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		datums[i] = TimestampTzGetDatum(b[i].signed_at);
-	return construct_array(datums, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-						   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-}
-
-static int
-compare_binding(const void *a, const void *b)
-{
-	const SignatureBinding *x = a;
-	const SignatureBinding *y = b;
-	int			c = strcmp(x->nonce, y->nonce);
-
-	if (c == 0)
-		c = strcmp(x->sign_timestamp, y->sign_timestamp);
-	if (c == 0)
-		c = strcmp(x->signature, y->signature);
-	return c;
-}
-
-/* Copy the digest a RETURNING row holds into the binding of its triple. */
 static void
-note_bound_digest(SignatureBinding *b, int n, HeapTuple row, TupleDesc desc)
+draft_binding(PresenceTable *t, const SignatureBinding *b)
 {
-	SignatureBinding key = {0};
-	SignatureBinding *match;
-	bool		isnull;
-	bytea	   *d;
+	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
 
-	key.nonce = SPI_getvalue(row, desc, 1);
-	key.sign_timestamp = SPI_getvalue(row, desc, 2);
-	key.signature = SPI_getvalue(row, desc, 3);
-	match = bsearch(&key, b, n, sizeof(SignatureBinding), compare_binding);
-	d = DatumGetByteaPP(SPI_getbinval(row, desc, 4, &isnull));
-	if (match == NULL || isnull || VARSIZE_ANY_EXHDR(d) != BODY_DIGEST_LEN)
-		elog(ERROR, "presence: unexpected row from the replay binding");
-	memcpy(match->stored, VARDATA_ANY(d), BODY_DIGEST_LEN);
+	SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
+	memcpy(VARDATA(d), b->digest, BODY_DIGEST_LEN);
+	table_draft_clear(t);
+	slot_set_text(t->draft, col.g_nonce, b->nonce);
+	slot_set_text(t->draft, col.g_sign_timestamp, b->sign_timestamp);
+	slot_set_text(t->draft, col.g_signature, b->signature);
+	t->draft->tts_values[col.g_body_sha256 - 1] = PointerGetDatum(d);
+	t->draft->tts_isnull[col.g_body_sha256 - 1] = false;
+	slot_set_time(t->draft, col.g_signed_at, true, b->signed_at);
 }
 
 /*
- * Remember that each triple came with its body, in one statement for the
- * call: b holds distinct triples sorted by compare_binding (byte order), and
- * they are inserted in that order, so concurrent calls wait on each other's
- * triples in one order and cannot deadlock.  Sets each binding's stored
- * digest: its own when the triple is new, else the one it came with first.
+ * Remember that each triple came with its body: b holds distinct triples
+ * sorted by byte order, and each is inserted as INSERT ... ON CONFLICT does,
+ * in that order, so concurrent calls wait on each other's triples in one
+ * order and cannot deadlock.  Sets each binding's stored digest: its own
+ * when the triple is new, else the one it came with first.
  */
 void
 store_bind_signatures(SignatureBinding *b, int n)
 {
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	BYTEAARRAYOID, TIMESTAMPTZARRAYOID};
-	const char **nonces = palloc(sizeof(char *) * Max(n, 1));
-	const char **stamps = palloc(sizeof(char *) * Max(n, 1));
-	const char **signatures = palloc(sizeof(char *) * Max(n, 1));
-	Datum		values[5];
+	PresenceTable *t = tables_get(TABLE_SIGNATURES);
 
 	for (int i = 0; i < n; i++)
 	{
-		nonces[i] = b[i].nonce;
-		stamps[i] = b[i].sign_timestamp;
-		signatures[i] = b[i].signature;
+		for (;;)
+		{
+			ScanKeyData keys[3];
+			bool		isnull;
+			bytea	   *stored;
+
+			draft_binding(t, &b[i]);
+			if (table_insert_draft_if_new(t))
+			{
+				memcpy(b[i].stored, b[i].digest, BODY_DIGEST_LEN);
+				break;
+			}
+			scan_key_text(&keys[0], 1, b[i].nonce);
+			scan_key_text(&keys[1], 2, b[i].sign_timestamp);
+			scan_key_text(&keys[2], 3, b[i].signature);
+			if (!table_lookup_committed(t, keys, 3))
+				continue;		/* forgotten meanwhile: bind it again */
+			stored = DatumGetByteaPP(slot_getattr(t->found, col.g_body_sha256, &isnull));
+			if (isnull || VARSIZE_ANY_EXHDR(stored) != BODY_DIGEST_LEN)
+				elog(ERROR, "presence: a remembered signature has no body digest");
+			memcpy(b[i].stored, VARDATA_ANY(stored), BODY_DIGEST_LEN);
+			break;
+		}
 	}
-	values[0] = PointerGetDatum(text_array(nonces, n));
-	values[1] = PointerGetDatum(text_array(stamps, n));
-	values[2] = PointerGetDatum(text_array(signatures, n));
-	values[3] = PointerGetDatum(digest_array(b, n));
-	values[4] = PointerGetDatum(time_array(b, n));
-	plan_execute(PLAN(&plan,
-					  "INSERT INTO presence.seen_signatures AS s "
-					  "(nonce, sign_timestamp, signature, body_sha256, signed_at) "
-					  "SELECT n, t, g, d, a FROM unnest($1, $2, $3, $4, $5) AS u(n, t, g, d, a) "
-					  "ORDER BY n COLLATE \"C\", t COLLATE \"C\", g COLLATE \"C\" "
-					  "ON CONFLICT (nonce, sign_timestamp, signature) "
-					  "DO UPDATE SET signed_at = s.signed_at "
-					  "RETURNING s.nonce, s.sign_timestamp, s.signature, s.body_sha256",
-					  types),
-				 values, NULL, 0);
-	if ((int) SPI_processed != n)
-		elog(ERROR, "presence: the replay binding returned %d rows for %d triples",
-			 (int) SPI_processed, n);
-	for (int i = 0; i < n; i++)
-		note_bound_digest(b, n, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
-	SPI_freetuptable(SPI_tuptable);
 }

@@ -40,7 +40,9 @@
 
 #include "tables.h"
 
-static const char *const table_names[NUM_TABLES] = {"users", "sessions", "events"};
+static const char *const table_names[NUM_TABLES] = {
+	"users", "sessions", "events", "seen_signatures"
+};
 
 typedef struct CallTables
 {
@@ -172,7 +174,8 @@ tables_open(void)
 	}
 	ExecInitRangeTable(estate, rtable);
 	for (int i = 0; i < NUM_TABLES; i++)
-		open_table(estate, &call->tables[i], i + 1, i == TABLE_USERS);
+		open_table(estate, &call->tables[i], i + 1,
+				   i == TABLE_USERS || i == TABLE_SIGNATURES);
 	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 }
@@ -331,6 +334,33 @@ table_lookup(PresenceTable *t, ScanKey keys, int nkeys)
 	bool		found = index_getnext_slot(scan, ForwardScanDirection, t->found);
 
 	table_scan_end(scan);
+	return found;
+}
+
+/*
+ * The committed row matching keys, read with a snapshot taken now (after
+ * table_insert_draft_if_new found the key taken).  Under REPEATABLE READ a
+ * row the transaction cannot see is a serialization failure, as for
+ * INSERT ... ON CONFLICT DO UPDATE.
+ */
+bool
+table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan;
+	bool		found;
+
+	CommandCounterIncrement();
+	scan = index_beginscan(t->rel, t->pkey, GetLatestSnapshot(), nkeys, 0);
+	for (int i = 0; i < nkeys; i++)
+		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
+	index_endscan(scan);
+	if (found && IsolationUsesXactSnapshot() &&
+		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
 	return found;
 }
 

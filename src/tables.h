@@ -19,6 +19,7 @@ typedef enum TableId
 	TABLE_USERS,
 	TABLE_SESSIONS,
 	TABLE_EVENTS,
+	TABLE_SIGNATURES,
 	NUM_TABLES
 } TableId;
 
@@ -45,6 +46,7 @@ extern TupleTableSlot *tables_locked_user_row(const char *user_id);
 
 extern bool table_lock_row(PresenceTable *t, Datum key);
 extern bool table_lookup(PresenceTable *t, ScanKey keys, int nkeys);
+extern bool table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys);
 extern IndexScanDesc table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys);
 extern bool table_scan_next(IndexScanDesc scan, TupleTableSlot *slot);
 extern void table_scan_end(IndexScanDesc scan);
