@@ -75,6 +75,23 @@ DROP TRIGGER mirror_session ON presence.events;
 DELETE FROM presence.sessions WHERE user_id = 'tx_d' AND session_id = 'mirror';
 SELECT * FROM t.user_row('tx_d');
 
+-- A trigger of the caller's own that ingests another delivery while ingest
+-- runs: the inner call stacks on the outer one.
+CREATE FUNCTION t.forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.user_id = 'tx_e' THEN
+		PERFORM public.presence_ingest_unsigned(t.envelope('fwd', t.item(NEW.status, 'tx_f', 100, 'f1')));
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER forward AFTER INSERT ON presence.events
+	FOR EACH ROW EXECUTE FUNCTION t.forward();
+SELECT t.ingest(t.envelope('x15', t.item('0', 'tx_e', 100, 'e1') || ',' || t.item('0', 'tx_g', 100, 'g1')));
+DROP TRIGGER forward ON presence.events;
+SELECT user_id, online_sessions, t.ms(last_seen_at) AS last_seen
+FROM presence.users WHERE user_id IN ('tx_e', 'tx_f', 'tx_g') ORDER BY user_id;
+
 -- Changing the tables' columns between calls: ingest finds its columns again.
 ALTER TABLE presence.events ADD COLUMN note text;
 SELECT t.ingest(t.envelope('x13', t.item('1', 'tx_d', 200, 'm1')));

@@ -54,6 +54,7 @@ static struct
 				e_client_ip,
 				e_received_at,
 				e_outcome;
+	uint64		g_generation;
 	AttrNumber	g_nonce,
 				g_sign_timestamp,
 				g_signature,
@@ -68,7 +69,6 @@ find_columns(void)
 	PresenceTable *u = tables_get(TABLE_USERS);
 	PresenceTable *s = tables_get(TABLE_SESSIONS);
 	PresenceTable *e = tables_get(TABLE_EVENTS);
-	PresenceTable *g = tables_get(TABLE_SIGNATURES);
 
 	if (col.generation == tables_generation())
 		return;
@@ -98,11 +98,6 @@ find_columns(void)
 	col.e_client_ip = table_column(e, "client_ip");
 	col.e_received_at = table_column(e, "received_at");
 	col.e_outcome = table_column(e, "outcome");
-	col.g_nonce = table_column(g, "nonce");
-	col.g_sign_timestamp = table_column(g, "sign_timestamp");
-	col.g_signature = table_column(g, "signature");
-	col.g_body_sha256 = table_column(g, "body_sha256");
-	col.g_signed_at = table_column(g, "signed_at");
 	col.generation = tables_generation();
 }
 
@@ -342,6 +337,19 @@ store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
 }
 
 static void
+find_signature_columns(PresenceTable *g)
+{
+	if (col.g_generation == tables_generation())
+		return;
+	col.g_nonce = table_column(g, "nonce");
+	col.g_sign_timestamp = table_column(g, "sign_timestamp");
+	col.g_signature = table_column(g, "signature");
+	col.g_body_sha256 = table_column(g, "body_sha256");
+	col.g_signed_at = table_column(g, "signed_at");
+	col.g_generation = tables_generation();
+}
+
+static void
 draft_binding(PresenceTable *t, const SignatureBinding *b)
 {
 	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
@@ -367,8 +375,12 @@ draft_binding(PresenceTable *t, const SignatureBinding *b)
 void
 store_bind_signatures(SignatureBinding *b, int n)
 {
-	PresenceTable *t = tables_get(TABLE_SIGNATURES);
+	PresenceTable *t;
 
+	if (n == 0)
+		return;
+	t = tables_get(TABLE_SIGNATURES);
+	find_signature_columns(t);
 	for (int i = 0; i < n; i++)
 	{
 		for (;;)

@@ -55,9 +55,13 @@ typedef struct CallTables
 	bool		user_row_drafted;	/* users' draft holds that row */
 	bool		user_row_pending;	/* the triggers changed the draft */
 	SubTransactionId subid;		/* the subtransaction that opened the tables */
+	struct CallTables *outer;	/* the call this one runs inside (a trigger's) */
 } CallTables;
 
-/* The running call's tables, from tables_open to tables_close or abort. */
+/*
+ * The running call's tables, from tables_open to tables_close or abort; a
+ * call made from a trigger during another call stacks on it.
+ */
 static CallTables *call;
 static bool callbacks_registered;
 
@@ -66,10 +70,12 @@ static void update_row(PresenceTable *t, ItemPointer tid);
 /* Bumped by every relcache invalidation: cached column numbers are then stale. */
 static uint64 generation = 1;
 
+/* Forget the calls opened in subtransaction subid or in one inside it. */
 static void
-forget_call(void)
+forget_calls_since(SubTransactionId subid)
 {
-	call = NULL;
+	while (call != NULL && call->subid >= subid)
+		call = call->outer;
 }
 
 static void
@@ -89,15 +95,15 @@ static void
 on_xact_event(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		forget_call();
+		call = NULL;
 }
 
 static void
 on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB && call != NULL && call->subid == mySubid)
-		forget_call();
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		forget_calls_since(mySubid);
 }
 
 static Oid
@@ -126,11 +132,14 @@ primary_key_of(ResultRelInfo *rri)
 	pg_unreachable();
 }
 
+/* Lock the table and open it, its indexes and its slots, for this call. */
 static void
-open_table(EState *estate, PresenceTable *t, Index rti, bool speculative)
+open_table(EState *estate, PresenceTable *t, Index rti)
 {
 	TupleDesc	desc;
+	bool		speculative = (rti - 1 == TABLE_USERS || rti - 1 == TABLE_SIGNATURES);
 
+	table_close(table_open(exec_rt_fetch(rti, estate)->relid, RowExclusiveLock), NoLock);
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(estate, t->rri, rti);
 	t->rel = t->rri->ri_RelationDesc;
@@ -149,6 +158,7 @@ tables_open(void)
 	Oid			nsp = get_namespace_oid("presence", false);
 	EState	   *estate = CreateExecutorState();
 	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	CallTables *outer = call;
 	List	   *rtable = NIL;
 
 	if (!callbacks_registered)
@@ -161,6 +171,7 @@ tables_open(void)
 	call = palloc0(sizeof(CallTables));
 	call->estate = estate;
 	call->subid = GetCurrentSubTransactionId();
+	call->outer = outer;
 	for (int i = 0; i < NUM_TABLES; i++)
 	{
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -169,13 +180,13 @@ tables_open(void)
 		rte->relid = table_oid(nsp, table_names[i]);
 		rte->relkind = RELKIND_RELATION;
 		rte->rellockmode = RowExclusiveLock;
-		table_close(table_open(rte->relid, RowExclusiveLock), NoLock);
 		rtable = lappend(rtable, rte);
 	}
 	ExecInitRangeTable(estate, rtable);
+	/* seen_signatures only when a call binds a signature (tables_get) */
 	for (int i = 0; i < NUM_TABLES; i++)
-		open_table(estate, &call->tables[i], i + 1,
-				   i == TABLE_USERS || i == TABLE_SIGNATURES);
+		if (i != TABLE_SIGNATURES)
+			open_table(estate, &call->tables[i], i + 1);
 	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 }
@@ -190,15 +201,23 @@ tables_close(void)
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	ExecCloseResultRelations(estate);
 	ExecCloseRangeTableRelations(estate);
+	call = call->outer;
 	FreeExecutorState(estate);
-	forget_call();
 }
 
 PresenceTable *
 tables_get(TableId id)
 {
-	Assert(call != NULL);
-	return &call->tables[id];
+	PresenceTable *t = &call->tables[id];
+
+	if (t->rri == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(call->estate->es_query_cxt);
+
+		open_table(call->estate, t, id + 1);
+		MemoryContextSwitchTo(old);
+	}
+	return t;
 }
 
 AttrNumber
