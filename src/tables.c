@@ -295,6 +295,33 @@ reading_snapshot(void)
 }
 
 /*
+ * Under REPEATABLE READ, the row in t->found must be one the transaction's
+ * snapshot sees; else another transaction changed it since, and this is a
+ * serialization failure, as SQL would raise.
+ */
+static void
+require_visible_to_transaction(PresenceTable *t)
+{
+	if (IsolationUsesXactSnapshot() &&
+		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+}
+
+/* Scan the primary key with keys (each in the index column's collation). */
+static IndexScanDesc
+begin_key_scan(PresenceTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, snapshot, nkeys, 0);
+
+	for (int i = 0; i < nkeys; i++)
+		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+/*
  * Find and lock (FOR UPDATE) the row whose one-column primary key is key.
  * Under REPEATABLE READ a row changed since the transaction's snapshot is a
  * serialization failure, as for SELECT ... FOR UPDATE.
@@ -313,11 +340,7 @@ table_lock_row(PresenceTable *t, Datum key)
 	if (!RelationFindReplTupleByIndex(t->rel, RelationGetRelid(t->pkey),
 									  LockTupleExclusive, t->draft, t->found))
 		return false;
-	if (IsolationUsesXactSnapshot() &&
-		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update")));
+	require_visible_to_transaction(t);
 	return true;
 }
 
@@ -325,12 +348,7 @@ table_lock_row(PresenceTable *t, Datum key)
 IndexScanDesc
 table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, reading_snapshot(), nkeys, 0);
-
-	for (int i = 0; i < nkeys; i++)
-		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	return scan;
+	return begin_key_scan(t, reading_snapshot(), keys, nkeys);
 }
 
 bool
@@ -369,17 +387,11 @@ table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys)
 	bool		found;
 
 	CommandCounterIncrement();
-	scan = index_beginscan(t->rel, t->pkey, GetLatestSnapshot(), nkeys, 0);
-	for (int i = 0; i < nkeys; i++)
-		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
-	index_rescan(scan, keys, nkeys, NULL, 0);
+	scan = begin_key_scan(t, GetLatestSnapshot(), keys, nkeys);
 	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
 	index_endscan(scan);
-	if (found && IsolationUsesXactSnapshot() &&
-		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update")));
+	if (found)
+		require_visible_to_transaction(t);
 	return found;
 }
 
