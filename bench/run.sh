@@ -22,6 +22,7 @@
 #   BENCH_SKIP_HTTP=1         skip figures 4, 5, 7a (e.g. presence-http not built)
 #   BENCH_REPORT=FILE         also write the report (markdown) to FILE
 #   BENCH_KEEP=1              keep the temporary directory (logs, raw outputs)
+#   BENCH_SETTINGS="a = 1; b = 2"  extra server settings (experiments; printed in the report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -92,8 +93,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "cluster in $dir, port $PORT"
+extra_settings=()
+IFS=';' read -r -a extra_settings <<<"${BENCH_SETTINGS:-}"
 start_cluster "$dir" "$PORT" "max_connections = 100" "shared_buffers = 512MB" \
-	"max_wal_size = 8GB" "checkpoint_timeout = 30min" "log_min_messages = warning"
+	"max_wal_size = 8GB" "checkpoint_timeout = 30min" "log_min_messages = warning" \
+	${extra_settings[@]+"${extra_settings[@]}"}
 export PGDATABASE=bench
 unset PGOPTIONS PGSERVICE
 psql -qX -d postgres -c 'CREATE DATABASE bench' >/dev/null
@@ -309,7 +313,11 @@ PY
 	say "figure 5: latency at half of $peak/s ($(elapsed)s)"
 	target=$(python3 -c "print($peak / 2)")
 	per_conn=$(python3 -c "print($target / $HTTP_CONNS)")
+	wal_files=$(sql "SELECT count(*) FROM pg_ls_waldir()")
+	wal_lsn=$(sql "SELECT pg_current_wal_lsn()")
 	line=$(wrk_run f5 "$per_conn")
+	put f5.wal_files "$(( $(sql "SELECT count(*) FROM pg_ls_waldir()") - wal_files ))"
+	put f5.wal_mb "$(sql "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal_lsn') / 1048576)")"
 	put f5.target "$target"; put f5.rate "$(field rps "$line")"
 	put f5.p50 "$(field p50_ms "$line")"; put f5.p90 "$(field p90_ms "$line")"
 	put f5.p99 "$(field p99_ms "$line")"; put f5.max "$(field max_ms "$line")"
@@ -351,7 +359,7 @@ runtime=$(elapsed)
 	echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr), load average at start: $load_start."
 	echo "Code: $code."
 	echo "PostgreSQL: $(sql 'SELECT version()')."
-	echo "Settings: $(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','max_wal_size','checkpoint_timeout','fsync','wal_sync_method','synchronous_commit','full_page_writes','wal_level','max_connections','autovacuum','work_mem','presence.signature_max_age')")."
+	echo "Settings: $(sql "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','max_wal_size','checkpoint_timeout','fsync','wal_sync_method','synchronous_commit','full_page_writes','wal_level','max_connections','autovacuum','work_mem','presence.signature_max_age','wal_init_zero','min_wal_size')")."
 	echo "Tools: $(pgbench --version | head -1); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2 || true); presence-http ${HTTP_FLAGS[*]}."
 	echo
 	python3 "$BENCH/report.py" "$results"
@@ -361,7 +369,7 @@ runtime=$(elapsed)
 	echo "- Figure 6: the storm ran once, in $ROUNDS slices; $(get f6.users) storm users were applied."
 	if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
 		echo "- HTTP: $(get http.requests) pooled triples handed out (incl. a margin per run); $(get http.events) new events logged; non-2xx or socket errors: $(get http.non2xx); mean group-commit batch: $(get http.batch_mean) deliveries."
-		echo "- Figure 5: p90 $(get f5.p90) ms, max $(get f5.max) ms."
+		echo "- Figure 5: p90 $(get f5.p90) ms, max $(get f5.max) ms; $(get f5.wal_mb) MB of WAL written, $(get f5.wal_files) new WAL segment files."
 		echo "- Figure 7b: after the ingest calls only: contexts $(get f7b.ctx.mid) B, RssAnon $(get f7b.anon.mid) kB."
 	fi
 	[ -s "$dir/retries" ] && echo "- Runs stopped from outside and retried once: $(tr '\n' ' ' <"$dir/retries")."
