@@ -39,6 +39,24 @@ static size_t nchunks;
 #define MCXT_ALLOC_NO_OOM 0x02
 #define MCXT_ALLOC_ZERO 0x04
 
+static void
+chunk_link(Chunk *c)
+{
+	c->next = head.next;
+	c->prev = &head;
+	head.next->prev = c;
+	head.next = c;
+	nchunks++;
+}
+
+static void
+chunk_unlink(Chunk *c)
+{
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	nchunks--;
+}
+
 static void *
 chunk_alloc(size_t size, int flags)
 {
@@ -58,22 +76,10 @@ chunk_alloc(size_t size, int flags)
 		fprintf(stderr, "fe_arena: out of memory\n");
 		abort();
 	}
-	c->next = head.next;
-	c->prev = &head;
-	head.next->prev = c;
-	head.next = c;
-	nchunks++;
+	chunk_link(c);
 	if (flags & MCXT_ALLOC_ZERO)
 		memset(c + 1, 0, size);
 	return c + 1;
-}
-
-static void
-chunk_unlink(Chunk *c)
-{
-	c->prev->next = c->next;
-	c->next->prev = c->prev;
-	nchunks--;
 }
 
 void *
@@ -127,11 +133,7 @@ __wrap_repalloc(void *pointer, size_t size)
 		fprintf(stderr, "fe_arena: out of memory\n");
 		abort();
 	}
-	n->next = head.next;
-	n->prev = &head;
-	head.next->prev = n;
-	head.next = n;
-	nchunks++;
+	chunk_link(n);
 	return n + 1;
 }
 

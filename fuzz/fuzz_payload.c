@@ -36,23 +36,11 @@
 
 #include "payload.h"
 #include "fe_arena.h"
+#include "fuzz_check.h"
 
 #define GUARDED_MAX (1 << 20)
 
 static char *guarded;			/* GUARDED_MAX bytes, then a PROT_NONE page */
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_payload: invariant failed at %s:%d: %s\n", \
-					__FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
-
-int			LLVMFuzzerInitialize(int *argc, char ***argv);
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
