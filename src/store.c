@@ -136,14 +136,10 @@ store_lock_user(const char *user_id)
 			return false;
 		}
 		table_draft_clear(u);
-		u->draft->tts_values[col.u_user_id - 1] = key;
-		u->draft->tts_isnull[col.u_user_id - 1] = false;
-		u->draft->tts_values[col.u_online_sessions - 1] = Int32GetDatum(0);
-		u->draft->tts_isnull[col.u_online_sessions - 1] = false;
-		u->draft->tts_values[col.u_online - 1] = BoolGetDatum(false);
-		u->draft->tts_isnull[col.u_online - 1] = false;
-		u->draft->tts_values[col.u_logged_out - 1] = BoolGetDatum(false);
-		u->draft->tts_isnull[col.u_logged_out - 1] = false;
+		slot_set_text(u->draft, col.u_user_id, user_id);
+		slot_set_int32(u->draft, col.u_online_sessions, 0);
+		slot_set_bool(u->draft, col.u_online, false);
+		slot_set_bool(u->draft, col.u_logged_out, false);
 		slot_set_time(u->draft, col.u_updated_at, true, GetCurrentTransactionStartTimestamp());
 		if (table_insert_draft_if_new(u))
 		{
@@ -254,8 +250,7 @@ store_insert_event(const EventRow *ev)
 	slot_set_text(slot, col.e_status, status_text);
 	slot_set_text(slot, col.e_event_id, ev->event_id);
 	slot_set_time(slot, col.e_event_time, ev->has_event_time, ev->event_time);
-	slot->tts_values[col.e_item_no - 1] = Int32GetDatum(ev->item_no);
-	slot->tts_isnull[col.e_item_no - 1] = false;
+	slot_set_int32(slot, col.e_item_no, ev->item_no);
 	slot_set_text(slot, col.e_os, ev->os);
 	slot_set_text(slot, col.e_client_ip, ev->client_ip);
 	slot_set_time(slot, col.e_received_at, true, GetCurrentTransactionStartTimestamp());

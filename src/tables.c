@@ -49,8 +49,8 @@ typedef struct CallTables
 	EState	   *estate;
 	EPQState	epqstate;
 	PresenceTable tables[NUM_TABLES];
-	bool		snapshot_pushed;
-	const char *user_id;		/* the user whose row is locked, or NULL */
+	const char *user_id;		/* the user whose row is locked (and whose
+								 * snapshot is pushed), or NULL */
 	ItemPointerData user_tid;	/* where the locked user's row is */
 	bool		user_row_drafted;	/* users' draft holds that row */
 	bool		user_row_pending;	/* the triggers changed the draft */
@@ -238,11 +238,10 @@ table_column(const PresenceTable *t, const char *name)
 void
 tables_begin_user(const char *user_id, ItemPointer tid, bool drafted)
 {
-	Assert(!call->snapshot_pushed);
+	Assert(call->user_id == NULL);
 	call->user_tid = *tid;
 	call->user_row_drafted = drafted;
 	PushActiveSnapshot(GetTransactionSnapshot());
-	call->snapshot_pushed = true;
 	call->user_id = user_id;
 	ResetPerTupleExprContext(call->estate);
 }
@@ -251,7 +250,7 @@ tables_begin_user(const char *user_id, ItemPointer tid, bool drafted)
 void
 tables_end_user(void)
 {
-	if (!call->snapshot_pushed)
+	if (call->user_id == NULL)
 		return;
 	if (call->user_row_pending)
 	{
@@ -259,7 +258,6 @@ tables_end_user(void)
 		update_row(&call->tables[TABLE_USERS], &call->user_tid);
 	}
 	PopActiveSnapshot();
-	call->snapshot_pushed = false;
 	call->user_id = NULL;
 }
 
@@ -288,7 +286,7 @@ tables_locked_user_row(const char *user_id)
 static Snapshot
 reading_snapshot(void)
 {
-	Assert(call->snapshot_pushed);
+	Assert(call->user_id != NULL);
 	CommandCounterIncrement();
 	UpdateActiveSnapshotCommandId();
 	return GetActiveSnapshot();
@@ -567,4 +565,18 @@ slot_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz
 {
 	slot->tts_isnull[attnum - 1] = !present;
 	slot->tts_values[attnum - 1] = present ? TimestampTzGetDatum(value) : (Datum) 0;
+}
+
+void
+slot_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
+{
+	slot->tts_values[attnum - 1] = BoolGetDatum(value);
+	slot->tts_isnull[attnum - 1] = false;
+}
+
+void
+slot_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value)
+{
+	slot->tts_values[attnum - 1] = Int32GetDatum(value);
+	slot->tts_isnull[attnum - 1] = false;
 }

@@ -65,5 +65,7 @@ extern TimestampTz slot_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnu
 extern void slot_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value);
 extern void slot_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present,
 						  TimestampTz value);
+extern void slot_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value);
+extern void slot_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value);
 
 #endif							/* PRESENCE_TABLES_H */

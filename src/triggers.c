@@ -155,13 +155,6 @@ raise_time(TupleTableSlot *row, AttrNumber attnum, TimestampTz t)
 	slot_set_time(row, attnum, true, (isnull || t > old) ? t : old);
 }
 
-static void
-set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
-{
-	slot->tts_values[attnum - 1] = BoolGetDatum(value);
-	slot->tts_isnull[attnum - 1] = false;
-}
-
 /* note_item_times on the locked user's pending row (tables_locked_user_row). */
 static void
 note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_time)
@@ -225,10 +218,9 @@ adjust_user_in_place(TupleTableSlot *row, const char *user_id, int delta)
 	last_offline = slot_time(row, c->last_offline_at, &isnull);
 	if (count == 0 && !isnull)
 		logged_out = logged_out_at(user_id, last_offline);
-	row->tts_values[c->online_sessions - 1] = Int32GetDatum(count);
-	row->tts_isnull[c->online_sessions - 1] = false;
-	set_bool(row, c->online, count > 0);
-	set_bool(row, c->logged_out, logged_out);
+	slot_set_int32(row, c->online_sessions, count);
+	slot_set_bool(row, c->online, count > 0);
+	slot_set_bool(row, c->logged_out, logged_out);
 	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
