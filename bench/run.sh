@@ -52,6 +52,10 @@ elapsed() { echo $(($(date +%s) - started)); }
 for t in pgbench psql python3 curl; do
 	command -v "$t" >/dev/null || die "$t is required"
 done
+if [ ! -x /usr/bin/time ]; then
+	say "installing time (CPU of the load generators)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
 if [ -z "${BENCH_SKIP_HTTP:-}" ] && ! command -v wrk >/dev/null; then
 	say "installing wrk"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -100,6 +104,7 @@ start_cluster "$dir" "$PORT" "max_connections = 100" "shared_buffers = 512MB" \
 	${extra_settings[@]+"${extra_settings[@]}"}
 export PGDATABASE=bench
 unset PGOPTIONS PGSERVICE
+postmaster_pid=$(head -1 "$dir/data/postmaster.pid")
 psql -qX -d postgres -c 'CREATE DATABASE bench' >/dev/null
 say "setting up the bench schema (bodies, storm deliveries)"
 psql -qX -v ON_ERROR_STOP=1 -f "$BENCH/sql/setup.sql" >/dev/null
@@ -116,6 +121,35 @@ counter() { cat "$dir/$1" 2>/dev/null || echo 0; }
 count_up() { echo $(($(counter "$1") + $2)) >"$dir/$1"; }
 sql() { psql -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
 
+# CPU accounting (figure 4): clock ticks from /proc.  The server's are the
+# postmaster's own, its exited children's (added to it when reaped) and its
+# live children's; the load generator's come from /usr/bin/time.
+TICK=$(getconf CLK_TCK)
+stat_fields() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null; }   # fields from 3 on
+server_ticks() {
+	local t p
+	t=$(stat_fields "$postmaster_pid" | awk '{print $12 + $13 + $14 + $15}')
+	for p in $(pgrep -P "$postmaster_pid"); do
+		t=$((t + $(stat_fields "$p" | awk '{print $12 + $13} END {if (NR == 0) print 0}')))
+	done
+	echo "$t"
+}
+process_ticks() { stat_fields "$1" | awk '{print $12 + $13}'; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }   # busy idle
+# cpu_begin; ...run...; cpu_end KEY TIME_FILE: add the run's ticks to KEY.*
+cpu_begin() { echo "$(server_ticks) $(process_ticks "${http_pid:-$$}") $(machine_ticks)" >"$dir/cpu.begin"; }
+cpu_end() {
+	local key=$1 tf=$2 s0 h0 b0 i0 b1 i1 u s
+	read -r s0 h0 b0 i0 <"$dir/cpu.begin"
+	read -r b1 i1 <<<"$(machine_ticks)"
+	count_up "cpu.$key.server" $(($(server_ticks) - s0))
+	[ -n "$http_pid" ] && count_up "cpu.$key.http" $(($(process_ticks "$http_pid") - h0))
+	read -r u s <"$tf"
+	count_up "cpu.$key.load" "$(python3 -c "print(round(($u + $s) * $TICK))")"
+	count_up "cpu.$key.busy" $((b1 - b0))
+	count_up "cpu.$key.all" $((b1 - b0 + i1 - i0))
+}
+
 # Every pgbench run gets its own counter range, so items are never repeated.
 # pgbench_tps NAME SCRIPT ARGS...: run pgbench, print its tps (no failed
 # transaction allowed).  A run killed by a signal from outside (this machine is
@@ -126,7 +160,8 @@ pgbench_tps() {
 	for try in 1 2; do
 		count_up runs 1
 		rc=0
-		pgbench -n -M prepared -D n=$(($(counter runs) * 10000000)) -f "$BENCH/pgbench/$script" "$@" \
+		/usr/bin/time -f '%U %S' -o "$log.time" \
+			pgbench -n -M prepared -D n=$(($(counter runs) * 10000000)) -f "$BENCH/pgbench/$script" "$@" \
 			>"$log" 2>&1 || rc=$?
 		[ "$rc" -eq 0 ] && break
 		# Stopped from outside: no result and no SQL error in its log.
@@ -261,7 +296,8 @@ wrk_run() {
 	for try in 1 2; do
 		offset=$(counter offset)
 		rc=0
-		wrk -t 2 -c $HTTP_CONNS -d "${SECS}s" -s "$BENCH/signed.lua" "http://127.0.0.1:$HTTP_PORT" \
+		/usr/bin/time -f '%U %S' -o "$log.time" \
+			wrk -t 2 -c $HTTP_CONNS -d "${SECS}s" -s "$BENCH/signed.lua" "http://127.0.0.1:$HTTP_PORT" \
 			-- "$pool" $SIGN_TS "$offset" 2 $rate >"$log" 2>&1 || rc=$?
 		line=$(grep '^RESULT ' "$log") && [ "$rc" -eq 0 ] && break
 		[ "$try" -eq 1 ] || { cat "$log" >&2; die "wrk $name failed"; }
@@ -302,11 +338,38 @@ PY
 		sleep 0.1
 	done
 	curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null || die "presence-http does not answer"
+	# Steady state, as on a server that has been running: a checkpoint after the
+	# earlier figures' load recycles their WAL segment files as future ones, so
+	# figures 4 and 5 reuse files instead of creating (zero-filling) new ones;
+	# then one unmeasured run pays the full-page images after that checkpoint.
+	say "HTTP warm-up: checkpoint, then ${WARM}s of presence-http, not measured"
+	put wal.files_before_checkpoint "$(sql "SELECT count(*) FROM pg_ls_waldir()")"
+	sql CHECKPOINT
+	put wal.files_after_checkpoint "$(sql "SELECT count(*) FROM pg_ls_waldir()")"
+	put wal.ahead_after_checkpoint "$(sql "SELECT count(*) FROM pg_ls_waldir() WHERE name > pg_walfile_name(pg_current_wal_lsn())")"
+	SECS=$WARM wrk_run http_warm >/dev/null
 	events_before=$(sql "SELECT count(*) FROM presence.events WHERE event_id LIKE 'h%'")
-	f4_c() { field rps "$(wrk_run "f4c$1")"; }
-	f4_b() { pgbench_tps "f4b$1" insert_one.sql -c $HTTP_CONNS -j 2 -T "$SECS"; }
+	f4_c() {
+		local line
+		cpu_begin
+		line=$(wrk_run "f4c$1")
+		cpu_end f4c "$out/f4c$1.wrk.time"
+		count_up cpu.f4c.n "$(field requests "$line")"
+		field rps "$line"
+	}
+	f4_b() {
+		local tps
+		cpu_begin
+		tps=$(pgbench_tps "f4b$1" insert_one.sql -c $HTTP_CONNS -j 2 -T "$SECS")
+		cpu_end f4b "$out/f4b$1.log.time"
+		count_up cpu.f4b.n "$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out/f4b$1.log")"
+		echo "$tps"
+	}
 	say "figure 4: presence-http vs INSERT, $HTTP_CONNS connections, synchronous_commit=on ($(elapsed)s)"
 	alternate f4 f4_c f4_b
+	for side in f4c f4b; do
+		for part in server http load busy all n; do put "cpu.$side.$part" "$(counter "cpu.$side.$part")"; done
+	done
 	peak=$(python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" \
 		$(grep '^f4\.c\.' "$results" | cut -f2))
 
@@ -351,6 +414,19 @@ nbad=$(sql "SELECT count(*) FROM presence.check()")
 put check.events "$nevents"
 put check.rows "$nbad"
 
+# cpu_note SIDE HTTP_NAME LOAD_NAME: "server X µs, ... (machine busy B%)"
+cpu_note() {
+	python3 - "$TICK" "$2" "$3" "$(get "cpu.$1.n")" "$(get "cpu.$1.server")" "$(get "cpu.$1.http")" \
+		"$(get "cpu.$1.load")" "$(get "cpu.$1.busy")" "$(get "cpu.$1.all")" <<'PY'
+import sys
+tick, http_name, load_name = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, server, http, load, busy, total = (float(x or 0) for x in sys.argv[4:])
+us = lambda t: "%.0f µs" % (t / tick * 1e6 / n) if n else "n/a"
+print("server %s, %s %s, %s %s; machine busy %s (%.0f%% of its CPUs)"
+      % (us(server), http_name, us(http), load_name, us(load), us(busy), 100.0 * busy / total if total else 0))
+PY
+}
+
 # --- report --------------------------------------------------------------------------
 runtime=$(elapsed)
 {
@@ -369,6 +445,8 @@ runtime=$(elapsed)
 	echo "- Figure 6: the storm ran once, in $ROUNDS slices; $(get f6.users) storm users were applied."
 	if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
 		echo "- HTTP: $(get http.requests) pooled triples handed out (incl. a margin per run); $(get http.events) new events logged; non-2xx or socket errors: $(get http.non2xx); mean group-commit batch: $(get http.batch_mean) deliveries."
+		echo "- Figure 4, CPU per delivery over all rounds: $(cpu_note f4c "presence-http" wrk); INSERT side: $(cpu_note f4b "presence-http (idle)" pgbench)."
+		echo "- WAL: the checkpoint before the HTTP figures left $(get wal.files_after_checkpoint) segment files ($(get wal.files_before_checkpoint) before it), $(get wal.ahead_after_checkpoint) of them recycled ahead of the insert position."
 		echo "- Figure 5: p90 $(get f5.p90) ms, max $(get f5.max) ms; $(get f5.wal_mb) MB of WAL written, $(get f5.wal_files) new WAL segment files."
 		echo "- Figure 7b: after the ingest calls only: contexts $(get f7b.ctx.mid) B, RssAnon $(get f7b.anon.mid) kB."
 	fi
