@@ -125,6 +125,7 @@ typedef struct DbConn
 	const char *name;			/* for log lines */
 	bool		ever_connected;
 	bool		loss_logged;	/* the current outage was logged */
+	bool		batch_prepared; /* the batch statement is prepared on conn */
 	double		last_try;		/* mono_now() of the last connection attempt */
 	double		backoff;		/* seconds, grows while the server is away */
 } DbConn;
