@@ -322,7 +322,7 @@ import hashlib, sys
 path, n, secret, ts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 with open(path, "w") as f:
     for i in range(n):
-        nonce = "b%d" % i
+        nonce = "b%07d" % i          # fixed-width lines: signed.lua reads entries by position
         f.write("%s %s\n" % (nonce, hashlib.sha1((secret + nonce + ts).encode()).hexdigest()))
 PY
 	chmod 644 "$pool"
