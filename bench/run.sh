@@ -38,7 +38,7 @@ WARM=${BENCH_WARMUP_SECONDS:-5}
 MEM_INGEST_CALLS=${BENCH_MEM_INGEST_CALLS:-20000}
 CLIENTS=4                   # figures 1, 2, 6
 HTTP_CONNS=32               # figure 4
-HTTP_FLAGS=(--workers 4 --batch-max 64 --batch-wait-us 200 --max-connections 2000)
+HTTP_FLAGS=(--workers 2 --batch-max 64 --batch-wait-us 200 --max-connections 2000)
 SIGN_TS=1700000000000       # signTimestamp of every pooled triple (age check off)
 SECRET=bench-secret-not-used-elsewhere
 
