@@ -99,3 +99,15 @@ ALTER TABLE presence.events DROP COLUMN note;
 SELECT t.ingest(t.envelope('x14', t.item('0', 'tx_d', 300, 'm1')));
 SELECT * FROM t.user_row('tx_d');
 SELECT count(*) AS differences FROM presence.check();
+
+-- The extension replaced in the middle of a transaction: ingest finds the new
+-- tables; after the rollback, the old ones again.
+BEGIN;
+DROP EXTENSION presence CASCADE;
+CREATE EXTENSION presence;
+SELECT (public.presence_ingest_unsigned(t.envelope('x16', t.item('0', 'tx_h', 100, 'h1')))).applied;
+SELECT user_id, online_sessions FROM presence.users;
+ROLLBACK;
+SELECT t.ingest(t.envelope('x17', t.item('0', 'tx_h', 100, 'h1')));
+SELECT user_id, online_sessions FROM presence.users WHERE user_id = 'tx_h';
+SELECT count(*) AS differences FROM presence.check();

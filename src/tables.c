@@ -107,7 +107,7 @@ on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 }
 
 static Oid
-table_oid(Oid nsp, const char *name)
+lookup_table_oid(Oid nsp, const char *name)
 {
 	Oid			relid = get_relname_relid(name, nsp);
 
@@ -117,6 +117,25 @@ table_oid(Oid nsp, const char *name)
 				 errmsg("table presence.%s does not exist", name),
 				 errhint("Reinstall the presence extension.")));
 	return relid;
+}
+
+/* The tables' OIDs, looked up again only after a relcache invalidation. */
+static const Oid *
+table_oids(void)
+{
+	static Oid	relids[NUM_TABLES];
+	static uint64 found_at;
+
+	while (found_at != generation)
+	{
+		uint64		g = generation;
+		Oid			nsp = get_namespace_oid("presence", false);
+
+		for (int i = 0; i < NUM_TABLES; i++)
+			relids[i] = lookup_table_oid(nsp, table_names[i]);
+		found_at = g;
+	}
+	return relids;
 }
 
 static Relation
@@ -155,11 +174,11 @@ open_table(EState *estate, PresenceTable *t, Index rti)
 void
 tables_open(void)
 {
-	Oid			nsp = get_namespace_oid("presence", false);
-	EState	   *estate = CreateExecutorState();
-	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	EState	   *estate;
+	MemoryContext old;
 	CallTables *outer = call;
 	List	   *rtable = NIL;
+	const Oid  *relids;
 
 	if (!callbacks_registered)
 	{
@@ -168,6 +187,9 @@ tables_open(void)
 		CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
 		callbacks_registered = true;
 	}
+	relids = table_oids();
+	estate = CreateExecutorState();
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
 	call = palloc0(sizeof(CallTables));
 	call->estate = estate;
 	call->subid = GetCurrentSubTransactionId();
@@ -177,7 +199,7 @@ tables_open(void)
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
 
 		rte->rtekind = RTE_RELATION;
-		rte->relid = table_oid(nsp, table_names[i]);
+		rte->relid = relids[i];
 		rte->relkind = RELKIND_RELATION;
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
