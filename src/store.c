@@ -28,7 +28,10 @@
 /* Column numbers of the rows ingest reads and writes (see find_columns). */
 static struct
 {
-	uint64		generation;
+	uint64		u_found_at,
+				s_found_at,
+				e_found_at,
+				g_found_at;		/* relcache generation of each lookup */
 	AttrNumber	u_user_id,
 				u_online_sessions,
 				u_online,
@@ -54,7 +57,6 @@ static struct
 				e_client_ip,
 				e_received_at,
 				e_outcome;
-	uint64		g_generation;
 	AttrNumber	g_nonce,
 				g_sign_timestamp,
 				g_signature,
@@ -62,43 +64,56 @@ static struct
 				g_signed_at;
 }			col;
 
+static const TableColumn user_columns[] = {
+	{"user_id", &col.u_user_id},
+	{"online_sessions", &col.u_online_sessions},
+	{"online", &col.u_online},
+	{"logged_out", &col.u_logged_out},
+	{"updated_at", &col.u_updated_at},
+};
+
+static const TableColumn session_columns[] = {
+	{"user_id", &col.s_user_id},
+	{"session_id", &col.s_session_id},
+	{"state", &col.s_state},
+	{"os", &col.s_os},
+	{"client_ip", &col.s_client_ip},
+	{"started_at", &col.s_started_at},
+	{"ended_at", &col.s_ended_at},
+	{"last_event_at", &col.s_last_event_at},
+	{"updated_at", &col.s_updated_at},
+};
+
+static const TableColumn event_columns[] = {
+	{"user_id", &col.e_user_id},
+	{"session_id", &col.e_session_id},
+	{"status_time", &col.e_status_time},
+	{"status", &col.e_status},
+	{"event_id", &col.e_event_id},
+	{"event_time", &col.e_event_time},
+	{"item_no", &col.e_item_no},
+	{"os", &col.e_os},
+	{"client_ip", &col.e_client_ip},
+	{"received_at", &col.e_received_at},
+	{"outcome", &col.e_outcome},
+};
+
+static const TableColumn signature_columns[] = {
+	{"nonce", &col.g_nonce},
+	{"sign_timestamp", &col.g_sign_timestamp},
+	{"signature", &col.g_signature},
+	{"body_sha256", &col.g_body_sha256},
+	{"signed_at", &col.g_signed_at},
+};
+
 /* Look the column numbers up again after any relcache invalidation. */
 static void
 find_columns(void)
 {
-	PresenceTable *u = tables_get(TABLE_USERS);
-	PresenceTable *s = tables_get(TABLE_SESSIONS);
-	PresenceTable *e = tables_get(TABLE_EVENTS);
-
-	if (col.generation == tables_generation())
-		return;
-	col.u_user_id = table_column(u, "user_id");
-	col.u_online_sessions = table_column(u, "online_sessions");
-	col.u_online = table_column(u, "online");
-	col.u_logged_out = table_column(u, "logged_out");
-	col.u_updated_at = table_column(u, "updated_at");
-
-	col.s_user_id = table_column(s, "user_id");
-	col.s_session_id = table_column(s, "session_id");
-	col.s_state = table_column(s, "state");
-	col.s_os = table_column(s, "os");
-	col.s_client_ip = table_column(s, "client_ip");
-	col.s_started_at = table_column(s, "started_at");
-	col.s_ended_at = table_column(s, "ended_at");
-	col.s_last_event_at = table_column(s, "last_event_at");
-	col.s_updated_at = table_column(s, "updated_at");
-	col.e_user_id = table_column(e, "user_id");
-	col.e_session_id = table_column(e, "session_id");
-	col.e_status_time = table_column(e, "status_time");
-	col.e_status = table_column(e, "status");
-	col.e_event_id = table_column(e, "event_id");
-	col.e_event_time = table_column(e, "event_time");
-	col.e_item_no = table_column(e, "item_no");
-	col.e_os = table_column(e, "os");
-	col.e_client_ip = table_column(e, "client_ip");
-	col.e_received_at = table_column(e, "received_at");
-	col.e_outcome = table_column(e, "outcome");
-	col.generation = tables_generation();
+	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns), &col.u_found_at);
+	table_find_columns(TABLE_SESSIONS, session_columns, lengthof(session_columns),
+					   &col.s_found_at);
+	table_find_columns(TABLE_EVENTS, event_columns, lengthof(event_columns), &col.e_found_at);
 }
 
 /* Open the tables for the apply phase of one call. */
@@ -332,19 +347,6 @@ store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
 }
 
 static void
-find_signature_columns(PresenceTable *g)
-{
-	if (col.g_generation == tables_generation())
-		return;
-	col.g_nonce = table_column(g, "nonce");
-	col.g_sign_timestamp = table_column(g, "sign_timestamp");
-	col.g_signature = table_column(g, "signature");
-	col.g_body_sha256 = table_column(g, "body_sha256");
-	col.g_signed_at = table_column(g, "signed_at");
-	col.g_generation = tables_generation();
-}
-
-static void
 draft_binding(PresenceTable *t, const SignatureBinding *b)
 {
 	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
@@ -375,7 +377,8 @@ store_bind_signatures(SignatureBinding *b, int n)
 	if (n == 0)
 		return;
 	t = tables_get(TABLE_SIGNATURES);
-	find_signature_columns(t);
+	table_find_columns(TABLE_SIGNATURES, signature_columns, lengthof(signature_columns),
+					   &col.g_found_at);
 	for (int i = 0; i < n; i++)
 	{
 		for (;;)

@@ -84,13 +84,6 @@ on_relcache_invalidation(Datum arg, Oid relid)
 	generation++;
 }
 
-/* Column numbers found when this was last the same can still be used. */
-uint64
-tables_generation(void)
-{
-	return generation;
-}
-
 static void
 on_xact_event(XactEvent event, void *arg)
 {
@@ -242,15 +235,28 @@ tables_get(TableId id)
 	return t;
 }
 
-AttrNumber
-table_column(const PresenceTable *t, const char *name)
+/*
+ * Look up the number of each column of refs in table id, unless *found_at
+ * says it was done since the last relcache invalidation.
+ */
+void
+table_find_columns(TableId id, const TableColumn *refs, int n, uint64 *found_at)
 {
-	int			attnum = attnameAttNum(t->rel, name, false);
+	Relation	rel;
 
-	if (attnum <= 0)
-		elog(ERROR, "presence: column \"%s\" of \"%s\" is missing",
-			 name, RelationGetRelationName(t->rel));
-	return (AttrNumber) attnum;
+	if (*found_at == generation)
+		return;
+	rel = tables_get(id)->rel;
+	for (int i = 0; i < n; i++)
+	{
+		int			attnum = attnameAttNum(rel, refs[i].name, false);
+
+		if (attnum <= 0)
+			elog(ERROR, "presence: column \"%s\" of \"%s\" is missing",
+				 refs[i].name, RelationGetRelationName(rel));
+		*refs[i].attnum = (AttrNumber) attnum;
+	}
+	*found_at = generation;
 }
 
 /*

@@ -37,8 +37,14 @@ typedef struct PresenceTable
 extern void tables_open(void);
 extern void tables_close(void);
 extern PresenceTable *tables_get(TableId id);
-extern AttrNumber table_column(const PresenceTable *t, const char *name);
-extern uint64 tables_generation(void);
+/* A column looked up by name, and where its number is kept. */
+typedef struct TableColumn
+{
+	const char *name;
+	AttrNumber *attnum;
+} TableColumn;
+
+extern void table_find_columns(TableId id, const TableColumn *refs, int n, uint64 *found_at);
 
 extern void tables_begin_user(const char *user_id, ItemPointer tid, bool drafted);
 extern void tables_end_user(void);

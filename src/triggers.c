@@ -109,7 +109,8 @@ note_item_times(Datum user_id, bool connect, Datum status_time)
 /* Column numbers the in-place path reads and writes (see find_columns). */
 typedef struct UserColumns
 {
-	uint64		generation;
+	uint64		users_found_at;
+	uint64		sessions_found_at;
 	AttrNumber	session_state;
 	AttrNumber	session_ended_at;
 	AttrNumber	online_sessions;
@@ -123,27 +124,30 @@ typedef struct UserColumns
 
 static UserColumns ucol;
 
+static const TableColumn user_columns[] = {
+	{"online_sessions", &ucol.online_sessions},
+	{"online", &ucol.online},
+	{"last_online_at", &ucol.last_online_at},
+	{"last_offline_at", &ucol.last_offline_at},
+	{"last_seen_at", &ucol.last_seen_at},
+	{"logged_out", &ucol.logged_out},
+	{"updated_at", &ucol.updated_at},
+};
+
+static const TableColumn session_columns[] = {
+	{"state", &ucol.session_state},
+	{"ended_at", &ucol.session_ended_at},
+};
+
 /* Look the column numbers up again after any relcache invalidation. */
 static const UserColumns *
 find_columns(void)
 {
-	UserColumns *c = &ucol;
-	const PresenceTable *u = tables_get(TABLE_USERS);
-	const PresenceTable *s = tables_get(TABLE_SESSIONS);
-
-	if (c->generation == tables_generation())
-		return c;
-	c->session_state = table_column(s, "state");
-	c->session_ended_at = table_column(s, "ended_at");
-	c->online_sessions = table_column(u, "online_sessions");
-	c->online = table_column(u, "online");
-	c->last_online_at = table_column(u, "last_online_at");
-	c->last_offline_at = table_column(u, "last_offline_at");
-	c->last_seen_at = table_column(u, "last_seen_at");
-	c->logged_out = table_column(u, "logged_out");
-	c->updated_at = table_column(u, "updated_at");
-	c->generation = tables_generation();
-	return c;
+	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns),
+					   &ucol.users_found_at);
+	table_find_columns(TABLE_SESSIONS, session_columns, lengthof(session_columns),
+					   &ucol.sessions_found_at);
+	return &ucol;
 }
 
 static void
