@@ -357,12 +357,9 @@ table_lock_row(PresenceTable *t, Datum key)
 {
 	AttrNumber	keycol = t->pkey->rd_index->indkey.values[0];
 
-	ExecClearTuple(t->draft);
-	for (int i = 0; i < t->draft->tts_tupleDescriptor->natts; i++)
-		t->draft->tts_isnull[i] = true;
+	table_draft_clear(t);
 	t->draft->tts_values[keycol - 1] = key;
 	t->draft->tts_isnull[keycol - 1] = false;
-	ExecStoreVirtualTuple(t->draft);
 	if (!RelationFindReplTupleByIndex(t->rel, RelationGetRelid(t->pkey),
 									  LockTupleExclusive, t->draft, t->found))
 		return false;
