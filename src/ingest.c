@@ -106,7 +106,7 @@ reject_signature(Rejection *why, char *message, char *detail)
 	return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message, detail, NULL);
 }
 
-/* Check a signature against set, or against the secrets now when set is NULL. */
+/* Check a signature against the secrets in set. */
 bool
 ingest_signature_valid(const char *nonce, const char *sign_timestamp,
 					   const char *signature, const char *app_key,
@@ -115,8 +115,7 @@ ingest_signature_valid(const char *nonce, const char *sign_timestamp,
 	uint8_t		given[SIGNATURE_LEN];
 	int64		sign_ms;
 	int			nsecrets;
-	char	  **secrets = serving_secrets(set ? set : store_load_secrets(), app_key,
-										  &nsecrets, why);
+	char	  **secrets = serving_secrets(set, app_key, &nsecrets, why);
 	bool		match = false;
 
 	if (secrets == NULL)
@@ -249,29 +248,31 @@ check_delivery(Delivery *d, SecretSet **secrets)
 
 /* Phase 2: the replay binding */
 
+/* Byte order of (nonce, signTimestamp, signature). */
 static int
-compare_triples(const void *a, const void *b)
+triple_cmp(const Delivery *x, const Delivery *y)
 {
-	const Delivery *x = *(Delivery *const *) a;
-	const Delivery *y = *(Delivery *const *) b;
 	int			c = strcmp(x->nonce, y->nonce);
 
 	if (c == 0)
 		c = strcmp(x->sign_timestamp, y->sign_timestamp);
 	if (c == 0)
 		c = strcmp(x->signature_hex, y->signature_hex);
+	return c;
+}
+
+/* qsort: by triple, and a triple the call brings twice in delivery order. */
+static int
+compare_triples(const void *a, const void *b)
+{
+	const Delivery *x = *(Delivery *const *) a;
+	const Delivery *y = *(Delivery *const *) b;
+	int			c = triple_cmp(x, y);
+
 	/* The earlier delivery of a call binds a triple the call brings twice. */
 	if (c == 0 && x != y)
 		c = x < y ? -1 : 1;
 	return c;
-}
-
-static bool
-same_triple(const Delivery *x, const Delivery *y)
-{
-	return strcmp(x->nonce, y->nonce) == 0 &&
-		strcmp(x->sign_timestamp, y->sign_timestamp) == 0 &&
-		strcmp(x->signature_hex, y->signature_hex) == 0;
 }
 
 static void
@@ -286,8 +287,8 @@ reject_rebound(Delivery *d)
 
 /*
  * Bind every distinct triple of the call to the digest of the first body it
- * came with, in one statement, then refuse each delivery whose body is not
- * the one its triple is bound to.
+ * came with (store_bind_signatures), then refuse each delivery whose body is
+ * not the one its triple is bound to.
  */
 static void
 bind_signatures(Delivery *deliveries, int n)
@@ -309,7 +310,7 @@ bind_signatures(Delivery *deliveries, int n)
 
 		if (!body_digest(VARDATA_ANY(d->body_text), VARSIZE_ANY_EXHDR(d->body_text), digests[i]))
 			elog(ERROR, "presence: could not compute SHA256");
-		if (i == 0 || !same_triple(order[i - 1], order[i]))
+		if (i == 0 || triple_cmp(order[i - 1], order[i]) != 0)
 		{
 			SignatureBinding *b = &bindings[nb++];
 

@@ -20,6 +20,7 @@
 
 #include "ingest.h"
 #include "presence.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(presence_parse);
 PG_FUNCTION_INFO_V1(presence_verify);
@@ -115,7 +116,8 @@ presence_verify(PG_FUNCTION_ARGS)
 		*nonce == '\0' || *sign_timestamp == '\0' || *signature == '\0')
 		PG_RETURN_BOOL(false);
 	SPI_connect();
-	valid = ingest_signature_valid(nonce, sign_timestamp, signature, app_key, NULL, &why);
+	valid = ingest_signature_valid(nonce, sign_timestamp, signature, app_key,
+								   store_load_secrets(), &why);
 	if (!valid && why.sqlerrcode == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
 		ingest_raise(&why);
 	SPI_finish();

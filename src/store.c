@@ -3,10 +3,9 @@
  * store.c
  *	  The reads and writes ingest makes of the presence tables.
  *
- * Rows of users, sessions and events are read and written directly
- * (tables.c) within store_begin .. store_end; the rare statements (a new
- * user's row, the secrets, the replay binding) are schema-qualified saved
- * plans (plans.c).  Callers hold the user's row lock (store_lock_user)
+ * Rows of users, sessions, events and signature bindings are read and
+ * written directly (tables.c) within store_begin .. store_end; the secrets,
+ * read once per call, are a schema-qualified saved plan (plans.c).  Callers hold the user's row lock (store_lock_user)
  * before reading or writing anything of that user, and lock users in one
  * fixed order, which is what keeps concurrent deliveries from deadlocking.
  *
