@@ -79,15 +79,16 @@ ensure_user_row(Datum user_id)
 				 values, NULL, 0);
 }
 
-/* Raise the user's greatest times to those of a newly logged item. */
+/* note_item_times for any writer: one UPDATE statement. */
 static void
-note_item_times(Datum user_id, bool connect, Datum status_time)
+note_item_times_by_statement(Datum user_id, bool connect, Datum status_time)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3] = {user_id, status_time, status_time};
 	bool		isnull[3] = {false, !connect, connect};
 
+	SPI_connect();
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		plan_execute(PLAN(&plan,
@@ -101,9 +102,10 @@ note_item_times(Datum user_id, bool connect, Datum status_time)
 						  types),
 					 values, isnull, 0);
 		if (SPI_processed > 0)
-			return;
+			break;
 		ensure_user_row(user_id);
 	}
+	SPI_finish();
 }
 
 /* Column numbers the in-place path reads and writes (see find_columns). */
@@ -196,6 +198,18 @@ logged_out_at(const char *user_id, TimestampTz last_offline_at)
 	return found;
 }
 
+/* Raise the user's greatest times to those of a newly logged item. */
+static void
+note_item_times(Datum user_id, bool connect, Datum status_time)
+{
+	TupleTableSlot *row = tables_locked_user_row(TextDatumGetCString(user_id));
+
+	if (row != NULL)
+		note_item_times_in_place(row, connect, DatumGetTimestampTz(status_time));
+	else
+		note_item_times_by_statement(user_id, connect, status_time);
+}
+
 static void
 raise_negative_count(void)
 {
@@ -238,7 +252,6 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	Datum		user_id;
 	Datum		status_time;
 	char	   *status;
-	TupleTableSlot *row;
 
 	require_row_trigger(fcinfo, "presence.users_follow_events");
 	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event))
@@ -246,15 +259,7 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	user_id = column(tuple, desc, "user_id", &isnull);
 	status_time = column(tuple, desc, "status_time", &isnull);
 	status = column_text(tuple, desc, "status");
-	row = tables_locked_user_row(TextDatumGetCString(user_id));
-	if (row != NULL)
-	{
-		note_item_times_in_place(row, strcmp(status, "0") == 0, DatumGetTimestampTz(status_time));
-		return PointerGetDatum(NULL);
-	}
-	SPI_connect();
 	note_item_times(user_id, strcmp(status, "0") == 0, status_time);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }
 
