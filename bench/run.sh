@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
 
-. "$ROOT/scripts/lib.sh"		# say, as_root, as_cluster_user, install_extension, start_cluster
+. "$ROOT/scripts/lib.sh"		# say, ensure_packages, as_cluster_user, install_extension, start_cluster
 PG_CONFIG=$PG_BIN/pg_config
 PORT=${BENCH_PORT:-55440}
 HTTP_PORT=${BENCH_HTTP_PORT:-55450}
@@ -52,14 +52,8 @@ elapsed() { echo $(($(date +%s) - started)); }
 for t in pgbench psql python3 curl; do
 	command -v "$t" >/dev/null || die "$t is required"
 done
-if [ ! -x /usr/bin/time ]; then
-	say "installing time (CPU of the load generators)"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-fi
-if [ -z "${BENCH_SKIP_HTTP:-}" ] && ! command -v wrk >/dev/null; then
-	say "installing wrk"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+# time: the load generators' CPU (figure 4); wrk: the HTTP load.
+PACKAGES="time wrk" ensure_packages
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # --- build ------------------------------------------------------------------
