@@ -220,6 +220,13 @@ tables_close(void)
 	FreeExecutorState(estate);
 }
 
+/* Is an ingest call running (its tables open)? */
+bool
+tables_call_running(void)
+{
+	return call != NULL;
+}
+
 PresenceTable *
 tables_get(TableId id)
 {

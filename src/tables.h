@@ -37,6 +37,7 @@ typedef struct PresenceTable
 extern void tables_open(void);
 extern void tables_close(void);
 extern PresenceTable *tables_get(TableId id);
+extern bool tables_call_running(void);
 /* A column looked up by name, and where its number is kept. */
 typedef struct TableColumn
 {

@@ -30,6 +30,8 @@
 
 #include "plans.h"
 #include "tables.h"
+#include "tcop/pquery.h"
+#include "utils/portal.h"
 
 PG_FUNCTION_INFO_V1(presence_users_follow_events);
 PG_FUNCTION_INFO_V1(presence_users_follow_sessions);
@@ -63,6 +65,18 @@ column_text(HeapTuple tuple, TupleDesc desc, const char *name)
 	Datum		d = column(tuple, desc, name, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * Rows that COPY loads outside an ingest call, as the restore of a pg_dump
+ * does, are taken as they are: the dump carries the users rows that go with
+ * them, and counting the sessions again would count them twice.
+ */
+static bool
+loaded_by_copy(void)
+{
+	return !tables_call_running() && ActivePortal != NULL &&
+		ActivePortal->commandTag == CMDTAG_COPY;
 }
 
 /* Make the user's row if it is missing (rows written outside ingest). */
@@ -254,7 +268,7 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	char	   *status;
 
 	require_row_trigger(fcinfo, "presence.users_follow_events");
-	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event))
+	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event) || loaded_by_copy())
 		return PointerGetDatum(NULL);
 	user_id = column(tuple, desc, "user_id", &isnull);
 	status_time = column(tuple, desc, "status_time", &isnull);
@@ -351,6 +365,8 @@ presence_users_follow_sessions(PG_FUNCTION_ARGS)
 	char	   *new_id = NULL;
 
 	require_row_trigger(fcinfo, "presence.users_follow_sessions");
+	if (loaded_by_copy())
+		return PointerGetDatum(NULL);
 	if (TRIGGER_FIRED_BY_INSERT(trig->tg_event))
 		new = trig->tg_trigtuple;
 	else if (TRIGGER_FIRED_BY_DELETE(trig->tg_event))

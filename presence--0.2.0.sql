@@ -1,0 +1,314 @@
+/* presence--0.2.0.sql: the presence model, its entry points, roles and checks */
+
+\echo Use "CREATE EXTENSION presence" to load this file. \quit
+
+-- Roles are cluster-wide: create them only where another database has not.
+DO $roles$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['presence_reader', 'presence_writer', 'presence_admin']
+	LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+END
+$roles$;
+GRANT presence_reader, presence_writer TO presence_admin;
+
+CREATE SCHEMA presence;
+GRANT USAGE ON SCHEMA presence TO presence_reader, presence_writer, presence_admin;
+
+CREATE TYPE presence.ingest_result AS (
+	items integer,
+	applied integer,
+	duplicates integer,
+	stale integer,
+	ignored integer
+);
+
+CREATE TYPE presence.status_item AS (
+	event_id text,
+	event_time timestamptz,
+	item_no integer,
+	status text,
+	user_id text,
+	session_id text,
+	os text,
+	client_ip text,
+	status_time timestamptz
+);
+
+-- One row per user ever seen; kept by the triggers below, never written directly.
+CREATE TABLE presence.users (
+	user_id text COLLATE "C" PRIMARY KEY,
+	online_sessions integer NOT NULL DEFAULT 0,
+	online boolean NOT NULL DEFAULT false,
+	last_online_at timestamptz,
+	last_offline_at timestamptz,
+	last_seen_at timestamptz,
+	logged_out boolean NOT NULL DEFAULT false,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- One row per session key; session_id '' is the user's anonymous session.
+CREATE TABLE presence.sessions (
+	user_id text COLLATE "C" NOT NULL,
+	session_id text COLLATE "C" NOT NULL,
+	state text NOT NULL,
+	os text,
+	client_ip text,
+	started_at timestamptz,
+	ended_at timestamptz,
+	last_event_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (user_id, session_id)
+);
+
+-- Every distinct status item received; the key is the duplicate identity.
+CREATE TABLE presence.events (
+	user_id text COLLATE "C" NOT NULL,
+	session_id text COLLATE "C" NOT NULL,
+	status_time timestamptz NOT NULL,
+	status text COLLATE "C" NOT NULL,
+	event_id text,
+	event_time timestamptz,
+	item_no integer NOT NULL,
+	os text,
+	client_ip text,
+	received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	outcome text NOT NULL,
+	PRIMARY KEY (user_id, session_id, status_time, status)
+);
+
+-- Signing secrets; app_key '' serves deliveries with any or no app key.
+CREATE TABLE presence.secrets (
+	app_key text COLLATE "C" NOT NULL,
+	secret text COLLATE "C" NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (app_key, secret)
+);
+
+-- Signature triples already accepted, bound to the digest of their body.
+CREATE TABLE presence.seen_signatures (
+	nonce text COLLATE "C" NOT NULL,
+	sign_timestamp text COLLATE "C" NOT NULL,
+	signature text COLLATE "C" NOT NULL,
+	body_sha256 bytea NOT NULL,
+	signed_at timestamptz NOT NULL,
+	PRIMARY KEY (nonce, sign_timestamp, signature)
+);
+CREATE INDEX seen_signatures_signed_at ON presence.seen_signatures (signed_at);
+
+-- Backups: pg_dump carries every table that holds data.
+SELECT pg_catalog.pg_extension_config_dump('presence.users', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.events', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.seen_signatures', '');
+
+REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM PUBLIC;
+GRANT SELECT ON presence.users, presence.sessions, presence.events TO presence_reader;
+GRANT ALL ON ALL TABLES IN SCHEMA presence TO presence_admin;
+
+-- Triggers that keep presence.users equal to the aggregate of its sessions and items.
+CREATE FUNCTION presence.users_follow_events() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'presence_users_follow_events';
+CREATE FUNCTION presence.users_follow_sessions() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'presence_users_follow_sessions';
+
+CREATE TRIGGER users_follow_events AFTER INSERT ON presence.events
+	FOR EACH ROW EXECUTE FUNCTION presence.users_follow_events();
+CREATE TRIGGER users_follow_sessions AFTER INSERT OR UPDATE OR DELETE ON presence.sessions
+	FOR EACH ROW EXECUTE FUNCTION presence.users_follow_sessions();
+
+-- Entry points.
+CREATE FUNCTION @extschema@.presence_parse(body text)
+	RETURNS SETOF presence.status_item
+	LANGUAGE C STRICT STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'presence_parse';
+
+CREATE FUNCTION @extschema@.presence_verify(nonce text, sign_timestamp text, signature text,
+											app_key text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'presence_verify';
+
+CREATE FUNCTION @extschema@.presence_ingest(body text, nonce text, sign_timestamp text,
+											signature text, app_key text DEFAULT NULL)
+	RETURNS presence.ingest_result
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'presence_ingest';
+
+CREATE FUNCTION @extschema@.presence_ingest_unsigned(body text)
+	RETURNS presence.ingest_result
+	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'presence_ingest_unsigned';
+
+-- Group commit: several signed deliveries in one call, one outcome row each.
+CREATE FUNCTION @extschema@.presence_ingest_batch(bodies text[], nonces text[],
+												  sign_timestamps text[], signatures text[],
+												  app_keys text[] DEFAULT NULL)
+	RETURNS TABLE (ord integer, items integer, applied integer, duplicates integer,
+				   stale integer, ignored integer, sqlstate text, message text)
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'presence_ingest_batch';
+
+REVOKE ALL ON FUNCTION @extschema@.presence_verify(text, text, text, text),
+	@extschema@.presence_ingest(text, text, text, text, text),
+	@extschema@.presence_ingest_unsigned(text),
+	@extschema@.presence_ingest_batch(text[], text[], text[], text[], text[]),
+	presence.users_follow_events(), presence.users_follow_sessions()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.presence_verify(text, text, text, text),
+	@extschema@.presence_ingest(text, text, text, text, text),
+	@extschema@.presence_ingest_batch(text[], text[], text[], text[], text[])
+	TO presence_writer;
+GRANT EXECUTE ON FUNCTION @extschema@.presence_ingest_unsigned(text) TO presence_admin;
+
+-- Secrets.
+CREATE FUNCTION presence.set_secret(secret text, app_key text DEFAULT '')
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF secret IS NULL OR secret = '' THEN
+		RAISE EXCEPTION 'secret must not be empty' USING ERRCODE = '22023';
+	END IF;
+	INSERT INTO presence.secrets (app_key, secret)
+		VALUES (coalesce(set_secret.app_key, ''), set_secret.secret)
+		ON CONFLICT DO NOTHING;
+END
+$$;
+
+CREATE FUNCTION presence.drop_secret(secret text, app_key text DEFAULT '')
+	RETURNS boolean
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH gone AS (
+		DELETE FROM presence.secrets s
+		 WHERE s.app_key = coalesce(drop_secret.app_key, '')
+		   AND s.secret = drop_secret.secret
+		RETURNING 1)
+	SELECT pg_catalog.count(*) > 0 FROM gone
+$$;
+
+REVOKE ALL ON FUNCTION presence.set_secret(text, text), presence.drop_secret(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.set_secret(text, text), presence.drop_secret(text, text)
+	TO presence_admin;
+
+-- Forget signature triples that are too old to pass the age check anyway.
+CREATE FUNCTION presence.forget_signatures(older_than interval)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH gone AS (
+		DELETE FROM presence.seen_signatures
+		 WHERE signed_at < pg_catalog.now() - forget_signatures.older_than
+		RETURNING 1)
+	SELECT pg_catalog.count(*) FROM gone
+$$;
+REVOKE ALL ON FUNCTION presence.forget_signatures(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.forget_signatures(interval) TO presence_admin;
+
+-- The expected state, recomputed from presence.events alone by the rules of the contract.
+CREATE FUNCTION presence.expected_sessions()
+	RETURNS TABLE (user_id text, session_id text, state text, os text, client_ip text,
+				   started_at timestamptz, ended_at timestamptz, last_event_at timestamptz)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT e.user_id, e.session_id,
+		   CASE (CASE WHEN e.session_id = '' THEN g.top_status ELSE g.end_status END)
+				WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' ELSE 'online' END,
+		   g.os, g.client_ip, g.started_at,
+		   CASE WHEN e.session_id = '' AND g.top_status = '0' THEN NULL ELSE g.end_time END,
+		   g.last_event_at
+	  FROM (SELECT DISTINCT ev.user_id, ev.session_id FROM presence.events ev) e
+	  CROSS JOIN LATERAL (
+		SELECT max(x.status_time) FILTER (WHERE x.status = '0') AS started_at,
+			   max(x.status_time) AS last_event_at,
+			   (array_agg(x.os ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.os IS NOT NULL))[1] AS os,
+			   (array_agg(x.client_ip ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.client_ip IS NOT NULL))[1] AS client_ip,
+			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC))[1] AS top_status,
+			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.status <> '0'))[1] AS end_status,
+			   (array_agg(x.status_time ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.status <> '0'))[1] AS end_time
+		  FROM presence.events x
+		 WHERE x.user_id = e.user_id AND x.session_id = e.session_id) g
+$$;
+
+CREATE FUNCTION presence.expected_users()
+	RETURNS TABLE (user_id text, online_sessions integer, online boolean,
+				   last_online_at timestamptz, last_offline_at timestamptz,
+				   last_seen_at timestamptz, logged_out boolean)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT e.user_id, coalesce(s.n, 0)::integer, coalesce(s.n, 0) > 0,
+		   e.last_online_at, e.last_offline_at,
+		   greatest(e.last_online_at, e.last_offline_at),
+		   coalesce(s.n, 0) = 0 AND e.last_end_status IS NOT DISTINCT FROM '2'
+	  FROM (SELECT ev.user_id,
+				   max(ev.status_time) FILTER (WHERE ev.status = '0') AS last_online_at,
+				   max(ev.status_time) FILTER (WHERE ev.status <> '0') AS last_offline_at,
+				   (array_agg(ev.status ORDER BY ev.status_time DESC, ev.status DESC)
+						FILTER (WHERE ev.status <> '0'))[1] AS last_end_status
+			  FROM presence.events ev GROUP BY ev.user_id) e
+	  LEFT JOIN (SELECT ss.user_id, count(*) AS n FROM presence.sessions ss
+				  WHERE ss.state = 'online' GROUP BY ss.user_id) s USING (user_id)
+$$;
+
+/*
+ * presence.check(): every stored user and session field that differs from what
+ * presence.events and presence.sessions say it must be.  No rows means all is well.
+ */
+CREATE FUNCTION presence.check()
+	RETURNS TABLE (user_id text, session_id text, field text, stored text, expected text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH u AS (
+		SELECT coalesce(a.user_id, b.user_id) AS user_id,
+			   ARRAY[a.online_sessions::text, a.online::text, a.last_online_at::text,
+					 a.last_offline_at::text, a.last_seen_at::text, a.logged_out::text] AS got,
+			   ARRAY[b.online_sessions::text, b.online::text, b.last_online_at::text,
+					 b.last_offline_at::text, b.last_seen_at::text, b.logged_out::text] AS want
+		  FROM presence.users a
+		  FULL JOIN presence.expected_users() b USING (user_id)),
+	s AS (
+		SELECT coalesce(a.user_id, b.user_id) AS user_id,
+			   coalesce(a.session_id, b.session_id) AS session_id,
+			   ARRAY[a.state, a.os, a.client_ip, a.started_at::text, a.ended_at::text,
+					 a.last_event_at::text] AS got,
+			   ARRAY[b.state, b.os, b.client_ip, b.started_at::text, b.ended_at::text,
+					 b.last_event_at::text] AS want
+		  FROM presence.sessions a
+		  FULL JOIN presence.expected_sessions() b USING (user_id, session_id))
+	SELECT u.user_id, NULL::text, f.name, u.got[f.i], u.want[f.i]
+	  FROM u,
+		   unnest(ARRAY['online_sessions', 'online', 'last_online_at', 'last_offline_at',
+						'last_seen_at', 'logged_out']) WITH ORDINALITY AS f(name, i)
+	 WHERE u.got[f.i] IS DISTINCT FROM u.want[f.i]
+	UNION ALL
+	SELECT s.user_id, s.session_id, f.name, s.got[f.i], s.want[f.i]
+	  FROM s,
+		   unnest(ARRAY['state', 'os', 'client_ip', 'started_at', 'ended_at',
+						'last_event_at']) WITH ORDINALITY AS f(name, i)
+	 WHERE s.got[f.i] IS DISTINCT FROM s.want[f.i]
+	ORDER BY 1, 2 NULLS FIRST, 3
+$$;
+
+GRANT EXECUTE ON FUNCTION presence.check(), presence.expected_users(), presence.expected_sessions()
+	TO presence_reader, presence_admin;
