@@ -8,3 +8,219 @@ SELECT pg_catalog.pg_extension_config_dump('presence.sessions', '');
 SELECT pg_catalog.pg_extension_config_dump('presence.events', '');
 SELECT pg_catalog.pg_extension_config_dump('presence.secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('presence.seen_signatures', '');
+
+-- Retention: the horizon, and a fold of what presence.maintain() prunes.
+
+-- The horizon: items older than it are no longer kept.  No row means none
+-- has been pruned yet (the horizon is -infinity).
+CREATE TABLE presence.retention_state (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	horizon timestamptz NOT NULL,
+	maintained_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE presence.retention_state IS
+	'The retention horizon: items older than it are no longer kept (one row once presence.maintain() has pruned).';
+
+-- A session still online at the horizon keeps what its pruned items said.
+CREATE TABLE presence.folded_sessions (
+	user_id text COLLATE "C" NOT NULL,
+	session_id text COLLATE "C" NOT NULL,
+	started_at timestamptz NOT NULL,
+	os text,
+	client_ip text,
+	PRIMARY KEY (user_id, session_id)
+);
+COMMENT ON TABLE presence.folded_sessions IS
+	'For each session online at the horizon, what its pruned items decided: presence.check() folds it in.';
+
+-- A user keeps the greatest times and the last end of its pruned items.
+CREATE TABLE presence.folded_users (
+	user_id text COLLATE "C" PRIMARY KEY,
+	last_online_at timestamptz,
+	last_offline_at timestamptz,
+	last_end_status text COLLATE "C" CHECK (last_end_status IN ('1', '2'))
+);
+COMMENT ON TABLE presence.folded_users IS
+	'For each user with pruned items, their greatest "0" time and greatest "1"/"2" item: presence.check() folds it in.';
+
+SELECT pg_catalog.pg_extension_config_dump('presence.retention_state', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.folded_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.folded_users', '');
+REVOKE ALL ON presence.retention_state, presence.folded_sessions, presence.folded_users FROM PUBLIC;
+GRANT SELECT ON presence.retention_state, presence.folded_sessions, presence.folded_users
+	TO presence_reader;
+GRANT ALL ON presence.retention_state, presence.folded_sessions, presence.folded_users
+	TO presence_admin;
+
+CREATE FUNCTION presence.horizon()
+	RETURNS timestamptz
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce((SELECT r.horizon FROM presence.retention_state r), '-infinity')
+$$;
+COMMENT ON FUNCTION presence.horizon() IS
+	'The time before which items are no longer kept; -infinity until presence.maintain() first prunes.';
+GRANT EXECUTE ON FUNCTION presence.horizon() TO presence_reader, presence_writer, presence_admin;
+
+-- Move the horizon to now() - presence.retention, never back; NULL when the retention is 0.
+CREATE FUNCTION presence.advance_horizon()
+	RETURNS timestamptz
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO presence.retention_state AS r (horizon)
+		SELECT pg_catalog.now() - k.keep
+		  FROM (SELECT pg_catalog.current_setting('presence.retention')::interval AS keep) k
+		 WHERE k.keep > '0'::interval
+	ON CONFLICT (singleton) DO UPDATE
+		SET horizon = greatest(r.horizon, excluded.horizon), maintained_at = excluded.maintained_at
+	RETURNING r.horizon
+$$;
+COMMENT ON FUNCTION presence.advance_horizon() IS
+	'Move the horizon forward to now() - presence.retention; NULL when presence.retention is 0 (keep everything).';
+
+CREATE FUNCTION presence.prune_users(horizon timestamptz, after_user text, max_users integer,
+									 OUT last_user text, OUT items bigint, OUT sessions bigint)
+	RETURNS record
+	LANGUAGE C VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'presence_prune_users';
+COMMENT ON FUNCTION presence.prune_users(timestamptz, text, integer) IS
+	'Prune the items older than horizon of the next max_users users after after_user, folding what they decided.';
+
+-- Forget the triples the age check refuses anyway: never one it would still
+-- accept, compared at its millisecond precision, and none while it is off.
+CREATE OR REPLACE FUNCTION presence.forget_signatures(older_than interval)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH gone AS (
+		DELETE FROM presence.seen_signatures s
+		 USING (SELECT pg_catalog.current_setting('presence.signature_max_age')::interval
+					AS max_age) a
+		 WHERE a.max_age > '0'::interval
+		   AND s.signed_at < pg_catalog.date_trunc('milliseconds', pg_catalog.now())
+				- greatest(forget_signatures.older_than, a.max_age)
+		RETURNING 1)
+	SELECT pg_catalog.count(*) FROM gone
+$$;
+COMMENT ON FUNCTION presence.forget_signatures(interval) IS
+	'Forget remembered signature triples older than older_than and than presence.signature_max_age; none while the age check is off.';
+
+-- The expected state, recomputed by the rules from presence.events and the folds of pruned items.
+CREATE OR REPLACE FUNCTION presence.expected_sessions()
+	RETURNS TABLE (user_id text, session_id text, state text, os text, client_ip text,
+				   started_at timestamptz, ended_at timestamptz, last_event_at timestamptz)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT k.user_id, k.session_id,
+		   CASE (CASE WHEN k.session_id = '' THEN coalesce(g.top_status, '0') ELSE g.end_status END)
+				WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' ELSE 'online' END,
+		   coalesce(g.os, f.os), coalesce(g.client_ip, f.client_ip),
+		   greatest(g.started_at, f.started_at),
+		   CASE WHEN k.session_id = '' AND coalesce(g.top_status, '0') = '0' THEN NULL
+				ELSE g.end_time END,
+		   greatest(g.last_event_at, f.started_at)
+	  FROM (SELECT ev.user_id, ev.session_id FROM presence.events ev
+			UNION
+			SELECT fs.user_id, fs.session_id FROM presence.folded_sessions fs) k
+	  LEFT JOIN presence.folded_sessions f
+		ON f.user_id = k.user_id AND f.session_id = k.session_id
+	  CROSS JOIN LATERAL (
+		SELECT max(x.status_time) FILTER (WHERE x.status = '0') AS started_at,
+			   max(x.status_time) AS last_event_at,
+			   (array_agg(x.os ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.os IS NOT NULL))[1] AS os,
+			   (array_agg(x.client_ip ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.client_ip IS NOT NULL))[1] AS client_ip,
+			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC))[1] AS top_status,
+			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.status <> '0'))[1] AS end_status,
+			   (array_agg(x.status_time ORDER BY x.status_time DESC, x.status DESC)
+					FILTER (WHERE x.status <> '0'))[1] AS end_time
+		  FROM presence.events x
+		 WHERE x.user_id = k.user_id AND x.session_id = k.session_id) g
+$$;
+COMMENT ON FUNCTION presence.expected_sessions() IS
+	'The presence.sessions rows the state rules give for presence.events and presence.folded_sessions.';
+
+CREATE OR REPLACE FUNCTION presence.expected_users()
+	RETURNS TABLE (user_id text, online_sessions integer, online boolean,
+				   last_online_at timestamptz, last_offline_at timestamptz,
+				   last_seen_at timestamptz, logged_out boolean)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT e.user_id, coalesce(s.n, 0)::integer, coalesce(s.n, 0) > 0,
+		   e.last_online_at, e.last_offline_at,
+		   greatest(e.last_online_at, e.last_offline_at),
+		   coalesce(s.n, 0) = 0 AND e.last_end_status IS NOT DISTINCT FROM '2'
+	  FROM (SELECT a.user_id,
+				   max(a.status_time) FILTER (WHERE a.status = '0') AS last_online_at,
+				   max(a.status_time) FILTER (WHERE a.status <> '0') AS last_offline_at,
+				   (array_agg(a.status ORDER BY a.status_time DESC, a.status DESC)
+						FILTER (WHERE a.status <> '0'))[1] AS last_end_status
+			  FROM (SELECT ev.user_id, ev.status_time, ev.status::text AS status
+					  FROM presence.events ev
+					UNION ALL
+					SELECT fu.user_id, fu.last_online_at, '0'
+					  FROM presence.folded_users fu WHERE fu.last_online_at IS NOT NULL
+					UNION ALL
+					SELECT fu.user_id, fu.last_offline_at, fu.last_end_status
+					  FROM presence.folded_users fu WHERE fu.last_offline_at IS NOT NULL) a
+			 GROUP BY a.user_id) e
+	  LEFT JOIN (SELECT ss.user_id, count(*) AS n FROM presence.sessions ss
+				  WHERE ss.state = 'online' GROUP BY ss.user_id) s USING (user_id)
+$$;
+COMMENT ON FUNCTION presence.expected_users() IS
+	'The presence.users rows the rules give for presence.sessions, presence.events and presence.folded_users.';
+
+/*
+ * presence.maintain(): move the horizon to now() - presence.retention and
+ * prune what is older, 100 users a transaction, then forget the signature
+ * triples past the age window.  A procedure, so that it can commit as it
+ * goes: call it on its own, not inside a transaction block.  Every name is
+ * qualified, since a procedure that commits cannot pin its search_path.
+ */
+CREATE PROCEDURE presence.maintain(INOUT removed_items bigint DEFAULT NULL,
+								   INOUT removed_sessions bigint DEFAULT NULL,
+								   INOUT removed_signatures bigint DEFAULT NULL,
+								   INOUT horizon timestamptz DEFAULT NULL)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	after_user text := '';
+	batch record;
+BEGIN
+	removed_items := 0;
+	removed_sessions := 0;
+	horizon := presence.advance_horizon();
+	COMMIT;
+	WHILE horizon IS NOT NULL LOOP
+		SELECT p.last_user, p.items, p.sessions INTO batch
+		  FROM presence.prune_users(horizon, after_user, 100) p;
+		EXIT WHEN batch.last_user IS NULL;
+		removed_items := removed_items OPERATOR(pg_catalog.+) batch.items;
+		removed_sessions := removed_sessions OPERATOR(pg_catalog.+) batch.sessions;
+		after_user := batch.last_user;
+		COMMIT;
+	END LOOP;
+	removed_signatures := presence.forget_signatures('0');
+	COMMIT;
+	horizon := presence.horizon();
+	RAISE LOG 'presence.maintain: removed % items, % sessions and % signature triples; horizon %',
+		removed_items, removed_sessions, removed_signatures, horizon;
+END
+$$;
+COMMENT ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) IS
+	'Prune what is older than presence.retention (items, ended sessions, signature triples past the age window); returns what it removed.';
+
+REVOKE ALL ON FUNCTION presence.advance_horizon(),
+	presence.prune_users(timestamptz, text, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.advance_horizon(),
+	presence.prune_users(timestamptz, text, integer) TO presence_admin;
+GRANT EXECUTE ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) TO presence_admin;

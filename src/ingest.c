@@ -100,6 +100,24 @@ serving_secrets(const SecretSet *set, const char *app_key, int *nsecrets, Reject
 	return NULL;
 }
 
+/*
+ * The age check refuses the signature; *rejected, when given, is set.  It is
+ * made again once the triple is bound (bind_signatures): a triple that
+ * forget_signatures() removed was already too old at that later time, so a
+ * binding made anew after it can never serve a second body.
+ */
+static bool
+reject_stale_signature(Rejection *why, bool *rejected)
+{
+	if (rejected)
+		*rejected = true;
+	return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+				  pstrdup("delivery signature is too old"),
+				  psprintf("signTimestamp is more than %d seconds away from the server clock.",
+						   presence_signature_max_age),
+				  pstrdup("Check the clocks, or presence.signature_max_age."));
+}
+
 static bool
 reject_signature(Rejection *why, char *message, char *detail)
 {
@@ -137,11 +155,7 @@ ingest_signature_valid(const char *nonce, const char *sign_timestamp,
 	if (!match)
 		return reject_signature(why, pstrdup("delivery signature does not match"), NULL);
 	if (!signature_is_fresh(sign_ms, now_unix_ms(), presence_signature_max_age))
-		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-					  pstrdup("delivery signature is too old"),
-					  psprintf("signTimestamp is more than %d seconds away from the server clock.",
-							   presence_signature_max_age),
-					  pstrdup("Check the clocks, or presence.signature_max_age."));
+		return reject_stale_signature(why, NULL);
 	return true;
 }
 
@@ -324,8 +338,12 @@ bind_signatures(Delivery *deliveries, int n)
 	}
 	store_bind_signatures(bindings, nb);
 	for (int i = 0; i < m; i++)
+	{
 		if (memcmp(bindings[binding_of[i]].stored, digests[i], BODY_DIGEST_LEN) != 0)
 			reject_rebound(order[i]);
+		else if (!signature_is_fresh(order[i]->sign_ms, now_unix_ms(), presence_signature_max_age))
+			reject_stale_signature(&order[i]->why, &order[i]->rejected);
+	}
 }
 
 /* Phase 3: apply */
@@ -350,8 +368,12 @@ compare_work(const void *a, const void *b)
 	return c;
 }
 
+/*
+ * The items to apply, sorted; an item older than the retention horizon is
+ * stale at once: what it could have changed is no longer kept.
+ */
 static WorkItem *
-collect_work(Delivery *deliveries, int n, int *nwork)
+collect_work(Delivery *deliveries, int n, TimestampTz horizon, int *nwork)
 {
 	WorkItem   *work;
 	int			total = 0;
@@ -367,9 +389,16 @@ collect_work(Delivery *deliveries, int n, int *nwork)
 			continue;
 		for (int j = 0; j < deliveries[i].payload.nitems; j++)
 		{
-			WorkItem   *w = &work[(*nwork)++];
+			const PayloadItem *it = &deliveries[i].payload.items[j];
+			WorkItem   *w;
 
-			w->item = &deliveries[i].payload.items[j];
+			if (presence_ms_to_timestamptz(it->time_ms) < horizon)
+			{
+				deliveries[i].stale++;
+				continue;
+			}
+			w = &work[(*nwork)++];
+			w->item = it;
 			w->delivery = &deliveries[i];
 			w->delivery_no = i;
 		}
@@ -473,13 +502,14 @@ ingest_deliveries(Delivery *deliveries, int n)
 	WorkItem   *work;
 	int			nwork;
 	SecretSet  *secrets = NULL;
+	TimestampTz horizon = store_load_horizon();
 
 	for (int i = 0; i < n; i++)
 		if (!deliveries[i].rejected)
 			check_delivery(&deliveries[i], &secrets);
 	store_begin();
 	bind_signatures(deliveries, n);
-	work = collect_work(deliveries, n, &nwork);
+	work = collect_work(deliveries, n, horizon, &nwork);
 	apply_work(work, nwork);
 	store_end();
 }

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * presence.c
- *	  Module setup: the library's magic block and its two settings.
+ *	  Module setup: the library's magic block and its settings.
  *
- * Both settings are SUSET: an application role must not be able to switch
- * the signature age check off, or lift the size limit, for its own session.
+ * Every setting is SUSET: an application role must not be able to switch
+ * the signature age check off, lift the size limit, or prune everything,
+ * for its own session.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,17 @@ PG_MODULE_MAGIC;
 
 int			presence_signature_max_age = 300;
 int			presence_max_payload_bytes = 1048576;
+char	   *presence_retention = NULL;
+
+/* presence.retention must read as a non-negative interval ('0' keeps everything). */
+static bool
+check_retention(char **newval, void **extra, GucSource source)
+{
+	if (retention_parse(*newval))
+		return true;
+	GUC_check_errdetail("presence.retention must be a non-negative interval, such as '30 days', or 0 to keep everything.");
+	return false;
+}
 
 void		_PG_init(void);
 
@@ -42,6 +54,13 @@ _PG_init(void)
 							1048576, 1, MaxAllocSize / 2,
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("presence.retention",
+							   "How long presence.maintain() keeps status items and ended sessions.",
+							   "0 keeps everything.",
+							   &presence_retention,
+							   "30 days",
+							   PGC_SUSET, 0,
+							   check_retention, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("presence");
 #else

@@ -16,6 +16,12 @@ extern int	presence_signature_max_age;
 /* presence.max_payload_bytes */
 extern int	presence_max_payload_bytes;
 
+/* presence.retention, an interval as text */
+extern char *presence_retention;
+
+/* Does s read as a non-negative interval?  Raises no error (a GUC check). */
+extern bool retention_parse(const char *s);
+
 /* Unix milliseconds to a timestamptz. */
 static inline TimestampTz
 presence_ms_to_timestamptz(int64 ms)

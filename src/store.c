@@ -305,6 +305,24 @@ store_write_session(const char *user_id, const char *session_id,
 		table_update_found(t);
 }
 
+/* The retention horizon, read once for a call: -infinity until maintain() prunes. */
+TimestampTz
+store_load_horizon(void)
+{
+	static SPIPlanPtr plan;
+	TimestampTz horizon = DT_NOBEGIN;
+	bool		isnull;
+
+	if (plan == NULL)
+		plan = plan_prepare("SELECT horizon FROM presence.retention_state", 0, NULL);
+	plan_execute(plan, NULL, NULL, 1);
+	if (SPI_processed > 0)
+		horizon = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return horizon;
+}
+
 /* Every configured secret, read once for a call. */
 SecretSet *
 store_load_secrets(void)

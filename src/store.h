@@ -49,6 +49,7 @@ typedef struct SecretSet
 } SecretSet;
 
 extern SecretSet *store_load_secrets(void);
+extern TimestampTz store_load_horizon(void);
 extern char **store_secrets_serving(const SecretSet *set, const char *app_key,
 									int *nsecrets);
 /* One distinct signature triple of a call, with its body's digest. */

@@ -400,7 +400,11 @@ presence_users_follow_sessions(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		if (old)
+		/*
+		 * A session removed while not online changes no count, and the
+		 * user's logged_out follows the items, which stay (or are folded).
+		 */
+		if (old && (new != NULL || is_online(old, desc)))
 			adjust_user(old_user, -(int) is_online(old, desc));
 		if (new)
 			adjust_user(new_user, (int) is_online(new, desc));

@@ -1,0 +1,509 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  Prune the items older than the retention horizon, user by user, and
+ *	  fold what they decided into presence.folded_sessions and
+ *	  presence.folded_users.
+ *
+ * presence.maintain() moves the horizon to now() - presence.retention and
+ * calls presence.prune_users() for batches of users, committing after each,
+ * so that no user's row is locked for more than a moment.  For each user,
+ * under the same row lock ingest takes:
+ *
+ *   - a session still online by its items older than the horizon keeps
+ *	   what they said (started_at, os, client_ip) in folded_sessions;
+ *   - a session ended by them is cut at the horizon: its items older than
+ *	   the horizon are forgotten, and the session is what its newer items
+ *	   make it (the session rules applied to them alone), or is removed
+ *	   when it has none;
+ *   - the user's greatest "0" time and greatest "1"/"2" item go into
+ *	   folded_users, so that presence.users keeps its last_* times and
+ *	   logged_out, and presence.check() stays exact.
+ *
+ * Both choices depend only on the items older than the horizon, never on
+ * when they arrived, so the same items end in the same rows whether
+ * maintain() ran before or after the newer ones arrived.  The rows are
+ * rebuilt with session_rules.c, the one place the state rules live.
+ *
+ * This runs once a day, not per delivery: it uses SPI statements, prepared
+ * once under a pinned search_path (plans.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "utils/datetime.h"
+
+#include "plans.h"
+#include "presence.h"
+#include "session_rules.h"
+
+PG_FUNCTION_INFO_V1(presence_prune_users);
+
+/*
+ * Does s read as a non-negative interval, as interval_in would read it?
+ * Built from the routines interval_in uses, which report problems instead
+ * of raising them, since a GUC check hook must not raise.
+ */
+bool
+retention_parse(const char *s)
+{
+	char		workbuf[256];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype = 0;
+	int			dterr;
+	struct pg_itm_in itm_in;
+	Interval	span;
+
+	if (s == NULL)
+		return false;
+	dterr = ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf);
+	if (dterr == 0)
+		dterr = DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm_in);
+	if (dterr == DTERR_BAD_FORMAT)
+		dterr = DecodeISO8601Interval(unconstify(char *, s), &dtype, &itm_in);
+	if (dterr != 0 || dtype != DTK_DELTA || itmin2interval(&itm_in, &span) != 0)
+		return false;
+	return span.month >= 0 && span.day >= 0 && span.time >= 0;
+}
+
+/* One item of presence.events, as pruning reads it. */
+typedef struct PrunedItem
+{
+	char	   *session_id;
+	RuleItem	rule;
+} PrunedItem;
+
+/* What a user's pruned items decided (a row of presence.folded_users). */
+typedef struct UserFold
+{
+	bool		has_online;
+	TimestampTz last_online_at;
+	bool		has_end;
+	TimestampTz last_offline_at;
+	char		last_end_status;
+} UserFold;
+
+/* What one call removed. */
+typedef struct PruneCounts
+{
+	int64		items;
+	int64		sessions;
+} PruneCounts;
+
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static char *
+column_text(HeapTuple row, TupleDesc desc, int col)
+{
+	return SPI_getvalue(row, desc, col);
+}
+
+static TimestampTz
+column_time(HeapTuple row, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(row, desc, col, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* The next max_users users after after_user that have items older than horizon. */
+static int
+next_users(const char *after_user, TimestampTz horizon, int max_users, char ***users)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[] = {CStringGetTextDatum(after_user), TimestampTzGetDatum(horizon),
+	Int32GetDatum(max_users)};
+	int			n;
+
+	plan_execute(PLAN(&plan,
+					  "SELECT DISTINCT e.user_id FROM presence.events e "
+					  "WHERE e.user_id > $1 AND e.status_time < $2 "
+					  "ORDER BY e.user_id LIMIT $3", types),
+				 values, NULL, 0);
+	n = (int) SPI_processed;
+	*users = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*users)[i] = column_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	return n;
+}
+
+/* Lock the user's row as ingest does, so no delivery of the user runs meanwhile. */
+static void
+lock_user(Datum user_id)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID};
+	Datum		values[] = {user_id};
+
+	plan_execute(PLAN(&plan,
+					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE",
+					  types),
+				 values, NULL, 0);
+}
+
+static void
+read_user_fold(Datum user_id, UserFold *fold)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID};
+	Datum		values[] = {user_id};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *status;
+
+	memset(fold, 0, sizeof(UserFold));
+	plan_execute(PLAN(&plan,
+					  "SELECT f.last_online_at, f.last_offline_at, f.last_end_status "
+					  "FROM presence.folded_users f WHERE f.user_id = $1", types),
+				 values, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	fold->last_online_at = column_time(row, desc, 1, &isnull);
+	fold->has_online = !isnull;
+	fold->last_offline_at = column_time(row, desc, 2, &isnull);
+	status = column_text(row, desc, 3);
+	fold->has_end = !isnull && status != NULL;
+	fold->last_end_status = status ? status[0] : '\0';
+}
+
+/* Fold one pruned item into the user's fold. */
+static void
+user_fold_add(UserFold *fold, const RuleItem *it)
+{
+	if (it->status == '0')
+	{
+		if (!fold->has_online || it->time > fold->last_online_at)
+			fold->last_online_at = it->time;
+		fold->has_online = true;
+		return;
+	}
+	if (!fold->has_end || it->time > fold->last_offline_at ||
+		(it->time == fold->last_offline_at && it->status > fold->last_end_status))
+	{
+		fold->last_offline_at = it->time;
+		fold->last_end_status = it->status;
+	}
+	fold->has_end = true;
+}
+
+static void
+write_user_fold(Datum user_id, const UserFold *fold)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	char		status[2] = {fold->last_end_status, '\0'};
+	Datum		values[4];
+	bool		isnull[4] = {false};
+	int			i = 0;
+
+	values[i++] = user_id;
+	isnull[i] = !fold->has_online;
+	values[i++] = TimestampTzGetDatum(fold->last_online_at);
+	isnull[i] = !fold->has_end;
+	values[i++] = TimestampTzGetDatum(fold->last_offline_at);
+	isnull[i] = !fold->has_end;
+	values[i++] = CStringGetTextDatum(status);
+	Assert(i == lengthof(types));
+	plan_execute(PLAN(&plan,
+					  "INSERT INTO presence.folded_users AS f "
+					  "(user_id, last_online_at, last_offline_at, last_end_status) "
+					  "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
+					  "last_online_at = excluded.last_online_at, "
+					  "last_offline_at = excluded.last_offline_at, "
+					  "last_end_status = excluded.last_end_status", types),
+				 values, isnull, 0);
+}
+
+/* The user's items, by session and in (time, status) order. */
+static PrunedItem *
+read_items(Datum user_id, int *n)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID};
+	Datum		values[] = {user_id};
+	PrunedItem *items;
+
+	plan_execute(PLAN(&plan,
+					  "SELECT e.session_id, e.status_time, e.status, e.os, e.client_ip "
+					  "FROM presence.events e WHERE e.user_id = $1 "
+					  "ORDER BY e.session_id, e.status_time, e.status", types),
+				 values, NULL, 0);
+	*n = (int) SPI_processed;
+	items = palloc(sizeof(PrunedItem) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		PrunedItem *p = &items[i];
+
+		p->session_id = column_text(row, desc, 1);
+		p->rule.time = column_time(row, desc, 2, &isnull);
+		p->rule.status = column_text(row, desc, 3)[0];
+		p->rule.anonymous = p->session_id[0] == '\0';
+		p->rule.os = column_text(row, desc, 4);
+		p->rule.client_ip = column_text(row, desc, 5);
+	}
+	return items;
+}
+
+/*
+ * The session's fold kept from earlier pruning, as the one item it stands
+ * for: a connect at started_at with its os and client_ip.  False when none.
+ */
+static bool
+read_session_fold(Datum user_id, const char *session_id, RuleItem *seed)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TEXTOID};
+	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	plan_execute(PLAN(&plan,
+					  "SELECT f.started_at, f.os, f.client_ip FROM presence.folded_sessions f "
+					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
+				 values, NULL, 0);
+	if (SPI_processed == 0)
+		return false;
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	seed->status = '0';
+	seed->time = column_time(row, desc, 1, &isnull);
+	seed->anonymous = session_id[0] == '\0';
+	seed->os = column_text(row, desc, 2);
+	seed->client_ip = column_text(row, desc, 3);
+	return true;
+}
+
+static void
+write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	bool		isnull[5] = {false};
+	int			i = 0;
+
+	values[i++] = user_id;
+	values[i++] = CStringGetTextDatum(session_id);
+	values[i++] = TimestampTzGetDatum(old->started_at);
+	values[i] = text_or_null(old->os, &isnull[i]);
+	i++;
+	values[i] = text_or_null(old->client_ip, &isnull[i]);
+	i++;
+	Assert(i == lengthof(types));
+	plan_execute(PLAN(&plan,
+					  "INSERT INTO presence.folded_sessions AS f "
+					  "(user_id, session_id, started_at, os, client_ip) "
+					  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, session_id) DO UPDATE SET "
+					  "started_at = excluded.started_at, os = excluded.os, "
+					  "client_ip = excluded.client_ip", types),
+				 values, isnull, 0);
+}
+
+static void
+drop_session_fold(Datum user_id, const char *session_id)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TEXTOID};
+	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
+
+	plan_execute(PLAN(&plan,
+					  "DELETE FROM presence.folded_sessions f "
+					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
+				 values, NULL, 0);
+}
+
+/* Replace the session's row by what its newer items make it. */
+static void
+rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[8];
+	bool		isnull[8] = {false};
+	int			i = 0;
+
+	values[i++] = user_id;
+	values[i++] = CStringGetTextDatum(session_id);
+	values[i++] = CStringGetTextDatum(session_state_name(row->state));
+	values[i] = text_or_null(row->os, &isnull[i]);
+	i++;
+	values[i] = text_or_null(row->client_ip, &isnull[i]);
+	i++;
+	isnull[i] = !row->has_started;
+	values[i++] = TimestampTzGetDatum(row->started_at);
+	isnull[i] = !row->has_ended;
+	values[i++] = TimestampTzGetDatum(row->ended_at);
+	values[i++] = TimestampTzGetDatum(row->last_event_at);
+	Assert(i == lengthof(types));
+	plan_execute(PLAN(&plan,
+					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "
+					  "started_at = $6, ended_at = $7, last_event_at = $8, updated_at = now() "
+					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
+				 values, isnull, 0);
+}
+
+static void
+remove_session(Datum user_id, const char *session_id)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TEXTOID};
+	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
+
+	plan_execute(PLAN(&plan,
+					  "DELETE FROM presence.sessions s "
+					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
+				 values, NULL, 0);
+}
+
+static int64
+remove_items(Datum user_id, TimestampTz horizon)
+{
+	static SPIPlanPtr plan;
+	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[] = {user_id, TimestampTzGetDatum(horizon)};
+
+	plan_execute(PLAN(&plan,
+					  "DELETE FROM presence.events e "
+					  "WHERE e.user_id = $1 AND e.status_time < $2", types),
+				 values, NULL, 0);
+	return (int64) SPI_processed;
+}
+
+/*
+ * Prune one session's items items[from..to), in (time, status) order, of
+ * which the first nold are older than the horizon.  Returns whether the
+ * session's row was removed.
+ */
+static bool
+prune_session(Datum user_id, const PrunedItem *items, int from, int nold, int to)
+{
+	const char *session_id = items[from].session_id;
+	SessionRow	old = {0};
+	SessionRow	kept = {0};
+	RuleItem	seed;
+	bool		had_fold = read_session_fold(user_id, session_id, &seed);
+
+	if (had_fold)
+		session_apply(&old, &seed, false, false);
+	for (int i = from; i < from + nold; i++)
+		session_apply(&old, &items[i].rule, false, false);
+	if (old.state == SESSION_ONLINE)
+	{
+		write_session_fold(user_id, session_id, &old);
+		return false;
+	}
+	if (had_fold)
+		drop_session_fold(user_id, session_id);
+	for (int i = from + nold; i < to; i++)
+		session_apply(&kept, &items[i].rule, false, false);
+	if (!kept.exists)
+	{
+		remove_session(user_id, session_id);
+		return true;
+	}
+	rewrite_session(user_id, session_id, &kept);
+	return false;
+}
+
+/* Prune one user's items older than horizon; the user's row is locked. */
+static void
+prune_user(const char *user, TimestampTz horizon, PruneCounts *counts)
+{
+	Datum		user_id = CStringGetTextDatum(user);
+	UserFold	fold;
+	PrunedItem *items;
+	int			n;
+	int			i = 0;
+
+	lock_user(user_id);
+	read_user_fold(user_id, &fold);
+	items = read_items(user_id, &n);
+	while (i < n)
+	{
+		int			end = i;
+		int			nold = 0;
+
+		while (end < n && strcmp(items[end].session_id, items[i].session_id) == 0)
+		{
+			if (items[end].rule.time < horizon)
+			{
+				user_fold_add(&fold, &items[end].rule);
+				nold++;
+			}
+			end++;
+		}
+		if (nold > 0 && prune_session(user_id, items, i, nold, end))
+			counts->sessions++;
+		i = end;
+	}
+	write_user_fold(user_id, &fold);
+	counts->items += remove_items(user_id, horizon);
+}
+
+/*
+ * presence.prune_users(horizon, after_user, max_users): prune the next
+ * max_users users after after_user; returns the last one (NULL when there
+ * was none left) and how many items and sessions went.
+ */
+Datum
+presence_prune_users(PG_FUNCTION_ARGS)
+{
+	TimestampTz horizon = PG_GETARG_TIMESTAMPTZ(0);
+	char	   *after_user = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			max_users = PG_GETARG_INT32(2);
+	PruneCounts counts = {0};
+	TupleDesc	tupdesc;
+	char	  **users;
+	char	   *last = NULL;
+	int			n;
+	Datum		values[3];
+	bool		nulls[3] = {false};
+	int			i = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "presence: return type must be a row type");
+	if (max_users < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_users must be at least 1")));
+	SPI_connect();
+	n = next_users(after_user, horizon, max_users, &users);
+	for (int u = 0; u < n; u++)
+		prune_user(users[u], horizon, &counts);
+	if (n > 0)
+	{
+		/* the last user outlives SPI: copy it into the caller's context */
+		last = SPI_palloc(strlen(users[n - 1]) + 1);
+		strcpy(last, users[n - 1]);
+	}
+	SPI_finish();
+	nulls[i] = last == NULL;
+	values[i++] = last ? CStringGetTextDatum(last) : (Datum) 0;
+	values[i++] = Int64GetDatum(counts.items);
+	values[i++] = Int64GetDatum(counts.sessions);
+	Assert(i == lengthof(values));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
