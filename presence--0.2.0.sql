@@ -183,14 +183,14 @@ $$;
 COMMENT ON FUNCTION presence.advance_horizon() IS
 	'Move the horizon forward to now() - presence.retention; NULL when presence.retention is 0 (keep everything).';
 
-CREATE FUNCTION presence.prune_users(horizon timestamptz, after_user text, max_users integer,
+CREATE FUNCTION presence.prune_users(horizon timestamptz, after_user text, max_items integer,
 									 OUT last_user text, OUT items bigint, OUT sessions bigint)
 	RETURNS record
 	LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'presence_prune_users';
 COMMENT ON FUNCTION presence.prune_users(timestamptz, text, integer) IS
-	'Prune the items older than horizon of the next max_users users after after_user, folding what they decided.';
+	'Prune the items older than horizon of the users after after_user until max_items have gone, folding what they decided.';
 
 -- Triggers that keep presence.users equal to the aggregate of its sessions and items.
 CREATE FUNCTION presence.users_follow_events() RETURNS trigger
@@ -421,7 +421,7 @@ GRANT EXECUTE ON FUNCTION presence.check(), presence.expected_users(), presence.
 
 /*
  * presence.maintain(): move the horizon to now() - presence.retention and
- * prune what is older, 100 users a transaction, then forget the signature
+ * prune what is older, about 2,000 items a transaction, then forget the signature
  * triples past the age window.  A procedure, so that it can commit as it
  * goes: call it on its own, not inside a transaction block.  Every name is
  * qualified, since a procedure that commits cannot pin its search_path.
@@ -442,7 +442,7 @@ BEGIN
 	COMMIT;
 	WHILE horizon IS NOT NULL LOOP
 		SELECT p.last_user, p.items, p.sessions INTO batch
-		  FROM presence.prune_users(horizon, after_user, 100) p;
+		  FROM presence.prune_users(horizon, after_user, 2000) p;
 		EXIT WHEN batch.last_user IS NULL;
 		removed_items := removed_items OPERATOR(pg_catalog.+) batch.items;
 		removed_sessions := removed_sessions OPERATOR(pg_catalog.+) batch.sessions;

@@ -463,17 +463,21 @@ prune_user(const char *user, TimestampTz horizon, PruneCounts *counts)
 	counts->items += remove_items(user_id, horizon);
 }
 
+/* Users a call looks at, at most. */
+#define PRUNE_USERS_PER_CALL 100
+
 /*
- * presence.prune_users(horizon, after_user, max_users): prune the next
- * max_users users after after_user; returns the last one (NULL when there
- * was none left) and how many items and sessions went.
+ * presence.prune_users(horizon, after_user, max_items): prune the users
+ * after after_user, in user order, until max_items items have gone (or 100
+ * users were pruned); returns the last user pruned (NULL when none was
+ * left) and how many items and sessions went.
  */
 Datum
 presence_prune_users(PG_FUNCTION_ARGS)
 {
 	TimestampTz horizon = PG_GETARG_TIMESTAMPTZ(0);
 	char	   *after_user = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int			max_users = PG_GETARG_INT32(2);
+	int64		max_items = PG_GETARG_INT32(2);
 	PruneCounts counts = {0};
 	TupleDesc	tupdesc;
 	char	  **users;
@@ -485,14 +489,18 @@ presence_prune_users(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");
-	if (max_users < 1)
+	if (max_items < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_users must be at least 1")));
+				 errmsg("max_items must be at least 1")));
 	SPI_connect();
-	n = next_users(after_user, horizon, max_users, &users);
+	n = next_users(after_user, horizon, PRUNE_USERS_PER_CALL, &users);
 	for (int u = 0; u < n; u++)
+	{
 		prune_user(users[u], horizon, &counts);
+		if (counts.items >= max_items)
+			n = u + 1;
+	}
 	if (n > 0)
 	{
 		/* the last user outlives SPI: copy it into the caller's context */
