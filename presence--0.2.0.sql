@@ -152,6 +152,7 @@ SELECT pg_catalog.pg_extension_config_dump('presence.folded_users', '');
 REVOKE ALL ON presence.retention_state, presence.folded_sessions, presence.folded_users FROM PUBLIC;
 GRANT SELECT ON presence.retention_state, presence.folded_sessions, presence.folded_users
 	TO presence_reader;
+GRANT SELECT ON presence.retention_state TO presence_writer;
 GRANT ALL ON presence.retention_state, presence.folded_sessions, presence.folded_users
 	TO presence_admin;
 

@@ -160,7 +160,7 @@ def plan_order(rng, h, horizons):
 def maintain_at(cur, horizon_ms):
     """CALL presence.maintain() with presence.retention set so that the horizon is horizon_ms."""
     cur.execute("SELECT set_config('presence.retention', "
-                "(now() - to_timestamp(%s / 1000.0))::text, false)", (horizon_ms,))
+                "extract(epoch FROM now() - to_timestamp(%s / 1000.0)) || ' seconds', false)", (horizon_ms,))
     cur.execute("CALL presence.maintain()")
     cur.execute("SELECT (extract(epoch FROM presence.horizon()) * 1000)::bigint")
     return cur.fetchone()[0]
