@@ -96,6 +96,17 @@ if "f7b.ctx.after" in vals:
 else:
     rows.append(["7b", "backend memory before/after calls", "not run", "", "", "", "no growth", "n/a"])
 
+if "f8.ms" in vals:
+    items, ms = float(vals["f8.items"]), float(vals["f8.ms"])
+    per_m = ms / 1000.0 / (items / 1e6) if items else 0.0
+    rows.append(["8", "CALL presence.maintain(): %s of %s items and %s of %s sessions removed"
+                 % (fmt(items), fmt(float(vals["f8.items_before"])), fmt(float(vals["f8.sessions"])),
+                    fmt(float(vals["f8.sessions_before"]))),
+                 "%.1f s, %.1f s per million items" % (ms / 1000.0, per_m), "", "", "",
+                 "reported (no goal)", "n/a"])
+else:
+    rows.append(["8", "CALL presence.maintain()", "not run", "", "", "", "reported", "n/a"])
+
 head = ["#", "figure", "contender (rounds)", "baseline (rounds)", "medians C / B", "ratio", "goal", "met?"]
 print("| " + " | ".join(head) + " |")
 print("|" + "|".join("---" for _ in head) + "|")

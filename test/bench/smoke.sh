@@ -22,10 +22,10 @@ ok() {
 	if eval "$1"; then echo "ok $t - $2"; else echo "not ok $t - $2"; fi
 }
 ok '[ "$rc" -eq 0 ]' "bench/run.sh exits 0 (it exits 1 when presence.check() is not empty)"
-ok '[ "$(grep -cE "^\| (1|2|3|4|5|6|7a|7b) \|" <<<"$report")" -eq 8 ]' "the table has a row for each figure"
+ok '[ "$(grep -cE "^\| (1|2|3|4|5|6|7a|7b|8) \|" <<<"$report")" -eq 9 ]' "the table has a row for each figure"
 ok '! grep -q "not run" <<<"$report"' "every figure ran"
-ok 'grep -qE "presence.check\(\) over [1-9][0-9]* events returned 0 rows" <<<"$report"' \
-	"presence.check() is empty after the bench's load"
+ok 'grep -qE "presence.check\(\) over [0-9]+ events and the folds of [1-9][0-9]* pruned items returned 0 rows" <<<"$report"' \
+	"presence.check() is empty after the bench's load and maintain()"
 ok 'grep -qE "non-2xx or socket errors: 0;" <<<"$report"' "every signed request through presence-http got a 2xx"
 ok 'grep -qE "Figure 4, CPU per delivery .*server [0-9]+ µs" <<<"$report"' \
 	"figure 4's CPU per process is reported"
