@@ -110,7 +110,7 @@ SELECT pg_catalog.pg_extension_config_dump('presence.seen_signatures', '');
 
 REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM PUBLIC;
 GRANT SELECT ON presence.users, presence.sessions, presence.events TO presence_reader;
-GRANT ALL ON ALL TABLES IN SCHEMA presence TO presence_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA presence TO presence_admin;
 
 -- Retention: the horizon, and a fold of what presence.maintain() prunes.
 
@@ -153,8 +153,8 @@ REVOKE ALL ON presence.retention_state, presence.folded_sessions, presence.folde
 GRANT SELECT ON presence.retention_state, presence.folded_sessions, presence.folded_users
 	TO presence_reader;
 GRANT SELECT ON presence.retention_state TO presence_writer;
-GRANT ALL ON presence.retention_state, presence.folded_sessions, presence.folded_users
-	TO presence_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE
+	ON presence.retention_state, presence.folded_sessions, presence.folded_users TO presence_admin;
 
 CREATE FUNCTION presence.horizon()
 	RETURNS timestamptz
@@ -466,3 +466,51 @@ REVOKE ALL ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) F
 GRANT EXECUTE ON FUNCTION presence.advance_horizon(),
 	presence.prune_users(timestamptz, text, integer) TO presence_admin;
 GRANT EXECUTE ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) TO presence_admin;
+
+/*
+ * Least privilege.  The tables and the functions that run with more rights
+ * than their caller (SECURITY DEFINER) belong to presence_owner, a role that
+ * is neither a superuser nor able to log in, so nothing reached through them
+ * (a trigger, an operator) can act as the superuser who ran CREATE EXTENSION.
+ * presence_admin reads and writes the tables but may not add triggers,
+ * references or truncate them.  Grant presence_owner to no one.
+ */
+DO $owner$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'presence_owner') THEN
+		CREATE ROLE presence_owner NOLOGIN;
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname = 'presence_owner' AND (rolsuper OR rolcanlogin)) THEN
+		RAISE EXCEPTION 'role presence_owner must be neither a superuser nor able to log in'
+			USING ERRCODE = '55000',
+				  HINT = 'ALTER ROLE presence_owner NOSUPERUSER NOLOGIN, then try again.';
+	END IF;
+END
+$owner$;
+GRANT USAGE ON SCHEMA presence TO presence_owner;
+ALTER TABLE presence.users OWNER TO presence_owner;
+ALTER TABLE presence.sessions OWNER TO presence_owner;
+ALTER TABLE presence.events OWNER TO presence_owner;
+ALTER TABLE presence.secrets OWNER TO presence_owner;
+ALTER TABLE presence.seen_signatures OWNER TO presence_owner;
+ALTER TABLE presence.retention_state OWNER TO presence_owner;
+ALTER TABLE presence.folded_sessions OWNER TO presence_owner;
+ALTER TABLE presence.folded_users OWNER TO presence_owner;
+ALTER FUNCTION @extschema@.presence_verify(text, text, text, text) OWNER TO presence_owner;
+ALTER FUNCTION @extschema@.presence_ingest(text, text, text, text, text) OWNER TO presence_owner;
+ALTER FUNCTION @extschema@.presence_ingest_unsigned(text) OWNER TO presence_owner;
+ALTER FUNCTION @extschema@.presence_ingest_batch(text[], text[], text[], text[], text[])
+	OWNER TO presence_owner;
+REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM presence_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA presence TO presence_admin;
+
+-- Entry points in a schema every role may create objects in can be shadowed by an overload.
+DO $schema$
+BEGIN
+	IF pg_catalog.has_schema_privilege('public', '@extschema@', 'CREATE') THEN
+		RAISE WARNING 'schema @extschema@ lets every role create objects in it'
+			USING DETAIL = 'Another role can then create an overload of presence_ingest that captures deliveries.',
+				  HINT = 'REVOKE CREATE ON SCHEMA @extschema@ FROM PUBLIC, or create the extension in a schema only its owner can write to.';
+	END IF;
+END
+$schema$;

@@ -76,7 +76,9 @@ DELETE FROM presence.sessions WHERE user_id = 'tx_d' AND session_id = 'mirror';
 SELECT * FROM t.user_row('tx_d');
 
 -- A trigger of the caller's own that ingests another delivery while ingest
--- runs: the inner call stacks on the outer one.
+-- runs: the inner call stacks on the outer one.  Fired by ingest, a trigger
+-- runs as presence_owner, the tables' owner, so that role needs its schema.
+GRANT USAGE ON SCHEMA t TO presence_owner;
 CREATE FUNCTION t.forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF NEW.user_id = 'tx_e' THEN

@@ -30,6 +30,12 @@
 #include "presence.h"
 #include "store.h"
 
+/*
+ * The longest nonce, signTimestamp or appKey accepted: the provider's nonce
+ * has at most 18 characters, and these values are kept in an index.
+ */
+#define MAX_NONCE_BYTES 64
+
 /* An item to apply, with the delivery it came in. */
 typedef struct WorkItem
 {
@@ -166,6 +172,13 @@ check_signature(Delivery *d, SecretSet **secrets, Rejection *why)
 		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 					  pstrdup("delivery is not signed"),
 					  pstrdup("The nonce, signTimestamp and signature values are all required."),
+					  NULL);
+	if (strlen(d->nonce) > MAX_NONCE_BYTES || strlen(d->sign_timestamp) > MAX_NONCE_BYTES ||
+		(d->app_key != NULL && strlen(d->app_key) > MAX_NONCE_BYTES))
+		return reject(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  pstrdup("delivery signature values are too long"),
+					  psprintf("The nonce, signTimestamp and appKey values may have at most %d bytes each.",
+							   MAX_NONCE_BYTES),
 					  NULL);
 	if (*secrets == NULL)
 		*secrets = store_load_secrets();

@@ -583,13 +583,24 @@ read_user_id(PayloadError *err, const char *base, const Value *values, char **us
 
 /* Items */
 
+/* Is the string field f longer than cap bytes?  Then say so at its path. */
+static bool
+fail_if_too_long(PayloadError *err, const char *base, int f, const Value *v, size_t cap)
+{
+	if (v->type != JSON_TOKEN_STRING || strlen(v->text) <= cap)
+		return false;
+	fail_field(err, base, field_names[f], psprintf("is longer than %zu bytes", cap));
+	return true;
+}
+
 static bool
 item_from_values(PayloadError *err, const char *base, const Value *values,
 				 PayloadItem *item)
 {
-	if (values[F_SESSION_ID].type == JSON_TOKEN_STRING &&
-		strlen(values[F_SESSION_ID].text) > PAYLOAD_MAX_ID_BYTES)
-		return fail_field(err, base, "sessionId", "is longer than 256 bytes");
+	if (fail_if_too_long(err, base, F_SESSION_ID, &values[F_SESSION_ID], PAYLOAD_MAX_ID_BYTES) ||
+		fail_if_too_long(err, base, F_OS, &values[F_OS], PAYLOAD_MAX_TAG_BYTES) ||
+		fail_if_too_long(err, base, F_CLIENT_IP, &values[F_CLIENT_IP], PAYLOAD_MAX_TAG_BYTES))
+		return false;
 	return read_status(err, base, &values[F_STATUS], &item->status) &&
 		read_user_id(err, base, values, &item->user_id) &&
 		read_time(err, base, &values[F_TIME], true, &item->time_ms) &&
@@ -684,6 +695,8 @@ check_envelope(Parser *p, const Value *values)
 		return fail_field(err, "", "id", "is missing");
 	if (id->type != JSON_TOKEN_STRING || *id->text == '\0')
 		return fail_field(err, "", "id", "must be a non-empty string");
+	if (fail_if_too_long(err, "", F_ID, id, PAYLOAD_MAX_ID_BYTES))
+		return false;
 	if (!read_time(err, "", &values[F_TIME], false, &p->out->event_time_ms))
 		return false;
 	if (is_null(data))

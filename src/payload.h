@@ -18,8 +18,11 @@
 /* The largest item or envelope time we accept: 9999-12-31 23:59:59.999 UTC. */
 #define PAYLOAD_MAX_TIME_MS INT64_C(253402300799999)
 
-/* A user id or session id longer than this many bytes is rejected. */
+/* A user id, session id or envelope id longer than this many bytes is rejected. */
 #define PAYLOAD_MAX_ID_BYTES 256
+
+/* An os or clientIp longer than this many bytes is rejected. */
+#define PAYLOAD_MAX_TAG_BYTES 64
 
 /* What went wrong; ingest maps each kind to one SQLSTATE. */
 typedef enum PayloadErrorKind

@@ -13,9 +13,16 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "utils/guc.h"
 
 #include "plans.h"
+
+/* The path every statement of ours is parsed and run under. */
+#define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
+
+/* The most arguments a plan of ours takes. */
+#define PLAN_MAX_ARGS 16
 
 SPIPlanPtr
 plan_prepare(const char *sql, int nargs, const Oid *argtypes)
@@ -23,7 +30,7 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	int			nestlevel = NewGUCNestLevel();
 	SPIPlanPtr	plan;
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+	(void) set_config_option("search_path", PINNED_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	/* Generic plans: these statements gain nothing from re-planning per call. */
@@ -36,18 +43,34 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	return plan;
 }
 
-/* Run a saved plan; isnull may be NULL when no argument is null. */
+/*
+ * Run a saved plan; isnull may be NULL when no argument is null.  The plan
+ * cache parses a plan again under the search_path of the moment when that
+ * differs from the one it was made under, so the statement runs under the
+ * pinned path too: a caller's schema can then never supply an operator or
+ * a function to it, even when a trigger fires for the caller's own UPDATE.
+ */
 int
 plan_execute(SPIPlanPtr plan, Datum *values, const bool *isnull, long limit)
 {
-	char		nulls[16];
+	char		nulls[PLAN_MAX_ARGS];
 	int			nargs = SPI_getargcount(plan);
+	int			nestlevel = -1;
 	int			rc;
 
-	Assert(nargs <= (int) sizeof(nulls));
+	if (nargs > PLAN_MAX_ARGS)
+		elog(ERROR, "presence: a plan takes %d arguments, more than %d", nargs, PLAN_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)
 		nulls[i] = (isnull && isnull[i]) ? 'n' : ' ';
+	if (strcmp(namespace_search_path, PINNED_SEARCH_PATH) != 0)
+	{
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", PINNED_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	rc = SPI_execute_plan(plan, values, nulls, false, limit);
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 	if (rc < 0)
 		elog(ERROR, "presence: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;
