@@ -24,6 +24,7 @@
 #include "access/detoast.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "ingest.h"
@@ -487,9 +488,17 @@ apply_session(const WorkItem *work, int from, int to, bool new_user)
 		store_write_session(first->user_id, first->session_id, &row, is_new);
 }
 
+/*
+ * Apply the sorted work, user by user.  What applying a user allocates is
+ * freed once the user is done, so a call's memory grows with its body and
+ * not with the rows it writes.
+ */
 static void
 apply_work(const WorkItem *work, int nwork)
 {
+	MemoryContext per_user = AllocSetContextCreate(CurrentMemoryContext, "presence apply",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(per_user);
 	int			i = 0;
 
 	while (i < nwork)
@@ -506,7 +515,11 @@ apply_work(const WorkItem *work, int nwork)
 			apply_session(work, i, end, new_user);
 			i = end;
 		}
+		store_release_user();
+		MemoryContextReset(per_user);
 	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(per_user);
 }
 
 void

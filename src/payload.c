@@ -669,6 +669,7 @@ parse_item_array(Parser *p, const char *base)
 			if (!skip_value(p, path, NULL))
 				return false;
 		}
+		pfree(path);
 		n++;
 		if (!next_element(p, false, &more))
 			return false;

@@ -163,6 +163,13 @@ store_lock_user(const char *user_id)
 	}
 }
 
+/* Done with the locked user: write its row, once, if the triggers changed it. */
+void
+store_release_user(void)
+{
+	tables_end_user();
+}
+
 /* Read the session into row; its table row stays in the sessions slot. */
 void
 store_read_session(const char *user_id, const char *session_id, SessionRow *row)

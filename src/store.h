@@ -32,6 +32,7 @@ typedef struct EventRow
 extern void store_begin(void);
 extern void store_end(void);
 extern bool store_lock_user(const char *user_id);
+extern void store_release_user(void);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,
