@@ -12,8 +12,10 @@
  * (the ones that keep presence.users) behave as for an INSERT or UPDATE.
  *
  * Visibility follows what SPI gives a statement: the caller locks a user's
- * row (table_lock_row), then tables_begin_user takes a snapshot, and each
- * read first makes the call's own earlier writes visible.  Everything of a
+ * row (table_lock_row), then tables_begin_user takes a snapshot, and the
+ * lock and each read first make the transaction's earlier writes visible:
+ * the call's own, and those of an earlier call in the same SQL statement,
+ * which no statement boundary separates from this one.  Everything of a
  * user is read and written under that user's row lock, so no other ingest
  * can change it in between.
  *
@@ -358,12 +360,17 @@ begin_key_scan(PresenceTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
  * Find and lock (FOR UPDATE) the row whose one-column primary key is key.
  * Under REPEATABLE READ a row changed since the transaction's snapshot is a
  * serialization failure, as for SELECT ... FOR UPDATE.
+ *
+ * The lock is taken with the current command id, so first start a new
+ * command: a row version written under the current one (by the previous
+ * call of the same statement, say) would be invisible to the lock.
  */
 bool
 table_lock_row(PresenceTable *t, Datum key)
 {
 	AttrNumber	keycol = t->pkey->rd_index->indkey.values[0];
 
+	CommandCounterIncrement();
 	table_draft_clear(t);
 	t->draft->tts_values[keycol - 1] = key;
 	t->draft->tts_isnull[keycol - 1] = false;
