@@ -368,9 +368,10 @@ write_history() {
 	unsigned "$(envelope e23 6 "$(item 0 carol 6 c1 Web 192.168.1.9:80)")"
 	batch "$SECRET" "" "$(envelope e24 130 "$(item 0 dave 130 d2 PC)")" \
 		"$APP_SECRET" "$APP_KEY" "[$(item 0 heidi 131 h1),$(item 1 heidi 132 h1),$(item 0 heidi 133 h2)]"
-	# a triple remembered before the upgrade: a retry is a duplicate, another body refused
-	resend "${OLD_TRIPLE[@]}"
+	# a triple remembered before the upgrade: another body refused, a retry a duplicate
+	# (in this order, so that a forgotten triple would let the other body in)
 	resend "${OLD_TRIPLE[0]}" "${OLD_TRIPLE[1]}" "${OLD_TRIPLE[2]}" "" "$(envelope e25 140 "$(item 0 eve 140)")"
+	resend "${OLD_TRIPLE[@]}"
 	# rotation: a new secret, the old one dropped
 	admin "SELECT presence.set_secret('$ROTATED_SECRET')"
 	admin "SELECT presence.drop_secret('$SECRET')"
