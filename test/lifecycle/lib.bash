@@ -101,8 +101,9 @@ server_dir() { psql -X -At -d postgres -c "SELECT setting FROM pg_catalog.pg_con
 # PKGLIB and NEW_SO (the new library, as installed) and put PG_BIN first on PATH.
 private_install() {
 	local bindir pkglibdir sharedir prefix d
-	bindir=$(server_dir BINDIR) && pkglibdir=$(server_dir PKGLIBDIR) && sharedir=$(server_dir SHAREDIR) ||
+	if ! { bindir=$(server_dir BINDIR) && pkglibdir=$(server_dir PKGLIBDIR) && sharedir=$(server_dir SHAREDIR); }; then
 		bail "cannot ask the server (PGHOST=${PGHOST:-}, PGPORT=${PGPORT:-}) where it is installed"
+	fi
 	# The longest directory prefix of the three: the copy keeps the layout
 	# below it, so the copied binaries find the copied library and share dirs.
 	prefix=$bindir
