@@ -219,9 +219,24 @@ dump_rows() {
 		                          OR coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') !~* '$TIME_OF_WRITE')")
 		echo "== presence.$t ($cols)" >>"$out"
 		psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY (SELECT $cols FROM presence.$t
-			ORDER BY $(printf '%s' "$cols" | sed 's/\([^,][^,]*\)/\1::text COLLATE "C"/g')) TO STDOUT" >>"$out"
+			ORDER BY $(order_by "$cols")) TO STDOUT" >>"$out"
 	done
 }
+
+# dump_rows_like <db> <dump> <file>: the tables and columns of an earlier
+# dump_rows, as they are now in db (what an update must keep, whatever it adds)
+dump_rows_like() {
+	local db=$1 t cols
+	: >"$3"
+	sed -n 's/^== presence\.\([^ ]*\) (\(.*\))$/\1 \2/p' "$2" | while read -r t cols; do
+		echo "== presence.$t ($cols)" >>"$3"
+		psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY (SELECT $cols FROM presence.$t
+			ORDER BY $(order_by "$cols")) TO STDOUT" >>"$3"
+	done
+}
+
+# order_by <a,b,...>: every column as text, byte-wise
+order_by() { printf '%s' "$1" | sed 's/\([^,][^,]*\)/\1::text COLLATE "C"/g'; }
 
 # check_rows <db> <file>: what presence.check() says (nothing when all is well)
 check_rows() { sql "$1" "SELECT * FROM presence.check()" >"$2"; }

@@ -80,7 +80,7 @@ is "$(sql a "SELECT extversion FROM pg_extension WHERE extname = 'presence'")" \
 is "$(sed -n 's/^#define PRESENCE_LIBRARY_VERSION "\(.*\)"/\1/p' "$REPO_ROOT/src/version.h")" \
 	"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO_ROOT/presence.control")" \
 	"the library's version (src/version.h) is presence.control's default_version"
-dump_rows a all "$WORK/a.updated"
+dump_rows_like a "$WORK/a.before" "$WORK/a.updated"
 same "$WORK/a.before" "$WORK/a.updated" "the update kept every row of a as it was, updated_at included"
 feed a "$WORK/part2.sql" "$WORK/a.log"
 
