@@ -43,6 +43,7 @@
 #include "plans.h"
 #include "presence.h"
 #include "session_rules.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(presence_prune_users);
 
@@ -487,6 +488,7 @@ presence_prune_users(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false};
 	int			i = 0;
 
+	presence_require_sql_version();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");
 	if (max_items < 1)

@@ -5,7 +5,9 @@
  *	  presence_ingest_unsigned and presence_ingest_batch.
  *
  * Each turns its arguments into Delivery structs, runs the ingest pipeline
- * with SPI connected, and shapes the outcome as SQL values.
+ * with SPI connected, and shapes the outcome as SQL values.  Those that
+ * touch the tables first check that the installed SQL is not older than
+ * the library (version.c); presence_parse touches none and always works.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +23,7 @@
 #include "ingest.h"
 #include "presence.h"
 #include "store.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(presence_parse);
 PG_FUNCTION_INFO_V1(presence_verify);
@@ -84,6 +87,7 @@ presence_ingest(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	d.verify = true;
 	d.nonce = optional_text_arg(fcinfo, 1);
@@ -98,6 +102,7 @@ presence_ingest_unsigned(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	return ingest_one(fcinfo, &d);
 }
@@ -112,6 +117,7 @@ presence_verify(PG_FUNCTION_ARGS)
 	Rejection	why = {0};
 	bool		valid;
 
+	presence_require_sql_version();
 	if (nonce == NULL || sign_timestamp == NULL || signature == NULL ||
 		*nonce == '\0' || *sign_timestamp == '\0' || *signature == '\0')
 		PG_RETURN_BOOL(false);
@@ -254,6 +260,7 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 	Delivery   *deliveries;
 	int			n;
 
+	presence_require_sql_version();
 	deliveries = batch_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < n; i++)
