@@ -9,6 +9,19 @@ SELECT pg_catalog.pg_extension_config_dump('presence.events', '');
 SELECT pg_catalog.pg_extension_config_dump('presence.secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('presence.seen_signatures', '');
 
+-- Bounded apply: whether a newer item of a session carried os or client_ip, and
+-- whether a user's last end was a logout, are each one index probe away, however
+-- long the history behind them.
+CREATE INDEX events_os_key ON presence.events (user_id, session_id, status_time, status)
+	WHERE os IS NOT NULL;
+CREATE INDEX events_client_ip_key ON presence.events (user_id, session_id, status_time, status)
+	WHERE client_ip IS NOT NULL;
+CREATE INDEX sessions_logged_out ON presence.sessions (user_id, ended_at)
+	WHERE state = 'logged_out';
+COMMENT ON INDEX presence.events_os_key IS 'The items that carry os, for the rule that os comes from the greatest one.';
+COMMENT ON INDEX presence.events_client_ip_key IS 'The items that carry client_ip, for the rule that client_ip comes from the greatest one.';
+COMMENT ON INDEX presence.sessions_logged_out IS 'Logged-out sessions by end, for the rule that decides presence.users.logged_out.';
+
 -- Retention: the horizon, and a fold of what presence.maintain() prunes.
 
 -- The horizon: items older than it are no longer kept.  No row means none

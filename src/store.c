@@ -212,34 +212,41 @@ found_event_after(PresenceTable *t, TimestampTz time, char status)
 }
 
 /*
+ * Has an item of the session greater than (time, status) been logged in the
+ * partial index (events_os_key or events_client_ip_key, which hold only the
+ * items that carry the field)?  One probe: at most the items at this very
+ * time are passed over, however long the session's history.
+ */
+static bool
+logged_after(PresenceTable *t, const char *index, const char *user_id,
+			 const char *session_id, TimestampTz time, char status)
+{
+	ScanKeyData keys[3];
+	IndexScanDesc scan;
+	bool		found = false;
+
+	scan_key_text(&keys[0], 1, user_id);
+	scan_key_text(&keys[1], 2, session_id);
+	scan_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
+	scan = table_scan_index_begin(t, table_index(t, index), keys, 3);
+	while (!found && table_scan_next(scan, t->found))
+		found = found_event_after(t, time, status);
+	table_scan_end(scan);
+	return found;
+}
+
+/*
  * Has a greater item of this session already carried os (asked when *os is
- * true on entry), or client_ip (when *ip is)?  The scan stops once every
- * question has its answer.
+ * true on entry), or client_ip (when *ip is)?
  */
 void
 store_find_superseding(const char *user_id, const char *session_id,
 					   TimestampTz time, char status, bool *os, bool *ip)
 {
 	PresenceTable *t = tables_get(TABLE_EVENTS);
-	ScanKeyData keys[3];
-	IndexScanDesc scan;
-	bool		want_os = *os;
-	bool		want_ip = *ip;
 
-	*os = *ip = false;
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_text(&keys[1], 2, session_id);
-	scan_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
-	scan = table_scan_begin(t, keys, 3);
-	while ((want_os > *os || want_ip > *ip) &&
-		   table_scan_next(scan, t->found))
-	{
-		if (!found_event_after(t, time, status))
-			continue;
-		*os |= want_os && !slot_attisnull(t->found, col.e_os);
-		*ip |= want_ip && !slot_attisnull(t->found, col.e_client_ip);
-	}
-	table_scan_end(scan);
+	*os = *os && logged_after(t, "events_os_key", user_id, session_id, time, status);
+	*ip = *ip && logged_after(t, "events_client_ip_key", user_id, session_id, time, status);
 }
 
 static bool

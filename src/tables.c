@@ -344,16 +344,44 @@ require_visible_to_transaction(PresenceTable *t)
 				 errmsg("could not serialize access due to concurrent update")));
 }
 
-/* Scan the primary key with keys (each in the index column's collation). */
+/* Scan index with keys (each in the index column's collation). */
+static IndexScanDesc
+begin_index_scan(PresenceTable *t, Relation index, Snapshot snapshot, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = index_beginscan(t->rel, index, snapshot, nkeys, 0);
+
+	for (int i = 0; i < nkeys; i++)
+		keys[i].sk_collation = index->rd_indcollation[keys[i].sk_attno - 1];
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+/* Scan the primary key with keys. */
 static IndexScanDesc
 begin_key_scan(PresenceTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, snapshot, nkeys, 0);
+	return begin_index_scan(t, t->pkey, snapshot, keys, nkeys);
+}
 
-	for (int i = 0; i < nkeys; i++)
-		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	return scan;
+/* The index of t called name, opened with the table; an error when it is missing. */
+Relation
+table_index(PresenceTable *t, const char *name)
+{
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+		if (strcmp(RelationGetRelationName(t->rri->ri_IndexRelationDescs[i]), name) == 0)
+			return t->rri->ri_IndexRelationDescs[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("index presence.%s does not exist", name),
+			 errhint("Run ALTER EXTENSION presence UPDATE, or reinstall the extension.")));
+	pg_unreachable();
+}
+
+/* Begin a scan of one of t's indexes; fetch rows into a slot of t. */
+IndexScanDesc
+table_scan_index_begin(PresenceTable *t, Relation index, ScanKey keys, int nkeys)
+{
+	return begin_index_scan(t, index, reading_snapshot(), keys, nkeys);
 }
 
 /*

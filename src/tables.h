@@ -55,6 +55,9 @@ extern bool table_lock_row(PresenceTable *t, Datum key);
 extern bool table_lookup(PresenceTable *t, ScanKey keys, int nkeys);
 extern bool table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys);
 extern IndexScanDesc table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys);
+extern Relation table_index(PresenceTable *t, const char *name);
+extern IndexScanDesc table_scan_index_begin(PresenceTable *t, Relation index, ScanKey keys,
+											int nkeys);
 extern bool table_scan_next(IndexScanDesc scan, TupleTableSlot *slot);
 extern void table_scan_end(IndexScanDesc scan);
 

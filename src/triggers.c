@@ -126,9 +126,6 @@ note_item_times_by_statement(Datum user_id, bool connect, Datum status_time)
 typedef struct UserColumns
 {
 	uint64		users_found_at;
-	uint64		sessions_found_at;
-	AttrNumber	session_state;
-	AttrNumber	session_ended_at;
 	AttrNumber	online_sessions;
 	AttrNumber	online;
 	AttrNumber	last_online_at;
@@ -150,19 +147,12 @@ static const TableColumn user_columns[] = {
 	{"updated_at", &ucol.updated_at},
 };
 
-static const TableColumn session_columns[] = {
-	{"state", &ucol.session_state},
-	{"ended_at", &ucol.session_ended_at},
-};
-
 /* Look the column numbers up again after any relcache invalidation. */
 static const UserColumns *
 find_columns(void)
 {
 	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns),
 					   &ucol.users_found_at);
-	table_find_columns(TABLE_SESSIONS, session_columns, lengthof(session_columns),
-					   &ucol.sessions_found_at);
 	return &ucol;
 }
 
@@ -186,28 +176,23 @@ note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_t
 	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
-/* Is some session of the user logged_out with ended_at = last_offline_at? */
+/*
+ * Is some session of the user logged_out with ended_at = last_offline_at?
+ * One probe of the partial index sessions_logged_out, however many sessions
+ * the user has.
+ */
 static bool
 logged_out_at(const char *user_id, TimestampTz last_offline_at)
 {
 	PresenceTable *s = tables_get(TABLE_SESSIONS);
-	ScanKeyData key;
+	ScanKeyData keys[2];
 	IndexScanDesc scan;
-	bool		found = false;
+	bool		found;
 
-	scan_key_text(&key, 1, user_id);
-	scan = table_scan_begin(s, &key, 1);
-	while (!found && table_scan_next(scan, s->probe))
-	{
-		bool		isnull;
-		TimestampTz ended = slot_time(s->probe, ucol.session_ended_at, &isnull);
-		char	   *state;
-
-		if (isnull || ended != last_offline_at)
-			continue;
-		state = slot_text(s->probe, ucol.session_state);
-		found = state != NULL && strcmp(state, "logged_out") == 0;
-	}
+	scan_key_text(&keys[0], 1, user_id);
+	scan_key_time(&keys[1], 2, BTEqualStrategyNumber, last_offline_at);
+	scan = table_scan_index_begin(s, table_index(s, "sessions_logged_out"), keys, 2);
+	found = table_scan_next(scan, s->probe);
 	table_scan_end(scan);
 	return found;
 }
