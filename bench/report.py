@@ -96,6 +96,18 @@ if "f7b.ctx.after" in vals:
 else:
     rows.append(["7b", "backend memory before/after calls", "not run", "", "", "", "no growth", "n/a"])
 
+f9 = [("1,000 after 1,000", "f9.1000.1000"), ("4,000 after 4,000", "f9.4000.4000"),
+      ("16,000 after 16,000", "f9.16000.16000"), ("1,000 after 100,000", "f9.1000.100000")]
+if all(k in vals for _, k in f9):
+    us = [float(vals[k]) for _, k in f9]
+    spread = max(us) / min(us) if min(us) > 0 else float("inf")
+    rows.append(["9", "older items carrying os, after newer ones without (us per item)",
+                 ", ".join("%s: %.1f" % (name, u) for (name, _), u in zip(f9, us)), "", "",
+                 "%.2f" % spread, "flat: largest / smallest <= 2", "yes" if spread <= 2 else "**no**"])
+else:
+    rows.append(["9", "older items carrying os, after newer ones without", "not run", "", "", "",
+                 "flat", "n/a"])
+
 if "f8.ms" in vals:
     items, ms = float(vals["f8.items"]), float(vals["f8.ms"])
     per_m = ms / 1000.0 / (items / 1e6) if items else 0.0

@@ -401,6 +401,14 @@ PY
 	http_pid=""
 fi
 
+# --- figure 9: cost per item against the history behind it --------------------------------
+say "figure 9: older items carrying os after a history without it ($(elapsed)s)"
+for f9 in "1000 1000" "4000 4000" "16000 16000" "1000 100000"; do
+	read -r n history <<<"$f9"
+	put "f9.$n.$history" "$(PGOPTIONS='-c presence.max_payload_bytes=4194304' \
+		sql "SELECT round(bench.older_items_us('flat_${n}_$history', $n, $history)::numeric, 1)")"
+done
+
 # --- figure 8: presence.maintain() ------------------------------------------------------
 # Every figure above wrote items dated months ago: with a 30-day retention,
 # maintain() prunes them all, and presence.check() below must still be empty.

@@ -58,3 +58,31 @@ LANGUAGE sql AS $$
          substring(s FROM 'VmRSS:\s+(\d+)')::bigint
     FROM pg_read_file('/proc/self/status') s
 $$;
+
+-- Figure 9: a delivery of n items of one session, at base + step * k ms, each carrying os
+-- and clientIp when with_os.
+CREATE FUNCTION bench.session_body(u text, n int, base bigint, step int, with_os boolean) RETURNS text
+LANGUAGE sql AS $$
+  SELECT '{"type":"user:connection_status","id":"f9","time":1780000000000,"data":['
+         || string_agg(format('{"status":"0","userId":"%s","sessionId":"s","time":%s%s}', u,
+                              base + step::bigint * k,
+                              CASE WHEN with_os THEN format(',"os":"os-%s","clientIp":"10.9.0.%s"', k, k % 250)
+                                   ELSE '' END), ',')
+         || ']}'
+    FROM generate_series(1, n) k
+$$;
+
+-- Figure 9: µs per item of a delivery of n older items that carry os, after a history of
+-- newer items without it (the shape that made apply quadratic in 0.1.0).
+CREATE FUNCTION bench.older_items_us(u text, n int, history int) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+  b text := bench.session_body(u, n, 1780000000000, 1, true);
+BEGIN
+  FOR c IN 0 .. (history - 1) / 10000 LOOP
+    PERFORM presence_ingest_unsigned(bench.session_body(u, least(10000, history - c * 10000),
+                                                        1781000000000 + c * 10000, 1, false));
+  END LOOP;
+  RETURN bench.elapsed_ms(format('SELECT presence_ingest_unsigned(%L)', b)) * 1000 / n;
+END
+$$;
