@@ -24,6 +24,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import steady_state as ss          # noqa: E402  (day_items; re-execs for psycopg2)
 import order_independence as oi    # noqa: E402
+import tap                         # noqa: E402
 
 import psycopg2                    # noqa: E402
 
@@ -55,11 +56,8 @@ def ingester(dbname, no, stop, log):
 
 
 def main():
-    results = []
-
-    def check(cond, desc, detail=''):
-        results.append((bool(cond), desc, detail))
-
+    checks = tap.Checks()
+    check = checks.check
     dbname = 'presence_cmaint_%d' % os.getpid()
     admin = psycopg2.connect(dbname='postgres')
     admin.autocommit = True
@@ -117,10 +115,7 @@ def main():
         conn.close()
         admin.cursor().execute('DROP DATABASE %s' % dbname)
         admin.close()
-    print('1..%d' % len(results))
-    for n, (ok, desc, detail) in enumerate(results, 1):
-        print('%s %d - %s%s' % ('ok' if ok else 'not ok', n, desc, (' (%s)' % detail) if detail else ''))
-    return 0 if all(r[0] for r in results) else 1
+    return checks.finish()
 
 
 if __name__ == '__main__':

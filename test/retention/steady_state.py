@@ -21,6 +21,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'property'))
 import order_independence as oi    # noqa: E402  (connect; re-execs for psycopg2)
+import tap                         # noqa: E402
 
 import psycopg2                    # noqa: E402
 
@@ -58,11 +59,8 @@ def ingest_day(cur, day_start, day):
 
 
 def main():
-    results = []
-
-    def check(cond, desc, detail=''):
-        results.append((bool(cond), desc, detail))
-
+    checks = tap.Checks()
+    check = checks.check
     dbname = 'presence_steady_%d' % os.getpid()
     admin = psycopg2.connect(dbname='postgres')
     admin.autocommit = True
@@ -111,10 +109,7 @@ def main():
         conn.close()
         admin.cursor().execute('DROP DATABASE %s' % dbname)
         admin.close()
-    print('1..%d' % len(results))
-    for n, (ok, desc, detail) in enumerate(results, 1):
-        print('%s %d - %s%s' % ('ok' if ok else 'not ok', n, desc, (' (%s)' % detail) if detail else ''))
-    return 0 if all(r[0] for r in results) else 1
+    return checks.finish()
 
 
 if __name__ == '__main__':

@@ -18,6 +18,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'property'))
 import order_independence as oi    # noqa: E402  (connect; re-execs for psycopg2)
+import tap                         # noqa: E402
 
 import psycopg2                    # noqa: E402
 
@@ -87,7 +88,7 @@ def measure(dbname, sql, body):
 
 
 def main():
-    results = []
+    checks = tap.Checks()
     dbname = 'presence_bounded_%d' % os.getpid()
     admin = psycopg2.connect(dbname='postgres')
     admin.autocommit = True
@@ -106,17 +107,14 @@ def main():
                 print('# %s, %s: %.0f kB body, peak memory +%d kB, %.2f s (%.2f us/byte)%s'
                       % (what, name, kb, grew, seconds, seconds * 1e6 / len(body),
                          ', refused %s' % err if err else ''))
-                results.append((grew <= limit, '%s of %s stays within %dx its body (+%d kB of %d allowed)'
-                                % (what, name, PEAK_FACTOR, grew, limit)))
+                checks.check(grew <= limit, '%s of %s stays within %dx its body (+%d kB of %d allowed)'
+                             % (what, name, PEAK_FACTOR, grew, limit))
                 if name.endswith('(refused)'):
-                    results.append((err == '22023', '%s refuses %s with 22023' % (what, name)))
+                    checks.check(err == '22023', '%s refuses %s with 22023' % (what, name))
     finally:
         admin.cursor().execute('DROP DATABASE %s' % dbname)
         admin.close()
-    print('1..%d' % len(results))
-    for n, (ok, desc) in enumerate(results, 1):
-        print('%s %d - %s' % ('ok' if ok else 'not ok', n, desc))
-    return 0 if all(r[0] for r in results) else 1
+    return checks.finish()
 
 
 if __name__ == '__main__':
