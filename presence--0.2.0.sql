@@ -517,6 +517,65 @@ ALTER FUNCTION @extschema@.presence_ingest_batch(text[], text[], text[], text[],
 REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM presence_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA presence TO presence_admin;
 
+-- Ghost sessions: users that look online but have said nothing for a while, and the
+-- disconnect the provider's status API lets us apply for them (contract section 11).
+CREATE FUNCTION presence.suspects(idle interval DEFAULT '1 hour', max integer DEFAULT 100)
+	RETURNS TABLE (user_id text, online_sessions integer, last_event_at timestamptz)
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT u.user_id, u.online_sessions, u.last_seen_at
+	  FROM presence.users u
+	 WHERE u.online AND u.last_seen_at < pg_catalog.now() - suspects.idle
+	 ORDER BY u.last_seen_at, u.user_id
+	 LIMIT suspects.max
+$$;
+COMMENT ON FUNCTION presence.suspects(interval, integer) IS
+	'Users online whose newest item is older than idle, oldest first: the ones to ask the provider about.';
+REVOKE ALL ON FUNCTION presence.suspects(interval, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.suspects(interval, integer) TO presence_writer, presence_admin;
+ALTER FUNCTION presence.suspects(interval, integer) OWNER TO presence_owner;
+
+/*
+ * presence_reconcile(): when the provider says the user is not online, each of the
+ * user's online sessions whose newest item is older than checked_at gets a disconnect
+ * ("1") at checked_at, applied and logged as an ordinary delivery with envelope id
+ * 'reconcile', so every state rule holds: a real connect after checked_at still wins,
+ * and a re-delivered connect never revives an identified session it ended.  Times are
+ * compared at the items' millisecond precision.
+ */
+CREATE FUNCTION @extschema@.presence_reconcile(user_id text, provider_online boolean,
+											   checked_at timestamptz DEFAULT pg_catalog.now())
+	RETURNS presence.ingest_result
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH at AS (
+		SELECT pg_catalog.floor(extract(epoch FROM presence_reconcile.checked_at) * 1000)::bigint AS ms,
+			   pg_catalog.date_trunc('milliseconds', presence_reconcile.checked_at) AS t),
+	ghosts AS (
+		SELECT pg_catalog.json_build_object('status', '1', 'userId', s.user_id,
+											'sessionId', s.session_id, 'time', at.ms) AS item
+		  FROM presence.sessions s, at
+		 WHERE NOT presence_reconcile.provider_online
+		   AND s.user_id = presence_reconcile.user_id AND s.state = 'online'
+		   AND s.last_event_at < at.t),
+	body AS (
+		SELECT pg_catalog.json_build_object('type', 'user:connection_status', 'id', 'reconcile',
+											'time', at.ms, 'data', pg_catalog.json_agg(g.item))::text AS b
+		  FROM ghosts g, at
+		 GROUP BY at.ms
+		HAVING pg_catalog.count(*) > 0)
+	SELECT r.* FROM body, @extschema@.presence_ingest_unsigned(body.b) r
+	UNION ALL
+	SELECT 0, 0, 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM ghosts)
+$$;
+COMMENT ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) IS
+	'Apply the provider''s answer for a suspect: not online ends its sessions idle since before checked_at with a logged disconnect.';
+REVOKE ALL ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) TO presence_writer;
+ALTER FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) OWNER TO presence_owner;
+
 -- Entry points in a schema every role may create objects in can be shadowed by an overload.
 DO $schema$
 BEGIN

@@ -62,7 +62,7 @@ JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef AND NOT EXISTS (
 	SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
 
-SELECT is(count(*)::int, 4, 'four SECURITY DEFINER entry points')
+SELECT is(count(*)::int, 6, 'six SECURITY DEFINER functions: the entry points and presence.suspects()')
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef;
