@@ -508,7 +508,7 @@ apply_work(const WorkItem *work, int nwork)
 	MemoryContext per_user = AllocSetContextCreate(CurrentMemoryContext, "presence apply",
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(per_user);
-	FeedUser	feed_user;
+	FeedUser	feed_user = {0};
 	FeedUser   *feed = feed_enabled() ? &feed_user : NULL;
 	int			i = 0;
 
