@@ -201,6 +201,16 @@ PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_c ingest_one.sql -c $CLIE
 PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_b insert_one.sql -c $CLIENTS -j 2 -T "$WARM" >/dev/null
 say "figure 1: synchronous_commit=off ($(elapsed)s)"
 alternate f1 f1_c f1_b
+# Figure 1 with the live feed (README, Live feed): the same ingest with
+# presence.feed = notify, then logical (start_cluster gives wal_level =
+# logical), each alternated against figure 1's run with the feed off.
+f1n_c() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify' pgbench_tps "f1nc$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f1l_c() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=logical' pgbench_tps "f1lc$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f1off_b() { PGOPTIONS='-c synchronous_commit=off' pgbench_tps "f1ob$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+say "figure 1n: presence.feed=notify against off ($(elapsed)s)"
+alternate f1n f1n_c f1off_b
+say "figure 1l: presence.feed=logical against off ($(elapsed)s)"
+alternate f1l f1l_c f1off_b
 say "figure 2: synchronous_commit=on ($(elapsed)s)"
 alternate f2 f2_c f2_b
 

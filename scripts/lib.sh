@@ -68,6 +68,8 @@ port = $port
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'presence'
 max_connections = 120
+wal_level = logical
+max_replication_slots = 4
 CONF
 		[ $# -eq 0 ] || printf '%s\n' "$@" >>"$dir/data/postgresql.conf"
 	fi

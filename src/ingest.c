@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "feed.h"
 #include "ingest.h"
 #include "presence.h"
 #include "store.h"
@@ -469,29 +470,37 @@ apply_item(const WorkItem *w, SessionRow *row)
 
 /*
  * Apply work[from..to), all of one session; the user's row is locked.  A new
- * user has no session to read.
+ * user has no session to read.  feed, when the feed is on, is told of the
+ * session if presence.feed_sessions asks and its state changed (or it is new).
  */
 static void
-apply_session(const WorkItem *work, int from, int to, bool new_user)
+apply_session(const WorkItem *work, int from, int to, bool new_user, FeedUser *feed)
 {
 	const PayloadItem *first = work[from].item;
 	SessionRow	row = {0};
 	bool		is_new;
+	SessionState state_before;
 	bool		dirty = false;
 
 	if (!new_user)
 		store_read_session(first->user_id, first->session_id, &row);
 	is_new = !row.exists;
+	state_before = row.state;
 	for (int i = from; i < to; i++)
 		dirty |= apply_item(&work[i], &row);
-	if (dirty)
-		store_write_session(first->user_id, first->session_id, &row, is_new);
+	if (!dirty)
+		return;
+	store_write_session(first->user_id, first->session_id, &row, is_new);
+	if (feed != NULL && presence_feed_sessions && (is_new || row.state != state_before))
+		feed_note_session(feed, first->session_id, &row);
 }
 
 /*
  * Apply the sorted work, user by user.  What applying a user allocates is
  * freed once the user is done, so a call's memory grows with its body and
- * not with the rows it writes.
+ * not with the rows it writes.  With the live feed on, the user's row is read
+ * as locked and again once its items are applied, and the feed reports what
+ * changed: at most one user message per user per call, as users come once.
  */
 static void
 apply_work(const WorkItem *work, int nwork)
@@ -499,6 +508,8 @@ apply_work(const WorkItem *work, int nwork)
 	MemoryContext per_user = AllocSetContextCreate(CurrentMemoryContext, "presence apply",
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(per_user);
+	FeedUser	feed_user = {0};
+	FeedUser   *feed = feed_enabled() ? &feed_user : NULL;
 	int			i = 0;
 
 	while (i < nwork)
@@ -506,14 +517,24 @@ apply_work(const WorkItem *work, int nwork)
 		const char *user_id = work[i].item->user_id;
 		bool		new_user = store_lock_user(user_id);
 
+		if (feed != NULL)
+		{
+			feed_user_begin(feed, user_id);
+			store_read_locked_user(&feed->before);
+		}
 		while (i < nwork && strcmp(work[i].item->user_id, user_id) == 0)
 		{
 			int			end = i + 1;
 
 			while (end < nwork && same_session(&work[i], &work[end]))
 				end++;
-			apply_session(work, i, end, new_user);
+			apply_session(work, i, end, new_user, feed);
 			i = end;
+		}
+		if (feed != NULL)
+		{
+			store_read_locked_user(&feed->after);
+			feed_user_end(feed);
 		}
 		store_release_user();
 		MemoryContextReset(per_user);

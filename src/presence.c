@@ -5,7 +5,7 @@
  *
  * Every setting is SUSET: an application role must not be able to switch
  * the signature age check off, lift the size limit, or prune everything,
- * for its own session.
+ * for its own session, or switch the live feed off (or flood it).
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +24,15 @@ PG_MODULE_MAGIC;
 int			presence_signature_max_age = 300;
 int			presence_max_payload_bytes = 1048576;
 char	   *presence_retention = NULL;
+int			presence_feed = PRESENCE_FEED_OFF;
+bool		presence_feed_sessions = false;
+
+static const struct config_enum_entry feed_options[] = {
+	{"off", PRESENCE_FEED_OFF, false},
+	{"notify", PRESENCE_FEED_NOTIFY, false},
+	{"logical", PRESENCE_FEED_LOGICAL, false},
+	{NULL, 0, false}
+};
 
 /* presence.retention must read as a non-negative interval ('0' keeps everything). */
 static bool
@@ -61,6 +70,20 @@ _PG_init(void)
 							   "30 days",
 							   PGC_SUSET, 0,
 							   check_retention, NULL, NULL);
+	DefineCustomEnumVariable("presence.feed",
+							 "Where ingest reports each user whose online or logged_out changed.",
+							 "off, notify (NOTIFY presence) or logical (a logical decoding message with the prefix presence).",
+							 &presence_feed,
+							 PRESENCE_FEED_OFF, feed_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("presence.feed_sessions",
+							 "Also report each session whose state changed, when presence.feed is on.",
+							 NULL,
+							 &presence_feed_sessions,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("presence");
 #else

@@ -19,6 +19,19 @@ extern int	presence_max_payload_bytes;
 /* presence.retention, an interval as text */
 extern char *presence_retention;
 
+/* presence.feed: where ingest reports users whose presence changed */
+typedef enum PresenceFeed
+{
+	PRESENCE_FEED_OFF,
+	PRESENCE_FEED_NOTIFY,		/* NOTIFY presence */
+	PRESENCE_FEED_LOGICAL		/* a logical decoding message, prefix presence */
+} PresenceFeed;
+
+extern int	presence_feed;
+
+/* presence.feed_sessions: also report sessions whose state changed */
+extern bool presence_feed_sessions;
+
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);
 

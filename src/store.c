@@ -35,6 +35,9 @@ static struct
 				u_online_sessions,
 				u_online,
 				u_logged_out,
+				u_last_online_at,
+				u_last_offline_at,
+				u_last_seen_at,
 				u_updated_at;
 	AttrNumber	s_state,
 				s_os,
@@ -68,6 +71,9 @@ static const TableColumn user_columns[] = {
 	{"online_sessions", &col.u_online_sessions},
 	{"online", &col.u_online},
 	{"logged_out", &col.u_logged_out},
+	{"last_online_at", &col.u_last_online_at},
+	{"last_offline_at", &col.u_last_offline_at},
+	{"last_seen_at", &col.u_last_seen_at},
 	{"updated_at", &col.u_updated_at},
 };
 
@@ -168,6 +174,28 @@ void
 store_release_user(void)
 {
 	tables_end_user();
+}
+
+/*
+ * The locked user's row as it stands now: as locked, or as the triggers
+ * have changed it so far (they change it in memory while the lock is held).
+ */
+void
+store_read_locked_user(UserRow *row)
+{
+	TupleTableSlot *slot = tables_current_user_row();
+	bool		isnull;
+	bool		none;
+
+	row->online_sessions = DatumGetInt32(slot_getattr(slot, col.u_online_sessions, &isnull));
+	row->online = DatumGetBool(slot_getattr(slot, col.u_online, &isnull));
+	row->logged_out = DatumGetBool(slot_getattr(slot, col.u_logged_out, &isnull));
+	row->last_online_at = slot_time(slot, col.u_last_online_at, &none);
+	row->has_online_at = !none;
+	row->last_offline_at = slot_time(slot, col.u_last_offline_at, &none);
+	row->has_offline_at = !none;
+	row->last_seen_at = slot_time(slot, col.u_last_seen_at, &none);
+	row->has_seen_at = !none;
 }
 
 /* Read the session into row; its table row stays in the sessions slot. */

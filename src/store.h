@@ -29,10 +29,25 @@ typedef struct EventRow
 	bool		stale;
 } EventRow;
 
+/* The fields of the locked user's presence.users row that the live feed reports. */
+typedef struct UserRow
+{
+	int32		online_sessions;
+	bool		online;
+	bool		logged_out;
+	bool		has_online_at;
+	bool		has_offline_at;
+	bool		has_seen_at;
+	TimestampTz last_online_at;
+	TimestampTz last_offline_at;
+	TimestampTz last_seen_at;
+} UserRow;
+
 extern void store_begin(void);
 extern void store_end(void);
 extern bool store_lock_user(const char *user_id);
 extern void store_release_user(void);
+extern void store_read_locked_user(UserRow *row);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,

@@ -319,6 +319,19 @@ tables_locked_user_row(const char *user_id)
 	return u->draft;
 }
 
+/*
+ * The locked user's row as it stands now, for reading only: as the triggers
+ * have changed it so far, else as it was locked (or drafted, when new).
+ */
+TupleTableSlot *
+tables_current_user_row(void)
+{
+	PresenceTable *u = &call->tables[TABLE_USERS];
+
+	Assert(call->user_id != NULL);
+	return call->user_row_drafted ? u->draft : u->found;
+}
+
 /* Make this call's earlier writes, and those of the triggers, visible. */
 static Snapshot
 reading_snapshot(void)

@@ -50,6 +50,7 @@ extern void table_find_columns(TableId id, const TableColumn *refs, int n, uint6
 extern void tables_begin_user(const char *user_id, ItemPointer tid, bool drafted);
 extern void tables_end_user(void);
 extern TupleTableSlot *tables_locked_user_row(const char *user_id);
+extern TupleTableSlot *tables_current_user_row(void);
 
 extern bool table_lock_row(PresenceTable *t, Datum key);
 extern bool table_lookup(PresenceTable *t, ScanKey keys, int nkeys);

@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.c
+ *	  The live feed (contract section 9): one message per user whose online
+ *	  or logged_out an ingest call changed, carrying the user's row after the
+ *	  call; with presence.feed_sessions, one more per session whose state
+ *	  changed.
+ *
+ * presence.feed = notify sends each with NOTIFY presence (Async_Notify),
+ * logical writes it to the WAL as a transactional logical decoding message
+ * with the prefix presence (LogLogicalMessage).  Both are transactional:
+ * nothing leaves a transaction that rolls back, a savepoint rolled back
+ * takes its messages with it, and listeners see them at commit.
+ *
+ * A payload always fits NOTIFY's 8000 bytes: user and session ids have at
+ * most 256 bytes, os and client_ip at most 64 (payload.h), so even with
+ * every byte escaped as \u00XX a session message stays under 4200 bytes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/async.h"
+#include "lib/stringinfo.h"
+#include "replication/message.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+
+#include "feed.h"
+
+#define FEED_CHANNEL "presence"
+
+/* NOTIFY_PAYLOAD_MAX_LENGTH of async.c, which does not export it: 8000 bytes. */
+#define FEED_NOTIFY_MAX_BYTES (BLCKSZ - NAMEDATALEN - 128)
+
+/* A session noted by feed_note_session. */
+typedef struct FeedSession
+{
+	const char *session_id;
+	SessionRow	row;
+} FeedSession;
+
+void
+feed_user_begin(FeedUser *fu, const char *user_id)
+{
+	fu->user_id = user_id;
+	fu->sessions = NIL;
+}
+
+void
+feed_note_session(FeedUser *fu, const char *session_id, const SessionRow *row)
+{
+	FeedSession *s = palloc(sizeof(FeedSession));
+
+	s->session_id = session_id;
+	s->row = *row;
+	fu->sessions = lappend(fu->sessions, s);
+}
+
+/* ISO 8601 in UTC with milliseconds, e.g. "2024-10-29T09:00:00.000Z"; else null. */
+static void
+append_time(StringInfo buf, const char *key, bool present, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (!present || TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+					 (int) (fsec / 1000));
+}
+
+/* , "key": "value" (JSON-escaped), or , "key": null */
+static void
+append_text(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, value);
+}
+
+char *
+feed_payload(const char *user_id, const UserRow *u, const char *session_id,
+			 const SessionRow *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"user_id\": ");
+	escape_json(&buf, user_id);
+	appendStringInfo(&buf, ", \"online\": %s, \"online_sessions\": %d, \"logged_out\": %s",
+					 u->online ? "true" : "false", u->online_sessions,
+					 u->logged_out ? "true" : "false");
+	append_time(&buf, "last_online_at", u->has_online_at, u->last_online_at);
+	append_time(&buf, "last_offline_at", u->has_offline_at, u->last_offline_at);
+	append_time(&buf, "last_seen_at", u->has_seen_at, u->last_seen_at);
+	if (s != NULL)
+	{
+		append_text(&buf, "session_id", session_id);
+		append_text(&buf, "state", session_state_name(s->state));
+		append_text(&buf, "os", s->os);
+		append_text(&buf, "client_ip", s->client_ip);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* Send one payload the way presence.feed says. */
+static void
+send_payload(const char *payload)
+{
+	size_t		len = strlen(payload);
+
+	if (presence_feed == PRESENCE_FEED_LOGICAL)
+	{
+#if PG_VERSION_NUM >= 170000
+		(void) LogLogicalMessage(FEED_CHANNEL, payload, len, true, false);
+#else
+		(void) LogLogicalMessage(FEED_CHANNEL, payload, len, true);
+#endif
+		return;
+	}
+	/* Cannot happen (see the file comment); never fail the delivery for it. */
+	if (len >= FEED_NOTIFY_MAX_BYTES)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("presence feed message is too long for NOTIFY"),
+				 errdetail("The message has %zu bytes; NOTIFY allows fewer than %d.",
+						   len, FEED_NOTIFY_MAX_BYTES)));
+		return;
+	}
+	Async_Notify(FEED_CHANNEL, payload);
+}
+
+void
+feed_user_end(FeedUser *fu)
+{
+	ListCell   *lc;
+
+	if (fu->before.online != fu->after.online ||
+		fu->before.logged_out != fu->after.logged_out)
+		send_payload(feed_payload(fu->user_id, &fu->after, NULL, NULL));
+	foreach(lc, fu->sessions)
+	{
+		FeedSession *s = lfirst(lc);
+
+		send_payload(feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
+	}
+	fu->sessions = NIL;
+}
