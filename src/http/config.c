@@ -25,7 +25,10 @@ enum
 	OPT_BATCH_WAIT,
 	OPT_TIMEOUT,
 	OPT_MAX_CONN,
-	OPT_QUEUE_MAX
+	OPT_QUEUE_MAX,
+	OPT_DB_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_PREPARE
 };
 
 static const struct option options[] = {
@@ -39,6 +42,9 @@ static const struct option options[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
 	{"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+	{"db-timeout", required_argument, NULL, OPT_DB_TIMEOUT},
+	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+	{"prepare", required_argument, NULL, OPT_PREPARE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0}
 };
@@ -61,6 +67,10 @@ usage(FILE *out)
 		  "  --timeout=SECONDS      idle client connection timeout (PRESENCE_HTTP_TIMEOUT, default 30)\n"
 		  "  --max-connections=N    concurrent client connections (PRESENCE_HTTP_MAX_CONNECTIONS, default 512)\n"
 		  "  --queue-max=N          deliveries waiting for a worker before 503 (PRESENCE_HTTP_QUEUE_MAX, default 1024)\n"
+		  "  --db-timeout=SECONDS   latest reply after a delivery arrives, 503 past it (PRESENCE_HTTP_DB_TIMEOUT, default 4)\n"
+		  "  --connect-timeout=SECONDS  one database connection attempt (PRESENCE_HTTP_CONNECT_TIMEOUT, default 2)\n"
+		  "  --prepare=auto|on|off  prepare the batch call per connection (PRESENCE_HTTP_PREPARE, default auto:\n"
+		  "                         not behind a pooler or proxy)\n"
 		  "  --help                 show this help and exit\n",
 		  out);
 }
@@ -84,6 +94,43 @@ parse_long(const char *name, const char *s, long min, long max, long *out)
 	return true;
 }
 
+/* Parse seconds (a decimal number) within [min, max]; false if not. */
+static bool
+parse_seconds(const char *name, const char *s, double min, double max, double *out)
+{
+	char	   *end;
+	double		v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max))
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected seconds, %g..%g)\n",
+				s, name, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+parse_prepare(const char *name, const char *s, PrepareMode *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = PREPARE_AUTO;
+	else if (strcmp(s, "on") == 0)
+		*out = PREPARE_ON;
+	else if (strcmp(s, "off") == 0)
+		*out = PREPARE_OFF;
+	else
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected auto, on or off)\n",
+				s, name);
+		return false;
+	}
+	return true;
+}
+
 static void
 config_defaults(ShimConfig *cfg)
 {
@@ -98,6 +145,9 @@ config_defaults(ShimConfig *cfg)
 	cfg->timeout = 30;
 	cfg->max_connections = 512;
 	cfg->queue_max = 1024;
+	cfg->db_timeout = 4.0;
+	cfg->connect_timeout = 2.0;
+	cfg->prepare = PREPARE_AUTO;
 }
 
 /* Apply one setting by option id; used for both flags and environment. */
@@ -157,6 +207,12 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 				return false;
 			cfg->queue_max = (int) v;
 			return true;
+		case OPT_DB_TIMEOUT:
+			return parse_seconds(name, value, 0.1, 3600, &cfg->db_timeout);
+		case OPT_CONNECT_TIMEOUT:
+			return parse_seconds(name, value, 0.1, 3600, &cfg->connect_timeout);
+		case OPT_PREPARE:
+			return parse_prepare(name, value, &cfg->prepare);
 		default:
 			return false;
 	}
@@ -181,6 +237,9 @@ config_from_env(ShimConfig *cfg)
 		{"PRESENCE_HTTP_TIMEOUT", OPT_TIMEOUT},
 		{"PRESENCE_HTTP_MAX_CONNECTIONS", OPT_MAX_CONN},
 		{"PRESENCE_HTTP_QUEUE_MAX", OPT_QUEUE_MAX},
+		{"PRESENCE_HTTP_DB_TIMEOUT", OPT_DB_TIMEOUT},
+		{"PRESENCE_HTTP_CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
+		{"PRESENCE_HTTP_PREPARE", OPT_PREPARE},
 	};
 	size_t		i;
 
