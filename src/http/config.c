@@ -150,12 +150,63 @@ config_defaults(ShimConfig *cfg)
 	cfg->prepare = PREPARE_AUTO;
 }
 
+/* An integer setting by option id, within its bounds. */
+static bool
+config_set_number(ShimConfig *cfg, int opt, const char *name, const char *value)
+{
+	static const struct
+	{
+		int			opt;
+		long		min;
+		long		max;
+	}			bounds[] = {
+		{OPT_MAX_BODY, 1, 64L * 1024 * 1024},
+		{OPT_WORKERS, 1, 256},
+		{OPT_BATCH_MAX, 1, 10000},
+		{OPT_BATCH_WAIT, 0, 10000000},
+		{OPT_TIMEOUT, 0, 86400},
+		{OPT_MAX_CONN, 1, 100000},
+		{OPT_QUEUE_MAX, 1, 1000000},
+	};
+	long		v;
+	size_t		i;
+
+	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]) && bounds[i].opt != opt; i++)
+		;
+	if (i == sizeof(bounds) / sizeof(bounds[0]) ||
+		!parse_long(name, value, bounds[i].min, bounds[i].max, &v))
+		return false;
+	switch (opt)
+	{
+		case OPT_MAX_BODY:
+			cfg->max_body = (size_t) v;
+			break;
+		case OPT_WORKERS:
+			cfg->workers = (int) v;
+			break;
+		case OPT_BATCH_MAX:
+			cfg->batch_max = (int) v;
+			break;
+		case OPT_BATCH_WAIT:
+			cfg->batch_wait_us = v;
+			break;
+		case OPT_TIMEOUT:
+			cfg->timeout = (int) v;
+			break;
+		case OPT_MAX_CONN:
+			cfg->max_connections = (int) v;
+			break;
+		default:
+			cfg->queue_max = (int) v;
+			break;
+	}
+	return true;
+}
+
 /* Apply one setting by option id; used for both flags and environment. */
 static bool
 config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 {
-	long		v;
-
 	switch (opt)
 	{
 		case OPT_LISTEN:
@@ -172,41 +223,6 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 		case OPT_DB:
 			cfg->db = value;
 			return true;
-		case OPT_MAX_BODY:
-			if (!parse_long(name, value, 1, 64L * 1024 * 1024, &v))
-				return false;
-			cfg->max_body = (size_t) v;
-			return true;
-		case OPT_WORKERS:
-			if (!parse_long(name, value, 1, 256, &v))
-				return false;
-			cfg->workers = (int) v;
-			return true;
-		case OPT_BATCH_MAX:
-			if (!parse_long(name, value, 1, 10000, &v))
-				return false;
-			cfg->batch_max = (int) v;
-			return true;
-		case OPT_BATCH_WAIT:
-			if (!parse_long(name, value, 0, 10000000, &v))
-				return false;
-			cfg->batch_wait_us = v;
-			return true;
-		case OPT_TIMEOUT:
-			if (!parse_long(name, value, 0, 86400, &v))
-				return false;
-			cfg->timeout = (int) v;
-			return true;
-		case OPT_MAX_CONN:
-			if (!parse_long(name, value, 1, 100000, &v))
-				return false;
-			cfg->max_connections = (int) v;
-			return true;
-		case OPT_QUEUE_MAX:
-			if (!parse_long(name, value, 1, 1000000, &v))
-				return false;
-			cfg->queue_max = (int) v;
-			return true;
 		case OPT_DB_TIMEOUT:
 			return parse_seconds(name, value, 0.1, 3600, &cfg->db_timeout);
 		case OPT_CONNECT_TIMEOUT:
@@ -214,7 +230,7 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 		case OPT_PREPARE:
 			return parse_prepare(name, value, &cfg->prepare);
 		default:
-			return false;
+			return config_set_number(cfg, opt, name, value);
 	}
 }
 
