@@ -9,8 +9,9 @@
  * against the deadlines of the deliveries it serves (pending.c).  When they
  * have all passed, the statement is cancelled (PQcancel): the connection is
  * kept if the call then ends within CANCEL_GRACE, dropped otherwise.  Each
- * session also gets statement_timeout = --db-timeout, so the server gives
- * up by itself should the cancel never arrive.  Also here: the health ping
+ * session also gets statement_timeout = --db-timeout + STATEMENT_MARGIN, so
+ * the server gives up by itself should the cancel never arrive (the margin
+ * lets our own deadline, which starts earlier, come first).  Also here: the health ping
  * and the start-up check.
  *
  * Every call is a single statement in autocommit mode, so when it returns
@@ -31,6 +32,9 @@
 
 /* How long a cancelled call may take to end before we drop the connection. */
 #define CANCEL_GRACE 1.0
+
+/* statement_timeout is --db-timeout plus this many seconds. */
+#define STATEMENT_MARGIN 1.0
 
 static const char setup_sql[] =
 "SELECT pg_catalog.current_setting('port'), "
@@ -174,7 +178,7 @@ setup_session(DbConn *db, Pending *p)
 	CallEnd		end;
 	bool		ok;
 
-	snprintf(ms, sizeof(ms), "%ld", (long) ceil(db->cfg->db_timeout * 1000.0));
+	snprintf(ms, sizeof(ms), "%ld", (long) ceil((db->cfg->db_timeout + STATEMENT_MARGIN) * 1000.0));
 	if (!PQsendQueryParams(db->conn, setup_sql, 1, NULL, params, NULL, NULL, 0))
 		return false;
 	res = db_call(db, p, &end);

@@ -282,6 +282,7 @@ batch_outcome(DbConn *db, Pending *p, const PGresult *res, const int *slot,
 	}
 	if (http_status_for_sqlstate(state) == 503)
 	{
+		e->timed_out = strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0;
 		answer_all(p, state, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 		return;
 	}

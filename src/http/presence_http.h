@@ -207,7 +207,8 @@ typedef struct IngestEnd
 {
 	bool		reached;		/* the database had the batch call (it
 								 * answered, or held it to the deadline) */
-	bool		timed_out;		/* it ran past every deadline and was cancelled */
+	bool		timed_out;		/* too slow: cancelled at the deadline, or
+								 * statement_timeout / lock_timeout */
 	bool		succeeded;		/* it came back with its rows */
 } IngestEnd;
 
