@@ -25,7 +25,10 @@ enum
 	OPT_BATCH_WAIT,
 	OPT_TIMEOUT,
 	OPT_MAX_CONN,
-	OPT_QUEUE_MAX
+	OPT_QUEUE_MAX,
+	OPT_DB_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_PREPARE
 };
 
 static const struct option options[] = {
@@ -39,6 +42,9 @@ static const struct option options[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
 	{"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+	{"db-timeout", required_argument, NULL, OPT_DB_TIMEOUT},
+	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+	{"prepare", required_argument, NULL, OPT_PREPARE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0}
 };
@@ -61,6 +67,10 @@ usage(FILE *out)
 		  "  --timeout=SECONDS      idle client connection timeout (PRESENCE_HTTP_TIMEOUT, default 30)\n"
 		  "  --max-connections=N    concurrent client connections (PRESENCE_HTTP_MAX_CONNECTIONS, default 512)\n"
 		  "  --queue-max=N          deliveries waiting for a worker before 503 (PRESENCE_HTTP_QUEUE_MAX, default 1024)\n"
+		  "  --db-timeout=SECONDS   latest reply after a delivery arrives, 503 past it (PRESENCE_HTTP_DB_TIMEOUT, default 4)\n"
+		  "  --connect-timeout=SECONDS  one database connection attempt (PRESENCE_HTTP_CONNECT_TIMEOUT, default 2)\n"
+		  "  --prepare=auto|on|off  prepare the batch call per connection (PRESENCE_HTTP_PREPARE, default auto:\n"
+		  "                         not behind a pooler or proxy)\n"
 		  "  --help                 show this help and exit\n",
 		  out);
 }
@@ -84,6 +94,43 @@ parse_long(const char *name, const char *s, long min, long max, long *out)
 	return true;
 }
 
+/* Parse seconds (a decimal number) within [min, max]; false if not. */
+static bool
+parse_seconds(const char *name, const char *s, double min, double max, double *out)
+{
+	char	   *end;
+	double		v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max))
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected seconds, %g..%g)\n",
+				s, name, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+parse_prepare(const char *name, const char *s, PrepareMode *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = PREPARE_AUTO;
+	else if (strcmp(s, "on") == 0)
+		*out = PREPARE_ON;
+	else if (strcmp(s, "off") == 0)
+		*out = PREPARE_OFF;
+	else
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected auto, on or off)\n",
+				s, name);
+		return false;
+	}
+	return true;
+}
+
 static void
 config_defaults(ShimConfig *cfg)
 {
@@ -98,14 +145,68 @@ config_defaults(ShimConfig *cfg)
 	cfg->timeout = 30;
 	cfg->max_connections = 512;
 	cfg->queue_max = 1024;
+	cfg->db_timeout = 4.0;
+	cfg->connect_timeout = 2.0;
+	cfg->prepare = PREPARE_AUTO;
+}
+
+/* An integer setting by option id, within its bounds. */
+static bool
+config_set_number(ShimConfig *cfg, int opt, const char *name, const char *value)
+{
+	static const struct
+	{
+		int			opt;
+		long		min;
+		long		max;
+	}			bounds[] = {
+		{OPT_MAX_BODY, 1, 64L * 1024 * 1024},
+		{OPT_WORKERS, 1, 256},
+		{OPT_BATCH_MAX, 1, 10000},
+		{OPT_BATCH_WAIT, 0, 10000000},
+		{OPT_TIMEOUT, 0, 86400},
+		{OPT_MAX_CONN, 1, 100000},
+		{OPT_QUEUE_MAX, 1, 1000000},
+	};
+	long		v;
+	size_t		i;
+
+	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]) && bounds[i].opt != opt; i++)
+		;
+	if (i == sizeof(bounds) / sizeof(bounds[0]) ||
+		!parse_long(name, value, bounds[i].min, bounds[i].max, &v))
+		return false;
+	switch (opt)
+	{
+		case OPT_MAX_BODY:
+			cfg->max_body = (size_t) v;
+			break;
+		case OPT_WORKERS:
+			cfg->workers = (int) v;
+			break;
+		case OPT_BATCH_MAX:
+			cfg->batch_max = (int) v;
+			break;
+		case OPT_BATCH_WAIT:
+			cfg->batch_wait_us = v;
+			break;
+		case OPT_TIMEOUT:
+			cfg->timeout = (int) v;
+			break;
+		case OPT_MAX_CONN:
+			cfg->max_connections = (int) v;
+			break;
+		default:
+			cfg->queue_max = (int) v;
+			break;
+	}
+	return true;
 }
 
 /* Apply one setting by option id; used for both flags and environment. */
 static bool
 config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 {
-	long		v;
-
 	switch (opt)
 	{
 		case OPT_LISTEN:
@@ -122,43 +223,14 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 		case OPT_DB:
 			cfg->db = value;
 			return true;
-		case OPT_MAX_BODY:
-			if (!parse_long(name, value, 1, 64L * 1024 * 1024, &v))
-				return false;
-			cfg->max_body = (size_t) v;
-			return true;
-		case OPT_WORKERS:
-			if (!parse_long(name, value, 1, 256, &v))
-				return false;
-			cfg->workers = (int) v;
-			return true;
-		case OPT_BATCH_MAX:
-			if (!parse_long(name, value, 1, 10000, &v))
-				return false;
-			cfg->batch_max = (int) v;
-			return true;
-		case OPT_BATCH_WAIT:
-			if (!parse_long(name, value, 0, 10000000, &v))
-				return false;
-			cfg->batch_wait_us = v;
-			return true;
-		case OPT_TIMEOUT:
-			if (!parse_long(name, value, 0, 86400, &v))
-				return false;
-			cfg->timeout = (int) v;
-			return true;
-		case OPT_MAX_CONN:
-			if (!parse_long(name, value, 1, 100000, &v))
-				return false;
-			cfg->max_connections = (int) v;
-			return true;
-		case OPT_QUEUE_MAX:
-			if (!parse_long(name, value, 1, 1000000, &v))
-				return false;
-			cfg->queue_max = (int) v;
-			return true;
+		case OPT_DB_TIMEOUT:
+			return parse_seconds(name, value, 0.1, 3600, &cfg->db_timeout);
+		case OPT_CONNECT_TIMEOUT:
+			return parse_seconds(name, value, 0.1, 3600, &cfg->connect_timeout);
+		case OPT_PREPARE:
+			return parse_prepare(name, value, &cfg->prepare);
 		default:
-			return false;
+			return config_set_number(cfg, opt, name, value);
 	}
 }
 
@@ -181,6 +253,9 @@ config_from_env(ShimConfig *cfg)
 		{"PRESENCE_HTTP_TIMEOUT", OPT_TIMEOUT},
 		{"PRESENCE_HTTP_MAX_CONNECTIONS", OPT_MAX_CONN},
 		{"PRESENCE_HTTP_QUEUE_MAX", OPT_QUEUE_MAX},
+		{"PRESENCE_HTTP_DB_TIMEOUT", OPT_DB_TIMEOUT},
+		{"PRESENCE_HTTP_CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
+		{"PRESENCE_HTTP_PREPARE", OPT_PREPARE},
 	};
 	size_t		i;
 

@@ -1,13 +1,27 @@
 /*
- * db.c: presence-http's database side: connections that come back by
- * themselves after an outage, the group-commit call of
- * presence_ingest_batch() with its per-delivery fallback to presence_ingest(),
- * the health probe and the start-up check.
+ * db.c: presence-http's database connections and calls, each with a
+ * deadline.
+ *
+ * A connection is opened without blocking (PQconnectStartParams), so an
+ * attempt ends after --connect-timeout or once the deliveries waiting for it
+ * are due, whichever comes first; connections come back by themselves after
+ * an outage.  Every statement is sent asynchronously and its result awaited
+ * against the deadlines of the deliveries it serves (pending.c).  When they
+ * have all passed, the statement is cancelled (PQcancel): the connection is
+ * kept if the call then ends within CANCEL_GRACE, dropped otherwise.  Each
+ * session also gets statement_timeout = --db-timeout + STATEMENT_MARGIN, so
+ * the server gives up by itself should the cancel never arrive (the margin
+ * lets our own deadline, which starts earlier, come first).  Also here: the health ping
+ * and the start-up check.
  *
  * Every call is a single statement in autocommit mode, so when it returns
- * successfully its transaction has committed.  Values reach the server only as
- * parameters, never spliced into SQL.
+ * successfully its transaction has committed.  Values reach the server only
+ * as parameters, never spliced into SQL.
  */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,39 +30,42 @@
 #define BACKOFF_MIN 0.05
 #define BACKOFF_MAX 2.0
 
-#define BATCH_STATEMENT "presence_http_batch"
+/* How long a cancelled call may take to end before we drop the connection. */
+#define CANCEL_GRACE 1.0
 
-static const char batch_sql[] =
-"SELECT ord, items, applied, duplicates, stale, ignored, sqlstate, message "
-"FROM presence_ingest_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])";
+/* statement_timeout is --db-timeout plus this many seconds. */
+#define STATEMENT_MARGIN 1.0
 
-static const char single_sql[] =
-"SELECT (r).* FROM presence_ingest($1, $2, $3, $4, $5) r";
+static const char setup_sql[] =
+"SELECT pg_catalog.current_setting('port'), "
+"pg_catalog.set_config('statement_timeout', $1, false)";
 
 static const char extension_sql[] =
 "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'presence'";
 
 /*
- * Open a connection.  Our defaults come before the user's conninfo so that it
- * can override them, except client_encoding: bodies are UTF-8.
+ * Connection keywords.  Our defaults come before the user's conninfo so that
+ * it can override them, except client_encoding: bodies are UTF-8.
  */
-static PGconn *
-connect_db(const char *conninfo)
+static void
+connect_params(const ShimConfig *cfg, const char **keys, const char **values,
+			   char *timeout, size_t size)
 {
-	const char *const keys[] = {
-		"connect_timeout", "fallback_application_name", "dbname",
-		"client_encoding", NULL
-	};
-	const char *const values[] = {
-		"10", "presence-http", conninfo ? conninfo : "", "UTF8", NULL
-	};
-
-	return PQconnectdbParams(keys, values, 1);
+	snprintf(timeout, size, "%d", (int) ceil(cfg->connect_timeout));
+	keys[0] = "connect_timeout";
+	values[0] = timeout;
+	keys[1] = "fallback_application_name";
+	values[1] = "presence-http";
+	keys[2] = "dbname";
+	values[2] = cfg->db ? cfg->db : "";
+	keys[3] = "client_encoding";
+	values[3] = "UTF8";
+	keys[4] = values[4] = NULL;
 }
 
-/* The last line of libpq's error message, without the newline. */
-static void
-error_line(PGconn *conn, char *out, size_t size)
+/* The first line of libpq's error message, without the newline. */
+void
+db_error_line(PGconn *conn, char *out, size_t size)
 {
 	const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
 	size_t		len = strcspn(msg, "\n");
@@ -59,28 +76,32 @@ error_line(PGconn *conn, char *out, size_t size)
 	out[len] = '\0';
 }
 
+/* A connection that is not open yet; nothing is tried before db_ensure(). */
 void
-db_init(DbConn *db, const char *conninfo, const char *name)
+db_init(DbConn *db, const ShimConfig *cfg, const char *name)
 {
 	memset(db, 0, sizeof(*db));
-	db->conninfo = conninfo;
+	db->cfg = cfg;
 	db->name = name;
 	db->backoff = BACKOFF_MIN;
 	db->last_try = -1e9;
 }
 
+/* Is the connection open (as far as libpq knows)? */
 bool
 db_connected(DbConn *db)
 {
 	return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
 }
 
+/* When the next background connection attempt is due (mono_now() time). */
 double
 db_next_try(const DbConn *db)
 {
 	return db->last_try + db->backoff;
 }
 
+/* Close the connection, if any. */
 void
 db_close(DbConn *db)
 {
@@ -90,12 +111,97 @@ db_close(DbConn *db)
 	db->batch_prepared = false;
 }
 
+/*
+ * Wait until conn's socket is ready for events, answering the jobs of p whose
+ * deadlines pass meanwhile.  False once p's wait is over.
+ */
+static bool
+wait_socket(PGconn *conn, short events, Pending *p)
+{
+	for (;;)
+	{
+		double		next = pending_next(p, mono_now());
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = events};
+		int			rc;
+
+		if (next == 0)
+			return false;
+		if (pfd.fd < 0)
+			return true;		/* let libpq report it */
+		rc = poll(&pfd, 1, ms_until(next));
+		if (rc > 0)
+			return true;
+		if (rc < 0 && errno != EINTR)
+			return true;
+	}
+}
+
+/* Drive PQconnectPoll to the end; false on failure or when p's wait ends. */
+static bool
+connect_async(DbConn *db, Pending *p, bool *timed_out)
+{
+	const char *keys[5];
+	const char *values[5];
+	char		timeout[16];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	connect_params(db->cfg, keys, values, timeout, sizeof(timeout));
+	db->conn = PQconnectStartParams(keys, values, 1);
+	if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD)
+		return false;
+	while (st != PGRES_POLLING_OK)
+	{
+		if (st == PGRES_POLLING_FAILED)
+			return false;
+		if (!wait_socket(db->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, p))
+		{
+			*timed_out = true;
+			return false;
+		}
+		st = PQconnectPoll(db->conn);
+	}
+	return PQsetnonblocking(db->conn, 1) == 0;
+}
+
+/*
+ * Set statement_timeout for the session, and note whether the server
+ * listens on another port than the one we connected to: then something (a
+ * pooler such as pgbouncer, or a proxy) is in between (deliver.c).
+ */
+static bool
+setup_session(DbConn *db, Pending *p)
+{
+	char		ms[32];
+	const char *params[1] = {ms};
+	const char *port = PQport(db->conn);
+	PGresult   *res;
+	CallEnd		end;
+	bool		ok;
+
+	snprintf(ms, sizeof(ms), "%ld", (long) ceil((db->cfg->db_timeout + STATEMENT_MARGIN) * 1000.0));
+	if (!PQsendQueryParams(db->conn, setup_sql, 1, NULL, params, NULL, NULL, 0))
+		return false;
+	res = db_call(db, p, &end);
+	ok = end == CALL_DONE && PQresultStatus(res) == PGRES_TUPLES_OK &&
+		PQntuples(res) == 1;
+	if (ok)
+		db->via_proxy = port != NULL && port[0] != '\0' &&
+			strcmp(PQgetvalue(res, 0, 0), port) != 0;
+	PQclear(res);
+	return ok && db_connected(db);
+}
+
 static void
-connect_failed(DbConn *db)
+connect_failed(DbConn *db, bool timed_out)
 {
 	char		why[256];
 
-	error_line(db->conn, why, sizeof(why));
+	if (timed_out)
+		snprintf(why, sizeof(why), "timeout expired");
+	else if (db->conn == NULL)
+		snprintf(why, sizeof(why), "the connection closed during its set-up");
+	else
+		db_error_line(db->conn, why, sizeof(why));
 	db_close(db);
 	if (!db->loss_logged)
 		log_msg("%s: cannot connect to the database: %s", db->name, why);
@@ -103,27 +209,52 @@ connect_failed(DbConn *db)
 	db->backoff = db->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : db->backoff * 2;
 }
 
+/* Connect within --connect-timeout and p's deadlines (p may be NULL). */
+static bool
+connect_within(DbConn *db, Pending *p)
+{
+	Pending		none;
+	double		cap = mono_now() + db->cfg->connect_timeout;
+	double		saved;
+	bool		timed_out = false;
+	bool		ok;
+
+	if (p == NULL)
+	{
+		pending_init(&none, NULL, 0, cap);
+		p = &none;
+	}
+	saved = p->until;
+	p->until = fmin(saved, cap);
+	ok = connect_async(db, p, &timed_out) && setup_session(db, p);
+	if (!ok && !timed_out && db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		timed_out = true;		/* the session setup did not finish */
+	p->until = saved;
+	if (!ok)
+		connect_failed(db, timed_out);
+	return ok;
+}
+
 /*
  * Make sure there is a working connection, connecting if the last attempt
  * is at least min_gap seconds old (DB_RETRY_BACKOFF: the current backoff).
+ * The attempt ends when p's deliveries are all answered (p may be NULL).
  */
 bool
-db_ensure(DbConn *db, double min_gap)
+db_ensure(DbConn *db, double min_gap, Pending *p)
 {
-	double		now = mono_now();
-
 	if (db_connected(db))
 		return true;
 	db_close(db);
-	if (now - db->last_try < (min_gap < 0 ? db->backoff : min_gap))
+	if (mono_now() - db->last_try < (min_gap < 0 ? db->backoff : min_gap))
 		return false;
-	db->conn = connect_db(db->conninfo);
-	db->last_try = mono_now();	/* after: connecting may take a while */
-	if (!db_connected(db))
+	db->last_try = mono_now();
+	if (!connect_within(db, p))
 	{
-		connect_failed(db);
+		db->last_try = mono_now();	/* after: connecting may take a while */
 		return false;
 	}
+	db->last_try = mono_now();
 	if (db->ever_connected)
 	{
 		metrics_reconnect();
@@ -135,276 +266,159 @@ db_ensure(DbConn *db, double min_gap)
 	return true;
 }
 
-/* After a failed statement: was the connection lost?  Then drop it. */
-static bool
-connection_lost(DbConn *db)
+/* Keep the more telling of two results: the error, else the later one. */
+static PGresult *
+keep_result(PGresult *kept, PGresult *r)
 {
-	if (PQstatus(db->conn) == CONNECTION_OK)
-		return false;
+	if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR)
+	{
+		PQclear(r);
+		return kept;
+	}
+	PQclear(kept);
+	return r;
+}
+
+/* Collect the results of what was sent until the last, or p's wait ends. */
+static CallEnd
+wait_results(DbConn *db, Pending *p, PGresult **res)
+{
+	PGconn	   *conn = db->conn;
+
+	*res = NULL;
+	for (;;)
+	{
+		int			unsent = PQflush(conn);
+
+		if (unsent < 0)
+			return CALL_LOST;
+		if (unsent == 0 && !PQisBusy(conn))
+		{
+			PGresult   *r = PQgetResult(conn);
+
+			if (r == NULL)
+				return PQstatus(conn) == CONNECTION_OK ? CALL_DONE : CALL_LOST;
+			*res = keep_result(*res, r);
+			continue;
+		}
+		if (!wait_socket(conn, POLLIN | (unsent ? POLLOUT : 0), p))
+			return CALL_TIMED_OUT;
+		if (!PQconsumeInput(conn))
+			return CALL_LOST;
+	}
+}
+
+/*
+ * The call ran past every deadline: cancel it, and keep the connection only
+ * if the call then ends within CANCEL_GRACE.  The jobs were answered already,
+ * so a slow PQcancel delays nobody's reply.
+ */
+static void
+abandon_call(DbConn *db)
+{
+	PGcancel   *cancel = PQgetCancel(db->conn);
+	char		err[256];
+	Pending		grace;
+	PGresult   *res;
+
+	metrics_db_timeout();
+	if (cancel == NULL || !PQcancel(cancel, err, sizeof(err)))
+		log_msg("%s: cannot cancel the call that ran past its deadline", db->name);
+	PQfreeCancel(cancel);
+	pending_init(&grace, NULL, 0, mono_now() + CANCEL_GRACE);
+	if (wait_results(db, &grace, &res) != CALL_DONE)
+	{
+		log_msg("%s: the call did not end after a cancel, dropping the connection",
+				db->name);
+		db_close(db);
+	}
+	PQclear(res);
+}
+
+/* The connection went away during a call: log it once, drop it. */
+void
+db_lost(DbConn *db)
+{
 	if (!db->loss_logged)
 	{
 		char		why[256];
 
-		error_line(db->conn, why, sizeof(why));
+		db_error_line(db->conn, why, sizeof(why));
 		log_msg("%s: lost the database connection: %s", db->name, why);
 	}
 	db->loss_logged = true;
 	db_close(db);
-	return true;
 }
 
-static void
-set_error_from_result(Job *job, PGconn *conn, PGresult *res)
+/*
+ * Wait for the result of the statement just sent, within p.  CALL_DONE: the
+ * result (maybe an error; the caller clears it).  CALL_TIMED_OUT: p's wait
+ * ended first; the call was cancelled.  CALL_LOST: the connection is gone
+ * (and closed).  NULL unless CALL_DONE.
+ */
+PGresult *
+db_call(DbConn *db, Pending *p, CallEnd *end)
 {
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	char		line[256];
-
-	if (msg == NULL)
-	{
-		error_line(conn, line, sizeof(line));
-		msg = line;
-	}
-	job_set_error(job, state, msg);
-}
-
-/* Apply one delivery on its own with presence_ingest(). */
-static void
-ingest_one(DbConn *db, Job *job)
-{
-	const char *params[5];
 	PGresult   *res;
 
-	if (!db_ensure(db, DB_RETRY_EAGER))
-	{
-		job_set_unavailable(job, NULL);
-		return;
-	}
-	params[0] = job->body;
-	params[1] = job->nonce;
-	params[2] = job->sign_ts;
-	params[3] = job->signature;
-	params[4] = job->app_key;
-	res = PQexecParams(db->conn, single_sql, 5, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		job_set_counts(job,
-					   PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0),
-					   PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
-					   PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2),
-					   PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
-					   PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4));
-	else if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		job_set_error(job, "XX000", "presence_ingest returned no row");
-	else if (connection_lost(db))
-		job_set_unavailable(job, NULL);
+	*end = wait_results(db, p, &res);
+	if (*end == CALL_DONE)
+		return res;
+	PQclear(res);
+	if (*end == CALL_TIMED_OUT)
+		abandon_call(db);
 	else
-		set_error_from_result(job, db->conn, res);
-	PQclear(res);
+		db_lost(db);
+	return NULL;
 }
 
-/* Every delivery that has no outcome yet, one call each. */
-static void
-ingest_each(DbConn *db, Job **jobs, int n)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (jobs[i]->status == 0)
-			ingest_one(db, jobs[i]);
-}
-
-/* One text[] literal holding field k of every job. */
-static void
-build_array(Buf *b, Job **jobs, int n, int k)
-{
-	int			i;
-
-	buf_put(b, "{", 1);
-	for (i = 0; i < n; i++)
-	{
-		const char *v[5] = {jobs[i]->body, jobs[i]->nonce, jobs[i]->sign_ts,
-		jobs[i]->signature, jobs[i]->app_key};
-
-		if (i > 0)
-			buf_put(b, ",", 1);
-		buf_array_element(b, v[k]);
-	}
-	buf_put(b, "}", 1);
-}
-
-/*
- * Prepare the batch statement once per connection: parsing, analysing and
- * planning it was a tenth of the server's work per call.  False when it
- * cannot be prepared; the statement is then sent unprepared, so that a
- * problem (a missing extension, say) is reported by the call itself.
- */
-static bool
-prepare_batch(DbConn *db)
-{
-	PGresult   *res;
-
-	if (!db->batch_prepared)
-	{
-		res = PQprepare(db->conn, BATCH_STATEMENT, batch_sql, 5, NULL);
-		db->batch_prepared = PQresultStatus(res) == PGRES_COMMAND_OK;
-		PQclear(res);
-	}
-	return db->batch_prepared;
-}
-
-/*
- * Did the prepared statement itself fail: gone from the session (26000, as
- * after a pooler's DISCARD ALL) or no longer of its result type (0A000,
- * "cached plan must not change result type", after an upgrade)?
- */
-static bool
-prepared_statement_failed(PGresult *res)
-{
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-	return state != NULL &&
-		(strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
-}
-
-/* Forget the prepared statement; it is prepared again on the next call. */
-static void
-unprepare_batch(DbConn *db)
-{
-	PQclear(PQexec(db->conn, "DEALLOCATE " BATCH_STATEMENT));
-	db->batch_prepared = false;
-}
-
-static PGresult *
-exec_batch(DbConn *db, Job **jobs, int n)
-{
-	Buf			arrays[5];
-	const char *params[5];
-	PGresult   *res = NULL;
-	int			k;
-
-	for (k = 0; k < 5; k++)
-	{
-		buf_init(&arrays[k], k == 0 ? 256 : 64);
-		build_array(&arrays[k], jobs, n, k);
-		params[k] = arrays[k].data;
-	}
-	if (prepare_batch(db))
-	{
-		res = PQexecPrepared(db->conn, BATCH_STATEMENT, 5, params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR && prepared_statement_failed(res) &&
-			PQstatus(db->conn) == CONNECTION_OK)
-		{
-			PQclear(res);
-			res = NULL;
-			unprepare_batch(db);
-		}
-	}
-	if (res == NULL)
-		res = PQexecParams(db->conn, batch_sql, 5, NULL, params, NULL, NULL, 0);
-	for (k = 0; k < 5; k++)
-		buf_free(&arrays[k]);
-	return res;
-}
-
-static const char *
-field(PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-/* Hand each row of presence_ingest_batch() to the delivery it names. */
-static void
-take_batch_rows(PGresult *res, Job **jobs, int n)
-{
-	int			rows = PQntuples(res);
-	int			r;
-
-	for (r = 0; r < rows; r++)
-	{
-		const char *ord_s = field(res, r, 0);
-		long		ord = ord_s ? strtol(ord_s, NULL, 10) : 0;
-		Job		   *job;
-
-		if (ord < 1 || ord > n || jobs[ord - 1]->status != 0)
-			continue;
-		job = jobs[ord - 1];
-		if (field(res, r, 6) == NULL)
-			job_set_counts(job, field(res, r, 1), field(res, r, 2),
-						   field(res, r, 3), field(res, r, 4), field(res, r, 5));
-		else
-			job_set_error(job, field(res, r, 6), field(res, r, 7));
-	}
-}
-
-/*
- * Apply a batch of deliveries in one call (one transaction).  If the call as
- * a whole fails (lost connection, deadlock, serialization failure, ...), each
- * delivery is applied on its own so that it still gets its own outcome; a
- * delivery the database cannot be asked about gets 503.
- */
-void
-db_ingest(DbConn *db, Job **jobs, int n)
-{
-	PGresult   *res;
-
-	if (!db_ensure(db, DB_RETRY_EAGER))
-	{
-		for (int i = 0; i < n; i++)
-			job_set_unavailable(jobs[i], NULL);
-		return;
-	}
-	res = exec_batch(db, jobs, n);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		take_batch_rows(res, jobs, n);
-	else if (!connection_lost(db))
-	{
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		log_msg("%s: batch of %d failed (sqlstate %s), applying one by one",
-				db->name, n, state ? state : "none");
-	}
-	PQclear(res);
-	ingest_each(db, jobs, n);	/* all of them, or any the batch left out */
-}
-
-/* Does the database answer?  Retries once on a fresh connection. */
+/* Does the database answer SELECT 1 by until?  Once more on a fresh connection. */
 bool
-db_ping(DbConn *db)
+db_ping(DbConn *db, double until)
 {
-	int			attempt;
-
-	for (attempt = 0; attempt < 2; attempt++)
+	for (int attempt = 0; attempt < 2; attempt++)
 	{
+		Pending		p;
 		PGresult   *res;
+		CallEnd		end;
 		bool		ok;
 
-		if (!db_ensure(db, DB_RETRY_NOW))
+		pending_init(&p, NULL, 0, until);
+		if (!db_ensure(db, DB_RETRY_NOW, &p))
 			return false;
-		res = PQexec(db->conn, "SELECT 1");
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		if (!ok && !connection_lost(db))
-			attempt = 2;		/* answered, but with an error: no retry */
+		if (!PQsendQuery(db->conn, "SELECT 1"))
+		{
+			db_lost(db);
+			continue;
+		}
+		res = db_call(db, &p, &end);
+		ok = end == CALL_DONE && PQresultStatus(res) == PGRES_TUPLES_OK;
 		PQclear(res);
-		if (ok)
-			return true;
+		if (ok || end != CALL_LOST)
+			return ok;
 	}
 	return false;
 }
 
 /* The database must be reachable and have the extension; else say why. */
 bool
-db_check_startup(const char *conninfo, char **why)
+db_check_startup(const ShimConfig *cfg, char **why)
 {
-	PGconn	   *conn = connect_db(conninfo);
+	const char *keys[5];
+	const char *values[5];
+	char		timeout[16];
+	PGconn	   *conn;
 	PGresult   *res;
 	char		line[256];
 	Buf			b;
 	bool		ok;
 
+	connect_params(cfg, keys, values, timeout, sizeof(timeout));
+	conn = PQconnectdbParams(keys, values, 1);
 	buf_init(&b, 128);
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		error_line(conn, line, sizeof(line));
+		db_error_line(conn, line, sizeof(line));
 		buf_printf(&b, "cannot connect to the database: %s", line);
 		PQfinish(conn);
 		*why = b.data;
@@ -414,7 +428,7 @@ db_check_startup(const char *conninfo, char **why)
 	ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		error_line(conn, line, sizeof(line));
+		db_error_line(conn, line, sizeof(line));
 		buf_printf(&b, "cannot query the database: %s", line);
 	}
 	else if (!ok)

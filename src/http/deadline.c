@@ -7,7 +7,7 @@
  * opens, and again after each request it completes; a sweeper shuts down the
  * socket of any connection whose next request's headers are not complete
  * within --timeout seconds.  libmicrohttpd then sees the socket end and closes
- * the connection as usual.
+ * the connection as usual.  Its clock is util.c's monotonic one.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,8 +17,9 @@
 #include <microhttpd.h>
 
 #include "deadline.h"
+#include "presence_http.h"
 
-#define HALF_SECOND_NS 500000000L
+#define SWEEP_INTERVAL_US 500000L
 
 typedef struct Tracked
 {
@@ -30,25 +31,16 @@ typedef struct Tracked
 } Tracked;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake;		/* on CLOCK_MONOTONIC, see deadline_start */
 static Tracked tracked = {.prev = &tracked, .next = &tracked};
 static pthread_t sweeper;
 static bool running;
 static int	limit_s;
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 static void
 sweep(void)
 {
-	double		now = now_s();
+	double		now = mono_now();
 
 	for (Tracked *t = tracked.next; t != &tracked; t = t->next)
 	{
@@ -67,15 +59,8 @@ sweeper_main(void *arg)
 	pthread_mutex_lock(&lock);
 	while (running)
 	{
-		struct timespec until;
+		struct timespec until = deadline_after_us(SWEEP_INTERVAL_US);
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += HALF_SECOND_NS;
-		if (until.tv_nsec >= 2 * HALF_SECOND_NS)
-		{
-			until.tv_sec++;
-			until.tv_nsec -= 2 * HALF_SECOND_NS;
-		}
 		pthread_cond_timedwait(&wake, &lock, &until);
 		sweep();
 	}
@@ -104,7 +89,7 @@ deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			return;
 		}
 		t->fd = ci->connect_fd;
-		t->since = now_s();
+		t->since = mono_now();
 		t->waiting = true;
 		pthread_mutex_lock(&lock);
 		t->next = tracked.next;
@@ -137,13 +122,20 @@ deadline_mark(struct MHD_Connection *conn, bool headers_done)
 		return;
 	pthread_mutex_lock(&lock);
 	t->waiting = !headers_done;
-	t->since = now_s();
+	t->since = mono_now();
 	pthread_mutex_unlock(&lock);
 }
 
+/* Start the sweeper: headers are due within timeout_s seconds. */
 bool
 deadline_start(int timeout_s)
 {
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&wake, &attr);
+	pthread_condattr_destroy(&attr);
 	limit_s = timeout_s;
 	running = true;
 	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0)
@@ -154,6 +146,7 @@ deadline_start(int timeout_s)
 	return true;
 }
 
+/* Stop the sweeper and wait for it. */
 void
 deadline_stop(void)
 {

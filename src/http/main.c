@@ -4,6 +4,8 @@
  * Start-up refuses to run (exit 1) unless the database answers and has the
  * presence extension.  SIGTERM or SIGINT: stop accepting connections, let
  * every request in flight get its database outcome and its reply, then exit 0.
+ * SIGHUP is logged and ignored: the settings are read at start only, and the
+ * log is stderr, which there is nothing to reopen for.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ block_signals(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -32,9 +35,15 @@ wait_for_stop_signal(const sigset_t *set)
 {
 	int			sig = 0;
 
-	while (sigwait(set, &sig) != 0)
-		;
-	return sig;
+	for (;;)
+	{
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		log_msg("received SIGHUP: ignored (settings are read at start only; "
+				"restart presence-http to change them)");
+	}
 }
 
 static void
@@ -68,7 +77,7 @@ main(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	block_signals(&set);
 	metrics_init();
-	if (!db_check_startup(cfg.db, &why))
+	if (!db_check_startup(&cfg, &why))
 	{
 		fprintf(stderr, "presence-http: refusing to start: %s\n", why);
 		free(why);

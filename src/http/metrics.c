@@ -2,8 +2,9 @@
  * metrics.c: presence-http's counters and histograms, rendered in the
  * Prometheus text exposition format for GET /metrics.
  *
- * Families: requests by status code, ingest latency, batch sizes, database
- * reconnects and the depth of the delivery queue.
+ * Families: requests by status code, requests that ended without a reply
+ * (by reason), ingest latency, batch sizes, database reconnects, calls
+ * abandoned at their deadline and the depth of the delivery queue.
  */
 #include <pthread.h>
 #include <string.h>
@@ -17,6 +18,12 @@ static const double latency_bounds[] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 };
 #define N_LATENCY (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+
+/* Why a request ended without a reply: log.c's note= values. */
+static const char *const unanswered_reasons[] = {
+	"timeout", "client-abort", "shutdown", "body-too-large-closed", "error"
+};
+#define N_UNANSWERED (sizeof(unanswered_reasons) / sizeof(unanswered_reasons[0]))
 
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 #define N_BATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
@@ -37,6 +44,8 @@ static struct
 	Histogram	latency;
 	Histogram	batch;
 	uint64_t	reconnects;
+	uint64_t	db_timeouts;
+	uint64_t	unanswered[N_UNANSWERED];
 	int			queue_depth;
 }			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -88,6 +97,29 @@ metrics_reconnect(void)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* A database call ran past every deadline and was cancelled. */
+void
+metrics_db_timeout(void)
+{
+	pthread_mutex_lock(&m.lock);
+	m.db_timeouts++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+/* A request ended without a reply; reason as in its log line. */
+void
+metrics_unanswered(const char *reason)
+{
+	size_t		i;
+
+	for (i = 0; i < N_UNANSWERED - 1; i++)
+		if (reason != NULL && strcmp(reason, unanswered_reasons[i]) == 0)
+			break;
+	pthread_mutex_lock(&m.lock);
+	m.unanswered[i]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
 void
 metrics_queue_depth(int depth)
 {
@@ -129,16 +161,25 @@ metrics_render(Buf *out)
 		if (m.requests[i] > 0)
 			buf_printf(out, "presence_http_requests_total{code=\"%d\"} %llu\n",
 					   i + MIN_STATUS, (unsigned long long) m.requests[i]);
+	buf_puts(out, "# HELP presence_http_requests_unanswered_total Requests that ended without a reply, by reason.\n"
+			 "# TYPE presence_http_requests_unanswered_total counter\n");
+	for (i = 0; i < (int) N_UNANSWERED; i++)
+		buf_printf(out, "presence_http_requests_unanswered_total{reason=\"%s\"} %llu\n",
+				   unanswered_reasons[i], (unsigned long long) m.unanswered[i]);
 	render_histogram(out, "presence_http_ingest_duration_seconds",
 					 "Time from request to reply for webhook deliveries.",
 					 &m.latency);
 	render_histogram(out, "presence_http_batch_size",
-					 "Deliveries applied per database call (group commit).",
+					 "Deliveries per batch call sent to the database (group commit).",
 					 &m.batch);
 	buf_printf(out, "# HELP presence_http_db_reconnects_total Database connections re-established after a loss.\n"
 			   "# TYPE presence_http_db_reconnects_total counter\n"
 			   "presence_http_db_reconnects_total %llu\n",
 			   (unsigned long long) m.reconnects);
+	buf_printf(out, "# HELP presence_http_db_timeouts_total Database calls cancelled because every delivery in them was past its deadline.\n"
+			   "# TYPE presence_http_db_timeouts_total counter\n"
+			   "presence_http_db_timeouts_total %llu\n",
+			   (unsigned long long) m.db_timeouts);
 	buf_printf(out, "# HELP presence_http_queue_depth Deliveries waiting for a database worker.\n"
 			   "# TYPE presence_http_queue_depth gauge\n"
 			   "presence_http_queue_depth %d\n", m.queue_depth);

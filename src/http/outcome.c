@@ -9,8 +9,10 @@
 
 /*
  * SQLSTATE to HTTP status.  22xxx is bad input, 54000 too large, 28000 a bad
- * signature, 55000 no secret; connection, resource and transient conflict
- * errors are worth a retry (503); anything else is a bug (500).
+ * signature, 55000 no secret; connection, resource and operator errors, a
+ * call that took too long (57014: statement_timeout or a cancel; 55P03:
+ * lock_timeout) and transient conflicts are worth a retry (503); anything
+ * else is a bug (500).
  */
 int
 http_status_for_sqlstate(const char *sqlstate)
@@ -28,6 +30,8 @@ http_status_for_sqlstate(const char *sqlstate)
 	if (strncmp(sqlstate, "08", 2) == 0 ||
 		strncmp(sqlstate, "53", 2) == 0 ||
 		strncmp(sqlstate, "57P", 3) == 0 ||
+		strcmp(sqlstate, "57014") == 0 ||
+		strcmp(sqlstate, "55P03") == 0 ||
 		strcmp(sqlstate, "40001") == 0 ||
 		strcmp(sqlstate, "40P01") == 0)
 		return 503;
@@ -85,4 +89,11 @@ void
 job_set_unavailable(Job *job, const char *message)
 {
 	job_set_error(job, "08006", message ? message : "database unavailable");
+}
+
+/* The database did not finish in time (--db-timeout): 503, as 57014. */
+void
+job_set_too_slow(Job *job)
+{
+	job_set_error(job, "57014", "the database did not answer in time, try again later");
 }

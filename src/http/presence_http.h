@@ -2,10 +2,13 @@
  * presence_http.h: types and entry points shared by the modules of
  * presence-http, the HTTP front door of the presence extension.
  *
- * Modules: config.c (flags), server.c (HTTP handling), batcher.c (queue and
- * group commit), db.c (libpq calls), health.c (/healthz probe), metrics.c
- * (Prometheus counters), log.c (stderr logging), util.c (small helpers),
- * main.c (start-up and shutdown).
+ * Modules: config.c (flags), server.c (HTTP handling), deadline.c (request
+ * header deadline), batcher.c (queue, workers and group commit), deliver.c
+ * (the batch call and its fallback), db.c (connections and calls with a
+ * deadline), pending.c (the deliveries a call serves and their deadlines),
+ * outcome.c (SQLSTATE to HTTP), health.c (/healthz), metrics.c (Prometheus
+ * counters), log.c (stderr logging), util.c (small helpers and clocks),
+ * main.c (start-up, signals and shutdown).
  */
 #ifndef PRESENCE_HTTP_H
 #define PRESENCE_HTTP_H
@@ -22,6 +25,14 @@
 
 /* ---------- config.c ---------- */
 
+/* --prepare: when the batch call is sent as a named prepared statement */
+typedef enum PrepareMode
+{
+	PREPARE_AUTO,				/* unless a pooler is seen (see deliver.c) */
+	PREPARE_ON,
+	PREPARE_OFF
+} PrepareMode;
+
 typedef struct ShimConfig
 {
 	const char *listen;			/* host:port to bind */
@@ -34,6 +45,9 @@ typedef struct ShimConfig
 	int			timeout;		/* idle client timeout, seconds */
 	int			max_connections;	/* concurrent client connections */
 	int			queue_max;		/* deliveries waiting for a batcher */
+	double		db_timeout;		/* seconds from arrival to the latest reply */
+	double		connect_timeout;	/* seconds for one connection attempt */
+	PrepareMode prepare;		/* --prepare */
 } ShimConfig;
 
 struct addrinfo;
@@ -66,6 +80,8 @@ extern void buf_array_element(Buf *b, const char *s);
 extern bool utf8_valid(const char *s, size_t len);
 extern double mono_now(void);
 extern struct timespec deadline_after_us(long us);
+extern struct timespec mono_timespec(double at);
+extern int	ms_until(double at);
 
 /* ---------- log.c ---------- */
 
@@ -82,6 +98,8 @@ extern void metrics_request(int status, bool ingest, double latency);
 extern void metrics_batch(int size);
 extern void metrics_reconnect(void);
 extern void metrics_queue_depth(int depth);
+extern void metrics_db_timeout(void);
+extern void metrics_unanswered(const char *reason);
 extern void metrics_render(Buf *out);
 
 /* ---------- jobs: what server.c hands to batcher.c and health.c ---------- */
@@ -103,6 +121,7 @@ struct Job
 	char	   *reply;			/* JSON body, malloc'd */
 	char		sqlstate[6];	/* "" on success */
 	int			batch_size;		/* deliveries in the call that served it */
+	double		deadline;		/* mono_now() by which it must be answered */
 
 	JobDone		done;			/* called once the outcome is set */
 	void	   *owner;			/* the HTTP request it belongs to */
@@ -114,40 +133,93 @@ extern void job_set_counts(Job *job, const char *items, const char *applied,
 						   const char *ignored);
 extern void job_set_error(Job *job, const char *sqlstate, const char *message);
 extern void job_set_unavailable(Job *job, const char *message);
+extern void job_set_too_slow(Job *job);
 extern int	http_status_for_sqlstate(const char *sqlstate);
+
+/* ---------- pending.c ---------- */
+
+/*
+ * The deliveries a database call serves.  Each is answered (503) as soon as
+ * its own deadline passes, and its slot is then NULL: once done() is called
+ * the job belongs to the HTTP side again.  A wait without deliveries (the
+ * health probe) ends at until.
+ */
+typedef struct Pending
+{
+	Job		  **jobs;
+	int			n;
+	int			left;			/* slots not yet answered */
+	int			focus;			/* a slot, or PENDING_ALL or PENDING_UNTIL */
+	double		until;			/* the wait ends then at the latest */
+} Pending;
+
+#define PENDING_ALL (-1)		/* the wait ends once every job is answered */
+#define PENDING_UNTIL (-2)		/* the wait ends at until only */
+
+extern void pending_init(Pending *p, Job **jobs, int n, double until);
+extern double pending_next(Pending *p, double now);
+extern void pending_finish(Pending *p, int i);
+extern void pending_finish_all(Pending *p);
 
 /* ---------- db.c ---------- */
 
 typedef struct DbConn
 {
 	PGconn	   *conn;
-	const char *conninfo;		/* may be NULL */
+	const ShimConfig *cfg;
 	const char *name;			/* for log lines */
 	bool		ever_connected;
 	bool		loss_logged;	/* the current outage was logged */
 	bool		batch_prepared; /* the batch statement is prepared on conn */
+	bool		via_proxy;		/* the server listens on another port */
 	double		last_try;		/* mono_now() of the last connection attempt */
 	double		backoff;		/* seconds, grows while the server is away */
 } DbConn;
+
+/* What db_call() came back with besides its result */
+typedef enum CallEnd
+{
+	CALL_DONE,					/* a result (which may be an error) */
+	CALL_TIMED_OUT,				/* every deadline passed: cancelled */
+	CALL_LOST					/* the connection is gone */
+} CallEnd;
 
 /* min_gap values for db_ensure() */
 #define DB_RETRY_NOW 0.0		/* try at once */
 #define DB_RETRY_EAGER 0.1		/* a request is waiting: try unless just tried */
 #define DB_RETRY_BACKOFF (-1.0) /* background: honour the backoff */
 
-extern void db_init(DbConn *db, const char *conninfo, const char *name);
+extern void db_init(DbConn *db, const ShimConfig *cfg, const char *name);
 extern bool db_connected(DbConn *db);
-extern bool db_ensure(DbConn *db, double min_gap);
+extern bool db_ensure(DbConn *db, double min_gap, Pending *p);
 extern double db_next_try(const DbConn *db);
 extern void db_close(DbConn *db);
-extern void db_ingest(DbConn *db, Job **jobs, int n);
-extern bool db_ping(DbConn *db);
-extern bool db_check_startup(const char *conninfo, char **why);
+extern PGresult *db_call(DbConn *db, Pending *p, CallEnd *end);
+extern void db_lost(DbConn *db);
+extern bool db_ping(DbConn *db, double until);
+extern bool db_check_startup(const ShimConfig *cfg, char **why);
+extern void db_error_line(PGconn *conn, char *out, size_t size);
+
+/* ---------- deliver.c ---------- */
+
+/* How a batch went, for the batcher's bookkeeping */
+typedef struct IngestEnd
+{
+	bool		reached;		/* the database had the batch call (it
+								 * answered, or held it to the deadline) */
+	bool		timed_out;		/* too slow: cancelled at the deadline, or
+								 * statement_timeout / lock_timeout */
+	bool		succeeded;		/* it came back with its rows */
+} IngestEnd;
+
+extern void deliver_init(const ShimConfig *cfg);
+extern IngestEnd db_ingest(DbConn *db, Job **jobs, int n);
 
 /* ---------- batcher.c ---------- */
 
 extern bool batcher_start(const ShimConfig *cfg);
 extern bool batcher_submit(Job *job);
+extern bool batcher_ping(double until);
 extern void batcher_stop(void);
 
 /* ---------- health.c ---------- */

@@ -4,7 +4,11 @@
  * deliveries to the batcher and replying once the database has answered.
  *
  * A request that waits for the database is suspended (MHD_suspend_connection)
- * and resumed by the worker that served it, so the event loop never blocks.
+ * and resumed by the worker that served it, so the event loop never blocks;
+ * it carries a deadline (--db-timeout after its headers arrived) by which
+ * the batcher answers it, 503 if need be.  Requests whose framing is
+ * ambiguous (Content-Length headers that disagree, HTTP/1.1 without Host)
+ * are refused with 400 before any body is read.
  */
 #include <netdb.h>
 #include <pthread.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,6 +172,7 @@ hand_over(Request *req, bool health)
 	req->phase = PH_WAITING;
 	req->job.done = job_done;
 	req->job.owner = req;
+	req->job.deadline = req->start + config->db_timeout;
 	MHD_suspend_connection(req->conn);
 	if (health)
 		health_submit(&req->job);
@@ -363,6 +369,41 @@ refuse(Request *req)
 							  req->allow);
 }
 
+/* MHD_get_connection_values() callback: Content-Length headers that disagree? */
+static enum MHD_Result
+check_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+					 const char *value)
+{
+	const char **first = cls;
+
+	(void) kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (value[0] == '\0' || value[strspn(value, "0123456789")] != '\0' ||
+		(*first != NULL && strcmp(*first, value) != 0))
+	{
+		*first = "";			/* ambiguous: stop */
+		return MHD_NO;
+	}
+	*first = value;
+	return MHD_YES;
+}
+
+/* Why the request's framing is ambiguous, or NULL when it is not. */
+static const char *
+framing_problem(struct MHD_Connection *conn, const char *version)
+{
+	const char *first = NULL;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_content_length, &first);
+	if (first != NULL && first[0] == '\0')
+		return "conflicting or invalid Content-Length headers";
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+		return "an HTTP/1.1 request needs a Host header";
+	return NULL;
+}
+
 /*
  * First call for a request: route it by path and method.  A request we
  * refuse is answered at once if it has a body, so that the body is not read
@@ -370,8 +411,12 @@ refuse(Request *req)
  * for the next call, which keeps the connection open.
  */
 static enum MHD_Result
-request_begin(Request *req, const char *url)
+request_begin(Request *req, const char *url, const char *version)
 {
+	const char *problem = framing_problem(req->conn, version);
+
+	if (problem != NULL)
+		return respond_json_error(req, 400, problem, NULL);
 	route(req, url);
 	if (req->kind == REQ_INGEST)
 		return ingest_begin(req);
@@ -425,13 +470,12 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 	Request    *req = *req_cls;
 
 	(void) cls;
-	(void) version;
 	if (req == NULL)
 	{
 		deadline_mark(conn, true);
 		req = request_new(conn, url, method);
 		*req_cls = req;
-		return request_begin(req, url);
+		return request_begin(req, url, version);
 	}
 	switch (req->phase)
 	{
@@ -472,17 +516,21 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	Request    *req = *req_cls;
+	const char *note;
 
 	(void) cls;
 	deadline_mark(conn, false);	/* the next request's headers are due */
 	if (req == NULL)
 		return;
+	note = req->note ? req->note : termination_note(toe);
+
 	log_request(req->method, req->path, req->status, req->bytes,
 				req->status ? req->latency : mono_now() - req->start,
-				req->job.batch_size, req->job.sqlstate,
-				req->note ? req->note : termination_note(toe));
+				req->job.batch_size, req->job.sqlstate, note);
 	if (req->status != 0)
 		metrics_request(req->status, req->kind == REQ_INGEST, req->latency);
+	else
+		metrics_unanswered(note);
 	request_free(req);
 	*req_cls = NULL;
 	in_flight_add(-1);

@@ -3,6 +3,7 @@
  * NULL, growable buffers, JSON and array-literal escaping, UTF-8 checks and
  * clocks.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,19 +252,45 @@ mono_now(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+/*
+ * The clocks: every wait and deadline of presence-http is on CLOCK_MONOTONIC
+ * (condition variables are made with pthread_condattr_setclock), so that a
+ * change of the wall clock never stretches or cuts one short.
+ */
+
+/* mono_now() time at as an absolute timespec, for pthread_cond_timedwait. */
+struct timespec
+mono_timespec(double at)
+{
+	struct timespec ts;
+	double		secs = floor(at);
+
+	ts.tv_sec = (time_t) secs;
+	ts.tv_nsec = (long) ((at - secs) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+	{
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* An absolute CLOCK_MONOTONIC deadline us microseconds from now. */
 struct timespec
 deadline_after_us(long us)
 {
-	struct timespec ts;
+	return mono_timespec(mono_now() + (double) us / 1e6);
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += us / 1000000;
-	ts.tv_nsec += (us % 1000000) * 1000;
-	if (ts.tv_nsec >= 1000000000)
-	{
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
+/* Milliseconds from now until mono_now() time at, rounded up, at least 0. */
+int
+ms_until(double at)
+{
+	double		ms = (at - mono_now()) * 1000.0;
+
+	if (ms <= 0)
+		return 0;
+	if (ms > 3600000.0)
+		return 3600000;
+	return (int) ceil(ms);
 }

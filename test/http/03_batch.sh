@@ -2,8 +2,8 @@
 # test/http/03_batch.sh: group commit.  Deliveries that arrive while a call
 # is in flight go to the database together in one presence_ingest_batch()
 # call, and each still gets its own outcome: the bad ones fail alone.  A call
-# that fails as a whole falls back to presence_ingest() per delivery, and a
-# full queue answers 503.
+# that fails as a whole for a transient reason (here: cancelled) answers its
+# deliveries 503 at once, and a full queue answers 503.
 #
 # To make "arrive together" certain, the first delivery is held up by a row
 # lock taken in another session; the others queue behind it meanwhile.
@@ -56,15 +56,15 @@ check "fewer database calls than deliveries" [ "$count" -lt $((N + 2)) ]
 like "$(grep -E 'batch=([2-9]|[1-9][0-9])' "$SHIM_LOG" | head -n 1)" 'status=200' \
 	"the log shows the batch size of batched requests"
 
-# A call that fails as a whole (here: cancelled) is retried delivery by
-# delivery with presence_ingest(), so the delivery still gets its outcome.
+# A call that fails as a whole for a transient reason (here: cancelled, 57014)
+# answers 503 at once: trying again one by one would make each delivery wait
+# again (11_transient.sh has more).
 hold_user holder 1 s1 2
 cancelled=$(sql "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'presence-http' AND wait_event_type = 'Lock'")
 is "$cancelled" t "the call waiting for the lock was cancelled"
 wait "$held" "$locker"
-is "$(cat "$WORK/held.code")" 200 "the delivery still got 200, applied on its own"
-like "$(cat "$SHIM_LOG")" 'batch of 1 failed \(sqlstate 57014\), applying one by one' \
-	"the fallback is logged"
+is "$(cat "$WORK/held.code")" 503 "the cancelled delivery got 503, to be retried by the provider"
+is "$(grep -c 'applying one by one' "$SHIM_LOG")" 0 "and was not tried again one by one"
 
 # A full queue answers 503 at once: one worker, room for one waiting delivery.
 stop_shim

@@ -126,6 +126,7 @@ cleanup() {
 	# If the job list still has children (background curl, psql), end them.
 	local p
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	stop_pgbouncers
 	drop_db
 	[ -n "${TEST_ROLE:-}" ] && psql -X -q -c "DROP ROLE IF EXISTS $TEST_ROLE" 2>/dev/null
 	if [ "${KEEP_WORK:-}" = "" ]; then rm -rf "$WORK"; fi
@@ -214,4 +215,80 @@ wait_until() {
 		[ "$(date +%s)" -ge "$end" ] && return 1
 		sleep 0.1
 	done
+}
+
+# ---------- timing and the server log ----------
+
+# ms_since <start ms>: milliseconds elapsed since then
+ms_since() { echo $(($(now_ms) - $1)); }
+
+# The test cluster's log, as scripts/lib.sh's start_cluster writes it.
+SERVER_LOG=${PRESENCE_SERVER_LOG:-${PGHOST:-/nonexistent}/server.log}
+# server_log_mark: the log's current size; server_log_since <mark>: what came after
+server_log_mark() { stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0; }
+server_log_since() { tail -c +$(($1 + 1)) "$SERVER_LOG" 2>/dev/null; }
+
+# ---------- pgbouncer in front of the test cluster ----------
+
+PGB_DIRS=()
+
+# as_pg_owner <cmd...>: run as the cluster's owner (postgres when we are root)
+as_pg_owner() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_pgbouncer <name> <transaction|session> [extra pgbouncer.ini lines...]:
+# a pgbouncer on 127.0.0.1 for the test cluster's socket (auth_type trust,
+# users from pg_roles), run as the cluster's owner with its own configuration
+# in $WORK/pgb-<name>.  Sets PGB_PORT; cleanup stops it.  The port is the first
+# free one from PRESENCE_PGBOUNCER_PORT (default PGPORT + 30) on.
+start_pgbouncer() {
+	local name=$1 mode=$2 dir=$WORK/pgb-$1 base port
+	shift 2
+	command -v pgbouncer >/dev/null || bail "pgbouncer is not installed"
+	chmod 711 "$WORK"
+	mkdir -p "$dir"
+	psql -X -At -c "SELECT '\"' || rolname || '\" \"\"' FROM pg_roles WHERE rolcanlogin" >"$dir/users.txt"
+	base=${PRESENCE_PGBOUNCER_PORT:-$((PGPORT + 30))}
+	for port in $(seq "$base" $((base + 9))); do
+		port_in_use "$port" && continue
+		cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$PGHOST port=$PGPORT
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = $mode
+default_pool_size = 4
+max_client_conn = 200
+server_login_retry = 1
+server_reset_query = DISCARD ALL
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+		[ $# -eq 0 ] || printf '%s\n' "$@" >>"$dir/pgbouncer.ini"
+		[ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
+		as_pg_owner pgbouncer -d -q "$dir/pgbouncer.ini" 2>>"$dir/start.err"
+		PGB_DIRS+=("$dir")
+		if wait_until 5 port_in_use "$port" && [ -s "$dir/pgbouncer.pid" ]; then
+			PGB_PORT=$port
+			return 0
+		fi
+	done
+	cat "$dir/start.err" "$dir/pgbouncer.log" >&2 2>/dev/null
+	bail "pgbouncer did not start"
+}
+
+stop_pgbouncers() {
+	local d pid
+	for d in "${PGB_DIRS[@]}"; do
+		pid=$(cat "$d/pgbouncer.pid" 2>/dev/null) || continue
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	done
+	PGB_DIRS=()
 }
