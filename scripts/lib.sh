@@ -5,7 +5,7 @@
 PG_MAJOR=${PG_MAJOR:-15}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
-	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev pkg-config
+	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev libcurl4-openssl-dev pkg-config
 	build-essential curl python3 python3-psycopg2 cppcheck clang-tidy
 	clang libclang-rt-14-dev pgbouncer"
 

@@ -28,7 +28,14 @@ enum
 	OPT_QUEUE_MAX,
 	OPT_DB_TIMEOUT,
 	OPT_CONNECT_TIMEOUT,
-	OPT_PREPARE
+	OPT_PREPARE,
+	OPT_PROVIDER_URL,
+	OPT_PROVIDER_API,
+	OPT_APP_KEY,
+	OPT_APP_SECRET_FILE,
+	OPT_RECONCILE_IDLE,
+	OPT_RECONCILE_EVERY,
+	OPT_RECONCILE_RATE
 };
 
 static const struct option options[] = {
@@ -45,6 +52,13 @@ static const struct option options[] = {
 	{"db-timeout", required_argument, NULL, OPT_DB_TIMEOUT},
 	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 	{"prepare", required_argument, NULL, OPT_PREPARE},
+	{"provider-url", required_argument, NULL, OPT_PROVIDER_URL},
+	{"provider-api", required_argument, NULL, OPT_PROVIDER_API},
+	{"app-key", required_argument, NULL, OPT_APP_KEY},
+	{"app-secret-file", required_argument, NULL, OPT_APP_SECRET_FILE},
+	{"reconcile-idle", required_argument, NULL, OPT_RECONCILE_IDLE},
+	{"reconcile-every", required_argument, NULL, OPT_RECONCILE_EVERY},
+	{"reconcile-rate", required_argument, NULL, OPT_RECONCILE_RATE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0}
 };
@@ -71,6 +85,17 @@ usage(FILE *out)
 		  "  --connect-timeout=SECONDS  one database connection attempt (PRESENCE_HTTP_CONNECT_TIMEOUT, default 2)\n"
 		  "  --prepare=auto|on|off  prepare the batch call per connection (PRESENCE_HTTP_PREPARE, default auto:\n"
 		  "                         not behind a pooler or proxy)\n"
+		  "\n"
+		  "Reconciliation of ghost sessions (only with --provider-url):\n"
+		  "  --provider-url=URL     the provider's API base (PRESENCE_HTTP_PROVIDER_URL, default: off)\n"
+		  "  --provider-api=v4|legacy  status API shape (PRESENCE_HTTP_PROVIDER_API, default v4)\n"
+		  "  --app-key=KEY          App-Key header (PRESENCE_HTTP_APP_KEY)\n"
+		  "  --app-secret-file=FILE file holding the app secret (PRESENCE_HTTP_APP_SECRET_FILE;\n"
+		  "                         or the secret itself in PRESENCE_HTTP_APP_SECRET)\n"
+		  "  --reconcile-idle=DUR   ask about users idle this long (PRESENCE_HTTP_RECONCILE_IDLE, default 30m)\n"
+		  "  --reconcile-every=DUR  time between rounds (PRESENCE_HTTP_RECONCILE_EVERY, default 60s)\n"
+		  "  --reconcile-rate=N     provider requests per second, 1..100 (PRESENCE_HTTP_RECONCILE_RATE, default 10)\n"
+		  "                         DUR: seconds, or a number with s, m or h (90s, 30m, 1h)\n"
 		  "  --help                 show this help and exit\n",
 		  out);
 }
@@ -131,6 +156,83 @@ parse_prepare(const char *name, const char *s, PrepareMode *out)
 	return true;
 }
 
+/* A duration: seconds, or a number followed by ms, s, m or h; within [min, max]. */
+static bool
+parse_duration(const char *name, const char *s, double min, double max, double *out)
+{
+	char	   *end;
+	double		v;
+	double		unit = 1.0;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end != s && strcmp(end, "ms") == 0)
+		unit = 0.001;
+	else if (end != s && strcmp(end, "m") == 0)
+		unit = 60.0;
+	else if (end != s && strcmp(end, "h") == 0)
+		unit = 3600.0;
+	else if (end != s && *end != '\0' && strcmp(end, "s") != 0)
+		end = (char *) s;
+	v *= unit;
+	if (errno != 0 || end == s || !(v >= min && v <= max))
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s "
+				"(expected a duration such as 90s, 30m or 1h, %g..%g s)\n",
+				s, name, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+parse_provider_api(const char *name, const char *s, ProviderApi *out)
+{
+	if (strcmp(s, "v4") == 0)
+		*out = PROVIDER_API_V4;
+	else if (strcmp(s, "legacy") == 0)
+		*out = PROVIDER_API_LEGACY;
+	else
+	{
+		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected v4 or legacy)\n",
+				s, name);
+		return false;
+	}
+	return true;
+}
+
+/* The reconcile settings: flags with a duration, a name or a file. */
+static bool
+config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *value)
+{
+	long		rate;
+
+	switch (opt)
+	{
+		case OPT_PROVIDER_URL:
+			cfg->provider_url = value;
+			return true;
+		case OPT_PROVIDER_API:
+			return parse_provider_api(name, value, &cfg->provider_api);
+		case OPT_APP_KEY:
+			cfg->app_key = value;
+			return true;
+		case OPT_APP_SECRET_FILE:
+			cfg->app_secret_file = value;
+			return true;
+		case OPT_RECONCILE_IDLE:
+			return parse_duration(name, value, 1, 365 * 86400.0, &cfg->reconcile_idle);
+		case OPT_RECONCILE_EVERY:
+			return parse_duration(name, value, 0.1, 86400, &cfg->reconcile_every);
+		default:
+			if (!parse_long(name, value, 1, PROVIDER_MAX_RATE, &rate))
+				return false;
+			cfg->reconcile_rate = (int) rate;
+			return true;
+	}
+}
+
 static void
 config_defaults(ShimConfig *cfg)
 {
@@ -148,6 +250,10 @@ config_defaults(ShimConfig *cfg)
 	cfg->db_timeout = 4.0;
 	cfg->connect_timeout = 2.0;
 	cfg->prepare = PREPARE_AUTO;
+	cfg->provider_api = PROVIDER_API_V4;
+	cfg->reconcile_idle = 30 * 60.0;
+	cfg->reconcile_every = 60.0;
+	cfg->reconcile_rate = 10;
 }
 
 /* An integer setting by option id, within its bounds. */
@@ -229,6 +335,14 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 			return parse_seconds(name, value, 0.1, 3600, &cfg->connect_timeout);
 		case OPT_PREPARE:
 			return parse_prepare(name, value, &cfg->prepare);
+		case OPT_PROVIDER_URL:
+		case OPT_PROVIDER_API:
+		case OPT_APP_KEY:
+		case OPT_APP_SECRET_FILE:
+		case OPT_RECONCILE_IDLE:
+		case OPT_RECONCILE_EVERY:
+		case OPT_RECONCILE_RATE:
+			return config_set_reconcile(cfg, opt, name, value);
 		default:
 			return config_set_number(cfg, opt, name, value);
 	}
@@ -256,6 +370,13 @@ config_from_env(ShimConfig *cfg)
 		{"PRESENCE_HTTP_DB_TIMEOUT", OPT_DB_TIMEOUT},
 		{"PRESENCE_HTTP_CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
 		{"PRESENCE_HTTP_PREPARE", OPT_PREPARE},
+		{"PRESENCE_HTTP_PROVIDER_URL", OPT_PROVIDER_URL},
+		{"PRESENCE_HTTP_PROVIDER_API", OPT_PROVIDER_API},
+		{"PRESENCE_HTTP_APP_KEY", OPT_APP_KEY},
+		{"PRESENCE_HTTP_APP_SECRET_FILE", OPT_APP_SECRET_FILE},
+		{"PRESENCE_HTTP_RECONCILE_IDLE", OPT_RECONCILE_IDLE},
+		{"PRESENCE_HTTP_RECONCILE_EVERY", OPT_RECONCILE_EVERY},
+		{"PRESENCE_HTTP_RECONCILE_RATE", OPT_RECONCILE_RATE},
 	};
 	size_t		i;
 
@@ -286,6 +407,61 @@ option_name(int opt)
 	return "option";
 }
 
+/*
+ * With --provider-url: the app key and secret are required; the secret comes
+ * from --app-secret-file (first line, without its newline) or from
+ * PRESENCE_HTTP_APP_SECRET.  It is never printed.
+ */
+static bool
+config_load_secret(ShimConfig *cfg)
+{
+	const char *env = getenv("PRESENCE_HTTP_APP_SECRET");
+	char		line[1024];
+	FILE	   *f;
+
+	if (cfg->provider_url == NULL || cfg->provider_url[0] == '\0')
+	{
+		cfg->provider_url = NULL;
+		return true;
+	}
+	if (cfg->app_key == NULL || cfg->app_key[0] == '\0')
+	{
+		fputs("presence-http: --provider-url needs --app-key\n", stderr);
+		return false;
+	}
+	if (cfg->app_secret_file == NULL)
+	{
+		if (env == NULL || env[0] == '\0')
+		{
+			fputs("presence-http: --provider-url needs --app-secret-file or "
+				  "PRESENCE_HTTP_APP_SECRET\n", stderr);
+			return false;
+		}
+		cfg->app_secret = xstrdup(env);
+		return true;
+	}
+	f = fopen(cfg->app_secret_file, "r");
+	if (f == NULL || fgets(line, sizeof(line), f) == NULL)
+	{
+		fprintf(stderr, "presence-http: cannot read --app-secret-file \"%s\"\n",
+				cfg->app_secret_file);
+		if (f)
+			fclose(f);
+		return false;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0')
+	{
+		fprintf(stderr, "presence-http: --app-secret-file \"%s\" is empty\n",
+				cfg->app_secret_file);
+		return false;
+	}
+	cfg->app_secret = xstrdup(line);
+	return true;
+}
+
+/* Flags over environment over defaults; see presence_http.h for the result. */
 int
 config_load(int argc, char **argv, ShimConfig *cfg)
 {
@@ -312,7 +488,7 @@ config_load(int argc, char **argv, ShimConfig *cfg)
 		fprintf(stderr, "presence-http: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
-	return 0;
+	return config_load_secret(cfg) ? 0 : 2;
 }
 
 /*

@@ -4,6 +4,7 @@
  * Start-up refuses to run (exit 1) unless the database answers and has the
  * presence extension.  SIGTERM or SIGINT: stop accepting connections, let
  * every request in flight get its database outcome and its reply, then exit 0.
+ * The reconcile loop (with --provider-url) stops first, at once.
  * SIGHUP is logged and ignored: the settings are read at start only, and the
  * log is stderr, which there is nothing to reopen for.
  */
@@ -51,6 +52,7 @@ shutdown_gracefully(int sig)
 {
 	log_msg("received %s: no new connections, finishing requests in flight",
 			sig == SIGINT ? "SIGINT" : "SIGTERM");
+	reconcile_stop();
 	server_quiesce();
 	if (!server_wait_idle(SHUTDOWN_GRACE_SECONDS))
 	{
@@ -77,13 +79,19 @@ main(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	block_signals(&set);
 	metrics_init();
+	if (cfg.provider_url != NULL && !provider_global_init())
+	{
+		fprintf(stderr, "presence-http: refusing to start: cannot initialize libcurl\n");
+		return 1;
+	}
 	if (!db_check_startup(&cfg, &why))
 	{
 		fprintf(stderr, "presence-http: refusing to start: %s\n", why);
 		free(why);
 		return 1;
 	}
-	if (!batcher_start(&cfg) || !health_start(&cfg) || !server_start(&cfg))
+	if (!batcher_start(&cfg) || !health_start(&cfg) || !server_start(&cfg) ||
+		!reconcile_start(&cfg))
 	{
 		fprintf(stderr, "presence-http: refusing to start\n");
 		return 1;

@@ -4,7 +4,8 @@
  *
  * Families: requests by status code, requests that ended without a reply
  * (by reason), ingest latency, batch sizes, database reconnects, calls
- * abandoned at their deadline and the depth of the delivery queue.
+ * abandoned at their deadline, the depth of the delivery queue and, with
+ * --provider-url, the reconcile loop's provider answers by result.
  */
 #include <pthread.h>
 #include <string.h>
@@ -47,6 +48,8 @@ static struct
 	uint64_t	db_timeouts;
 	uint64_t	unanswered[N_UNANSWERED];
 	int			queue_depth;
+	bool		reconcile_on;	/* render the reconcile family */
+	uint64_t	reconcile[N_PROVIDER_ANSWERS];
 }			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void
@@ -128,6 +131,30 @@ metrics_queue_depth(int depth)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* A provider answer in the reconcile loop; -1: the loop is on, count nothing. */
+void
+metrics_reconcile(int answer)
+{
+	pthread_mutex_lock(&m.lock);
+	m.reconcile_on = true;
+	if (answer >= 0 && answer < N_PROVIDER_ANSWERS)
+		m.reconcile[answer]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+static void
+render_reconcile(Buf *out)
+{
+	if (!m.reconcile_on)
+		return;
+	buf_puts(out, "# HELP presence_http_reconcile_total Provider status checks of suspected ghost sessions, by result.\n"
+			 "# TYPE presence_http_reconcile_total counter\n");
+	for (int i = 0; i < N_PROVIDER_ANSWERS; i++)
+		buf_printf(out, "presence_http_reconcile_total{result=\"%s\"} %llu\n",
+				   provider_answer_name((ProviderAnswer) i),
+				   (unsigned long long) m.reconcile[i]);
+}
+
 static void
 render_histogram(Buf *out, const char *name, const char *help,
 				 const Histogram *h)
@@ -183,5 +210,6 @@ metrics_render(Buf *out)
 	buf_printf(out, "# HELP presence_http_queue_depth Deliveries waiting for a database worker.\n"
 			   "# TYPE presence_http_queue_depth gauge\n"
 			   "presence_http_queue_depth %d\n", m.queue_depth);
+	render_reconcile(out);
 	pthread_mutex_unlock(&m.lock);
 }

@@ -8,6 +8,8 @@
  * deadline), pending.c (the deliveries a call serves and their deadlines),
  * outcome.c (SQLSTATE to HTTP), health.c (/healthz), metrics.c (Prometheus
  * counters), log.c (stderr logging), util.c (small helpers and clocks),
+ * reconcile.c (the ghost-session reconcile loop), provider.c (the
+ * provider's status API over libcurl), json.c (reading its answers),
  * main.c (start-up, signals and shutdown).
  */
 #ifndef PRESENCE_HTTP_H
@@ -33,6 +35,16 @@ typedef enum PrepareMode
 	PREPARE_OFF
 } PrepareMode;
 
+/* --provider-api: the shape of the provider's status API */
+typedef enum ProviderApi
+{
+	PROVIDER_API_V4,			/* POST /v4/user/online-status/get, JSON */
+	PROVIDER_API_LEGACY			/* POST /user/checkOnline.json, form */
+} ProviderApi;
+
+/* The provider allows 100 calls per second; --reconcile-rate stays below. */
+#define PROVIDER_MAX_RATE 100
+
 typedef struct ShimConfig
 {
 	const char *listen;			/* host:port to bind */
@@ -48,6 +60,14 @@ typedef struct ShimConfig
 	double		db_timeout;		/* seconds from arrival to the latest reply */
 	double		connect_timeout;	/* seconds for one connection attempt */
 	PrepareMode prepare;		/* --prepare */
+	const char *provider_url;	/* NULL: no reconciliation */
+	ProviderApi provider_api;
+	const char *app_key;
+	const char *app_secret_file;
+	char	   *app_secret;		/* never logged */
+	double		reconcile_idle; /* seconds */
+	double		reconcile_every;	/* seconds */
+	int			reconcile_rate; /* requests per second */
 } ShimConfig;
 
 struct addrinfo;
@@ -100,7 +120,60 @@ extern void metrics_reconnect(void);
 extern void metrics_queue_depth(int depth);
 extern void metrics_db_timeout(void);
 extern void metrics_unanswered(const char *reason);
+extern void metrics_reconcile(int answer);
 extern void metrics_render(Buf *out);
+
+/* ---------- json.c ---------- */
+
+typedef enum JsonKind
+{
+	JSON_ABSENT,
+	JSON_STRING,
+	JSON_NUMBER,
+	JSON_OTHER					/* true, false, null */
+} JsonKind;
+
+/* A scalar wanted at a key path such as "result.status" */
+typedef struct JsonPick
+{
+	const char *path;
+	JsonKind	kind;
+	char		text[32];		/* a string's value or a number's text */
+} JsonPick;
+
+extern bool json_pick(const char *text, size_t len, JsonPick *picks, int npicks);
+
+/* ---------- provider.c ---------- */
+
+/* What the provider said about one user; also the metric's result label */
+typedef enum ProviderAnswer
+{
+	ANSWER_OFFLINE,				/* well-formed, status "0" */
+	ANSWER_ONLINE,				/* well-formed, status "1" */
+	ANSWER_ERROR,				/* no HTTP answer, or a non-2xx one */
+	ANSWER_TIMEOUT,				/* no answer within the timeouts */
+	ANSWER_BAD_ANSWER			/* 2xx, but bad JSON, code or status */
+} ProviderAnswer;
+
+#define N_PROVIDER_ANSWERS 5
+
+typedef struct Provider Provider;
+
+extern bool provider_global_init(void);
+extern Provider *provider_open(const ShimConfig *cfg, bool (*stopping) (void));
+extern ProviderAnswer provider_check(Provider *pv, const char *user_id,
+									 int *http_status);
+extern void provider_close(Provider *pv);
+extern const char *provider_answer_name(ProviderAnswer a);
+extern ProviderAnswer provider_parse_answer(ProviderApi api, const char *body,
+											size_t len);
+extern void provider_signature(const char *secret, const char *nonce,
+							   const char *timestamp, char out[41]);
+
+/* ---------- reconcile.c ---------- */
+
+extern bool reconcile_start(const ShimConfig *cfg);
+extern void reconcile_stop(void);
 
 /* ---------- jobs: what server.c hands to batcher.c and health.c ---------- */
 
