@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""test/http/tools/fake_provider.py: a fake of the chat provider's status API
+for presence-http's reconcile tests and for trying reconciliation by hand.
+
+Serves both API shapes on 127.0.0.1 (port 0 by default: it prints the port
+it got, on a line of its own, then serves until killed):
+  v4:     POST /v4/user/online-status/get, JSON {"userId": ...}
+          -> {"code": 0, "result": {"status": "1"|"0"}}
+  legacy: POST /user/checkOnline.json, form userId=...
+          -> {"code": 200, "status": "1"|"0"}
+Every request's App-Key, Nonce, Timestamp and Signature (sha1 hex of
+secret + nonce + timestamp) are checked against --app-key and --secret;
+a badly signed request gets 401.  Every call is appended to --log as one
+line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad".
+
+What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
+--bad-status/--slow/--offline-slow USER (repeatable; slow answers online
+after --slow-seconds, offline-slow offline after --late-seconds); a file given with --answers holds
+lines "USER ANSWER" with the same answer names and is re-read on every
+request, so a test can change answers while it runs.  Users named nowhere
+get --default (online).
+"""
+import argparse
+import hashlib
+import json
+import sys
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ANSWERS = ("online", "offline", "error500", "bad-json", "bad-code", "bad-status", "slow",
+           "offline-slow")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--app-key", default="demo-app-key")
+    p.add_argument("--secret", default="demo-app-secret")
+    p.add_argument("--log", default="/dev/null", help="file that records every call")
+    p.add_argument("--answers", help="file of 'USER ANSWER' lines, read per request")
+    p.add_argument("--default", default="online", choices=ANSWERS)
+    p.add_argument("--slow-seconds", type=float, default=10.0,
+                   help="how long 'slow' waits before it answers online")
+    p.add_argument("--late-seconds", type=float, default=2.0,
+                   help="how long 'offline-slow' waits before it answers offline")
+    for a in ANSWERS:
+        p.add_argument("--" + a, action="append", default=[], metavar="USER")
+    return p.parse_args()
+
+
+ARGS = parse_args()
+
+
+def answer_for(user):
+    if ARGS.answers:
+        try:
+            with open(ARGS.answers) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == user and parts[1] in ANSWERS:
+                        return parts[1]
+        except OSError:
+            pass
+    for a in ANSWERS:
+        if user in getattr(ARGS, a.replace("-", "_")):
+            return a
+    return ARGS.default
+
+
+def signed(headers):
+    nonce = headers.get("Nonce", "")
+    ts = headers.get("Timestamp", "")
+    sig = headers.get("Signature", "")
+    want = hashlib.sha1((ARGS.secret + nonce + ts).encode()).hexdigest()
+    fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) < 300000
+    return (headers.get("App-Key") == ARGS.app_key and len(nonce) > 0
+            and fresh and sig == want)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, code, body):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except OSError:
+            pass
+
+    def do_POST(self):
+        now = time.time()
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/v4/user/online-status/get":
+            api = "v4"
+            try:
+                user = json.loads(raw)["userId"]
+            except (ValueError, KeyError, TypeError):
+                user = None
+        elif self.path == "/user/checkOnline.json":
+            api = "legacy"
+            user = urllib.parse.parse_qs(raw.decode("utf-8", "replace")).get("userId", [None])[0]
+        else:
+            self.reply(404, '{"code": 404}')
+            return
+        ok = signed(self.headers)
+        with open(ARGS.log, "a") as f:
+            f.write("%.6f %s %s sig=%s\n" % (now, api, user, "ok" if ok else "bad"))
+        if not ok or user is None:
+            self.reply(401 if not ok else 400, '{"code": 401}')
+            return
+        self.answer(api, answer_for(user))
+
+    def answer(self, api, a):
+        if a == "slow":
+            time.sleep(ARGS.slow_seconds)
+            a = "online"
+        elif a == "offline-slow":
+            time.sleep(ARGS.late_seconds)
+            a = "offline"
+        if a == "error500":
+            self.reply(500, '{"code": 500}')
+        elif a == "bad-json":
+            self.reply(200, '{"code": 0, "result": {"status": "0"' if api == "v4"
+                       else '{"code": 200, "status": "0"')
+        else:
+            status = {"online": "1", "offline": "0", "bad-code": "0", "bad-status": "2"}[a]
+            code = (0 if api == "v4" else 200) if a != "bad-code" else 1
+            if api == "v4":
+                self.reply(200, json.dumps({"code": code, "result": {"status": status}}))
+            else:
+                self.reply(200, json.dumps({"code": code, "status": status}))
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
