@@ -68,7 +68,7 @@ provider_signature(const char *secret, const char *nonce,
 	SHA1((const unsigned char *) b.data, b.len, md);
 	memset(b.data, 0, b.len);
 	buf_free(&b);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+	for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
