@@ -211,6 +211,11 @@ config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *val
 	switch (opt)
 	{
 		case OPT_PROVIDER_URL:
+			if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+			{
+				fprintf(stderr, "presence-http: %s must start with http:// or https://\n", name);
+				return false;
+			}
 			cfg->provider_url = value;
 			return true;
 		case OPT_PROVIDER_API:

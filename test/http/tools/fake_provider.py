@@ -15,7 +15,8 @@ line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad".
 
 What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 --bad-status/--slow/--offline-slow USER (repeatable; slow answers online
-after --slow-seconds, offline-slow offline after --late-seconds); a file given with --answers holds
+after --slow-seconds, offline-slow offline after --late-seconds or as soon
+as the --gate file exists); a file given with --answers holds
 lines "USER ANSWER" with the same answer names and is re-read on every
 request, so a test can change answers while it runs.  Users named nowhere
 get --default (online).
@@ -23,6 +24,7 @@ get --default (online).
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -43,7 +45,8 @@ def parse_args():
     p.add_argument("--slow-seconds", type=float, default=10.0,
                    help="how long 'slow' waits before it answers online")
     p.add_argument("--late-seconds", type=float, default=2.0,
-                   help="how long 'offline-slow' waits before it answers offline")
+                   help="how long 'offline-slow' waits at most before it answers offline")
+    p.add_argument("--gate", help="'offline-slow' answers as soon as this file exists")
     for a in ANSWERS:
         p.add_argument("--" + a, action="append", default=[], metavar="USER")
     return p.parse_args()
@@ -123,7 +126,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(ARGS.slow_seconds)
             a = "online"
         elif a == "offline-slow":
-            time.sleep(ARGS.late_seconds)
+            end = time.time() + ARGS.late_seconds
+            while time.time() < end and not (ARGS.gate and os.path.exists(ARGS.gate)):
+                time.sleep(0.02)
             a = "offline"
         if a == "error500":
             self.reply(500, '{"code": 500}')
