@@ -92,8 +92,8 @@ wait_until 40 test "$(calls_for late)" -ge 1
 deliver "$(envelope ev-late-again late 0 s1)"
 touch "$WORK/gate"
 is "$CODE" 200 "a connect for late arrives while its check is in flight"
-check "every error kind was counted" wait_until 60 eval \
-	'metric_at_least error 1 && metric_at_least timeout 1 && metric_at_least bad_answer 3'
+errors_counted() { metric_at_least error 1 && metric_at_least timeout 1 && metric_at_least bad_answer 3; }
+check "every error kind was counted" wait_until 60 errors_counted
 sleep 3		# the late answer's presence_reconcile has run by now
 is "$(online late)" t "the connect after checked_at wins: late is online"
 is "$(sql "SELECT state FROM presence.sessions WHERE user_id = 'late' AND session_id = 's1'")" online \
@@ -128,7 +128,8 @@ PRESENCE_HTTP_APP_SECRET=$APP_SECRET start_reconciling --provider-api legacy
 connect_past ghost2 s1 60
 connect_past alive2 s1 60
 check "legacy API: ghost2 is reconciled offline" wait_until 40 reconciled ghost2
-check "legacy API: alive2 was asked about" wait_until 40 eval '[ "$(calls_for alive2)" -ge 1 ]'
+asked() { [ "$(calls_for "$1")" -ge 1 ]; }
+check "legacy API: alive2 was asked about" wait_until 40 asked alive2
 sleep 1
 is "$(online alive2)" t "legacy API: alive2 stays online"
 check "every call used the legacy API" test "$(awk '$2 != "legacy"' "$CALLS" | wc -l)" = 0
