@@ -502,26 +502,101 @@ COMMENT ON VIEW presence.platforms IS
 	'Users and sessions online now, per os (a session without os counts under os NULL).';
 
 /*
- * The online intervals of one anonymous session: its items (and the connect its
- * fold stands for) walked in (status_time, status) order.  A run is a sequence of
- * "0" items and the terminal item that ends it: the interval opens at the run's
- * first "0" and closes at its terminal item (open while there is none).  os and
- * client_ip come from the greatest item of the run carrying them, else the session's.
+ * Online intervals.  An identified session has at most one: from its greatest
+ * "0" (started_at) to its greatest terminal item (ended_at), none when it has
+ * no "0" or its greatest "0" is not before its greatest terminal item; os and
+ * client_ip are the session's.  An anonymous session's items (and the connect
+ * its fold stands for) are walked in (status_time, status) order: a run is a
+ * sequence of "0" items and the terminal item that ends it; its interval opens
+ * at the run's first "0" and closes at that terminal item (open while there is
+ * none); os and client_ip come from the greatest item of the run carrying them,
+ * else the session's.  A terminal item while offline opens nothing.
  */
-CREATE FUNCTION presence.anonymous_intervals(user_id text)
-	RETURNS TABLE (os text, client_ip text, online_from timestamptz,
+CREATE FUNCTION presence.intervals(since timestamptz, until timestamptz)
+	RETURNS TABLE (user_id text, session_id text, os text, client_ip text,
+				   online_from timestamptz, online_until timestamptz, end_state text)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET work_mem = '64MB'
+	AS $$
+BEGIN
+	-- One scan of presence.sessions: the identified sessions' intervals, and the
+	-- anonymous sessions that may have one (one whose greatest item ended it by
+	-- since has none left).
+	RETURN QUERY
+	WITH cand AS MATERIALIZED (
+		SELECT s.user_id, s.session_id, s.state, s.os, s.client_ip, s.started_at, s.ended_at
+		  FROM presence.sessions s
+		 WHERE (s.session_id <> ''
+				AND s.started_at < intervals.until
+				AND (s.ended_at IS NULL
+					 OR (s.ended_at > intervals.since AND s.ended_at > s.started_at)))
+			OR (s.session_id = ''
+				AND (s.state = 'online' OR s.last_event_at > intervals.since))),
+	anon AS (
+		SELECT c.user_id, c.os, c.client_ip FROM cand c WHERE c.session_id = ''),
+	items AS (
+		SELECT e.user_id, e.status_time AS t, e.status::text AS status, e.os, e.client_ip
+		  FROM anon a JOIN presence.events e ON e.user_id = a.user_id AND e.session_id = ''
+		UNION ALL
+		SELECT f.user_id, f.started_at, '0', f.os, f.client_ip
+		  FROM anon a JOIN presence.folded_sessions f ON f.user_id = a.user_id AND f.session_id = ''),
+	walked AS (
+		SELECT i.*, count(*) FILTER (WHERE i.status <> '0')
+					OVER (PARTITION BY i.user_id ORDER BY i.t, i.status
+						  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run
+		  FROM items i),
+	runs AS (
+		SELECT w.user_id, min(w.t) FILTER (WHERE w.status = '0') AS online_from,
+			   max(w.t) FILTER (WHERE w.status <> '0') AS online_until,
+			   max(w.status) FILTER (WHERE w.status <> '0') AS end_status,
+			   (array_agg(w.os ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.os IS NOT NULL))[1] AS os,
+			   (array_agg(w.client_ip ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.client_ip IS NOT NULL))[1] AS client_ip
+		  FROM walked w
+		 GROUP BY w.user_id, w.run)
+	SELECT r.user_id, ''::text, coalesce(r.os, a.os), coalesce(r.client_ip, a.client_ip),
+		   r.online_from, r.online_until,
+		   CASE r.end_status WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' END
+	  FROM runs r JOIN anon a ON a.user_id = r.user_id
+	 WHERE r.online_from < intervals.until
+	   AND (r.online_until IS NULL
+			OR (r.online_until > intervals.since AND r.online_until > r.online_from))
+	UNION ALL
+	SELECT c.user_id, c.session_id, c.os, c.client_ip, c.started_at, c.ended_at,
+		   CASE WHEN c.ended_at IS NOT NULL THEN c.state END
+	  FROM cand c WHERE c.session_id <> '';
+END
+$$;
+COMMENT ON FUNCTION presence.intervals(timestamptz, timestamptz) IS
+	'Every online interval of every user overlapping [since, until): the rows behind online_at(), online_counts() and fill_daily().';
+
+CREATE FUNCTION presence.user_history(user_id text, since timestamptz, until timestamptz)
+	RETURNS TABLE (session_id text, os text, client_ip text, online_from timestamptz,
 				   online_until timestamptz, end_state text)
-	LANGUAGE sql STABLE
+	LANGUAGE plpgsql STABLE STRICT
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH items AS (
+BEGIN
+	-- The rules of presence.intervals(), for one user.
+	RETURN QUERY
+	WITH ident AS (
+		SELECT s.session_id, s.os, s.client_ip, s.started_at AS online_from,
+			   s.ended_at AS online_until, CASE WHEN s.ended_at IS NOT NULL THEN s.state END
+		  FROM presence.sessions s
+		 WHERE s.user_id = user_history.user_id AND s.session_id <> ''
+		   AND s.started_at < user_history.until
+		   AND (s.ended_at IS NULL
+				OR (s.ended_at > user_history.since AND s.ended_at > s.started_at))),
+	items AS (
 		SELECT e.status_time AS t, e.status::text AS status, e.os, e.client_ip
 		  FROM presence.events e
-		 WHERE e.user_id = anonymous_intervals.user_id AND e.session_id = ''
+		 WHERE e.user_id = user_history.user_id AND e.session_id = ''
 		UNION ALL
 		SELECT f.started_at, '0', f.os, f.client_ip
 		  FROM presence.folded_sessions f
-		 WHERE f.user_id = anonymous_intervals.user_id AND f.session_id = ''),
+		 WHERE f.user_id = user_history.user_id AND f.session_id = ''),
 	walked AS (
 		SELECT i.*, count(*) FILTER (WHERE i.status <> '0')
 					OVER (ORDER BY i.t, i.status ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -536,63 +611,20 @@ CREATE FUNCTION presence.anonymous_intervals(user_id text)
 			   (array_agg(w.client_ip ORDER BY w.t DESC, w.status DESC)
 					FILTER (WHERE w.client_ip IS NOT NULL))[1] AS client_ip
 		  FROM walked w
-		 GROUP BY w.run)
-	SELECT coalesce(r.os, s.os), coalesce(r.client_ip, s.client_ip), r.online_from,
-		   r.online_until,
-		   CASE r.end_status WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' END
-	  FROM runs r
-	  LEFT JOIN presence.sessions s
-		ON s.user_id = anonymous_intervals.user_id AND s.session_id = ''
-	 WHERE r.online_from IS NOT NULL
-	   AND (r.online_until IS NULL OR r.online_from < r.online_until)
-$$;
-COMMENT ON FUNCTION presence.anonymous_intervals(text) IS
-	'Every online interval of a user''s anonymous session (internal to presence.intervals()).';
-
-/*
- * Every online interval that overlaps [since, until), of every user (user_id NULL)
- * or of one.  An identified session has at most one: from its greatest "0"
- * (started_at) to its greatest terminal item (ended_at), none when it has no "0"
- * or its greatest "0" is not before its greatest terminal item; os and client_ip
- * are the session's.  Anonymous sessions: presence.anonymous_intervals(), walked
- * only where the session's row leaves a doubt.
- */
-CREATE FUNCTION presence.intervals(since timestamptz, until timestamptz, user_id text DEFAULT NULL)
-	RETURNS TABLE (user_id text, session_id text, os text, client_ip text,
-				   online_from timestamptz, online_until timestamptz, end_state text)
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT s.user_id, s.session_id, s.os, s.client_ip, s.started_at, s.ended_at,
-		   CASE WHEN s.ended_at IS NOT NULL THEN s.state END
-	  FROM presence.sessions s
-	 WHERE (intervals.user_id IS NULL OR s.user_id = intervals.user_id)
-	   AND s.session_id <> ''
-	   AND s.started_at < intervals.until
-	   AND (s.ended_at IS NULL OR (s.ended_at > intervals.since AND s.ended_at > s.started_at))
-	UNION ALL
-	SELECT s.user_id, s.session_id, a.os, a.client_ip, a.online_from, a.online_until, a.end_state
-	  FROM presence.sessions s
-	 CROSS JOIN LATERAL presence.anonymous_intervals(s.user_id) a
-	 WHERE (intervals.user_id IS NULL OR s.user_id = intervals.user_id)
-	   AND s.session_id = ''
-	   -- the greatest item ended the session by since: every interval is over by then
-	   AND (s.state = 'online' OR s.last_event_at > intervals.since)
-	   AND a.online_from < intervals.until
-	   AND (a.online_until IS NULL OR a.online_until > intervals.since)
-$$;
-COMMENT ON FUNCTION presence.intervals(timestamptz, timestamptz, text) IS
-	'Every online interval overlapping [since, until), of every user or of user_id: the rows behind user_history(), online_at() and online_counts().';
-
-CREATE FUNCTION presence.user_history(user_id text, since timestamptz, until timestamptz)
-	RETURNS TABLE (session_id text, os text, client_ip text, online_from timestamptz,
-				   online_until timestamptz, end_state text)
-	LANGUAGE sql STABLE STRICT
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT i.session_id, i.os, i.client_ip, i.online_from, i.online_until, i.end_state
-	  FROM presence.intervals(user_history.since, user_history.until, user_history.user_id) i
-	 ORDER BY i.online_from, i.session_id
+		 GROUP BY w.run),
+	anon AS (
+		SELECT ''::text, coalesce(r.os, s.os), coalesce(r.client_ip, s.client_ip),
+			   r.online_from, r.online_until,
+			   CASE r.end_status WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' END
+		  FROM runs r
+		  LEFT JOIN presence.sessions s
+			ON s.user_id = user_history.user_id AND s.session_id = ''
+		 WHERE r.online_from < user_history.until
+		   AND (r.online_until IS NULL
+				OR (r.online_until > user_history.since AND r.online_until > r.online_from)))
+	SELECT x.* FROM (SELECT * FROM ident UNION ALL SELECT * FROM anon) x
+	 ORDER BY 4, 1;
+END
 $$;
 COMMENT ON FUNCTION presence.user_history(text, timestamptz, timestamptz) IS
 	'The user''s online intervals overlapping [since, until), one row per interval; online_until and end_state NULL while still online.';
@@ -616,7 +648,7 @@ CREATE FUNCTION presence.online_time(user_id text, since timestamptz, until time
 	WITH clipped AS (
 		SELECT greatest(i.online_from, online_time.since) AS f,
 			   least(coalesce(i.online_until, pg_catalog.now()), online_time.until) AS t
-		  FROM presence.intervals(online_time.since, online_time.until, online_time.user_id) i),
+		  FROM presence.user_history(online_time.user_id, online_time.since, online_time.until) i),
 	marked AS (
 		SELECT c.f, c.t, max(c.t) OVER (ORDER BY c.f, c.t
 										 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
@@ -635,6 +667,7 @@ CREATE FUNCTION presence.online_counts(since timestamptz, until timestamptz, ste
 	RETURNS TABLE (at timestamptz, users bigint, sessions bigint)
 	LANGUAGE plpgsql STABLE STRICT
 	SET search_path = pg_catalog, pg_temp
+	SET work_mem = '64MB'
 	AS $$
 DECLARE
 	steps timestamptz[];
@@ -785,8 +818,7 @@ $$;
 COMMENT ON FUNCTION presence.prune_daily() IS
 	'Remove the presence.daily rows older than presence.daily_retention (none when it is 0); returns how many.';
 
-REVOKE ALL ON FUNCTION presence.anonymous_intervals(text),
-	presence.intervals(timestamptz, timestamptz, text),
+REVOKE ALL ON FUNCTION presence.intervals(timestamptz, timestamptz),
 	presence.user_history(text, timestamptz, timestamptz),
 	presence.online_at(timestamptz),
 	presence.online_time(text, timestamptz, timestamptz),
@@ -794,8 +826,7 @@ REVOKE ALL ON FUNCTION presence.anonymous_intervals(text),
 	presence.fill_daily(), presence.prune_daily() FROM PUBLIC;
 REVOKE ALL ON presence.platforms FROM PUBLIC;
 GRANT SELECT ON presence.platforms TO presence_reader, presence_admin;
-GRANT EXECUTE ON FUNCTION presence.anonymous_intervals(text),
-	presence.intervals(timestamptz, timestamptz, text),
+GRANT EXECUTE ON FUNCTION presence.intervals(timestamptz, timestamptz),
 	presence.user_history(text, timestamptz, timestamptz),
 	presence.online_at(timestamptz),
 	presence.online_time(text, timestamptz, timestamptz),
