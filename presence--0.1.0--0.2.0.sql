@@ -390,11 +390,40 @@ COMMENT ON FUNCTION presence.user_history(text, timestamptz, timestamptz) IS
 
 CREATE FUNCTION presence.online_at(at timestamptz)
 	RETURNS TABLE (user_id text, session_id text, os text, online_since timestamptz)
-	LANGUAGE sql STABLE STRICT
+	LANGUAGE plpgsql STABLE STRICT
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT i.user_id, i.session_id, i.os, i.online_from
-	  FROM presence.intervals(online_at.at, online_at.at + '1 microsecond'::interval) i
+BEGIN
+	-- The rules of presence.intervals() at one instant.  An anonymous session is
+	-- online at it when its greatest item by then is a "0" (or it has none and its
+	-- fold started by then); only those few are walked, for their interval's start.
+	RETURN QUERY
+	WITH cand AS MATERIALIZED (
+		SELECT s.user_id, s.session_id, s.os, s.started_at
+		  FROM presence.sessions s
+		 WHERE (s.session_id <> ''
+				AND s.started_at <= online_at.at
+				AND (s.ended_at IS NULL
+					 OR (s.ended_at > online_at.at AND s.ended_at > s.started_at)))
+			OR (s.session_id = ''
+				AND (s.state = 'online' OR s.last_event_at > online_at.at)))
+	SELECT c.user_id, c.session_id, c.os, c.started_at FROM cand c WHERE c.session_id <> ''
+	UNION ALL
+	SELECT c.user_id, ''::text, h.os, h.online_from
+	  FROM cand c
+	  LEFT JOIN LATERAL (
+		SELECT e.status FROM presence.events e
+		 WHERE e.user_id = c.user_id AND e.session_id = '' AND e.status_time <= online_at.at
+		 ORDER BY e.status_time DESC, e.status DESC LIMIT 1) g ON true
+	 CROSS JOIN LATERAL presence.user_history(c.user_id, online_at.at,
+											  online_at.at + '1 microsecond'::interval) h
+	 WHERE c.session_id = '' AND h.session_id = ''
+	   AND (g.status = '0'
+			OR (g.status IS NULL
+				AND EXISTS (SELECT 1 FROM presence.folded_sessions f
+							 WHERE f.user_id = c.user_id AND f.session_id = ''
+							   AND f.started_at <= online_at.at)));
+END
 $$;
 COMMENT ON FUNCTION presence.online_at(timestamptz) IS
 	'Every session online at that instant, with the start of the interval it is in.';
@@ -450,18 +479,15 @@ BEGIN
 						cardinality(steps)) AS hi
 		  FROM presence.intervals(steps[1], online_counts.until) i),
 	live AS (SELECT r.* FROM ranges r WHERE r.hi > r.lo),
-	marked AS (
-		SELECT l.user_id, l.lo, l.hi,
-			   max(l.hi) OVER (PARTITION BY l.user_id ORDER BY l.lo, l.hi
-							   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-		  FROM live l),
-	islands AS (
-		SELECT m.user_id, m.lo, m.hi,
-			   count(*) FILTER (WHERE m.before IS NULL OR m.lo >= m.before)
-				   OVER (PARTITION BY m.user_id ORDER BY m.lo, m.hi ROWS UNBOUNDED PRECEDING) AS island
-		  FROM marked m),
+	-- A user's devices count once: each range adds only the steps after those of
+	-- the user's ranges that start before it.
 	merged AS (
-		SELECT min(i.lo) AS lo, max(i.hi) AS hi FROM islands i GROUP BY i.user_id, i.island),
+		SELECT greatest(m.lo, coalesce(m.before, m.lo)) AS lo, m.hi
+		  FROM (SELECT l.lo, l.hi,
+					   max(l.hi) OVER (PARTITION BY l.user_id ORDER BY l.lo, l.hi
+									   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+				  FROM live l) m
+		 WHERE m.before IS NULL OR m.hi > m.before),
 	deltas AS (
 		SELECT d.k, sum(d.u) AS u, sum(d.s) AS s
 		  FROM (SELECT l.lo + 1 AS k, 0 AS u, 1 AS s FROM live l
