@@ -8,7 +8,7 @@ OBJS = src/presence.o src/payload.o src/signature.o src/session_rules.o \
 DATA = presence--0.1.0.sql presence--0.1.0--0.2.0.sql presence--0.2.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
-REGRESS = setup parse rules signatures transactions backfill reconcile retention
+REGRESS = setup parse rules signatures transactions backfill reconcile history retention
 REGRESS_OPTS = --inputdir=.
 ISOLATION = concurrent_ingest repeatable_read signature_twins
 ISOLATION_OPTS = --load-extension=presence

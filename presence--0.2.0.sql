@@ -449,9 +449,14 @@ CREATE PROCEDURE presence.maintain(INOUT removed_items bigint DEFAULT NULL,
 DECLARE
 	after_user text := '';
 	batch record;
+	daily_added bigint;
+	daily_removed bigint;
 BEGIN
 	removed_items := 0;
 	removed_sessions := 0;
+	-- Summarise the days that have ended before their items are pruned.
+	daily_added := presence.fill_daily();
+	COMMIT;
 	horizon := presence.advance_horizon();
 	COMMIT;
 	WHILE horizon IS NOT NULL LOOP
@@ -464,14 +469,15 @@ BEGIN
 		COMMIT;
 	END LOOP;
 	removed_signatures := presence.forget_signatures('0');
+	daily_removed := presence.prune_daily();
 	COMMIT;
 	horizon := presence.horizon();
-	RAISE LOG 'presence.maintain: removed % items, % sessions and % signature triples; horizon %',
-		removed_items, removed_sessions, removed_signatures, horizon;
+	RAISE LOG 'presence.maintain: removed % items, % sessions and % signature triples; horizon %; presence.daily: % rows added, % removed',
+		removed_items, removed_sessions, removed_signatures, horizon, daily_added, daily_removed;
 END
 $$;
 COMMENT ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) IS
-	'Prune what is older than presence.retention (items, ended sessions, signature triples past the age window); returns what it removed.';
+	'Fill presence.daily for the days that have ended, then prune what is older than presence.retention (items, ended sessions, signature triples past the age window) and presence.daily rows older than presence.daily_retention; returns what it removed.';
 
 REVOKE ALL ON FUNCTION presence.advance_horizon(),
 	presence.prune_users(timestamptz, text, integer) FROM PUBLIC;
@@ -479,6 +485,380 @@ REVOKE ALL ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) F
 GRANT EXECUTE ON FUNCTION presence.advance_horizon(),
 	presence.prune_users(timestamptz, text, integer) TO presence_admin;
 GRANT EXECUTE ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) TO presence_admin;
+
+-- History and views (contract section 10): what the kept items say about the past.
+-- Everything here reads only what retention keeps: presence.events, presence.sessions
+-- (which check() proves equal to the rules over events and folds) and
+-- presence.folded_sessions (a session online at the horizon stands for one connect at
+-- its folded started_at, carrying its os and client_ip).
+
+CREATE VIEW presence.platforms AS
+	SELECT s.os, pg_catalog.count(DISTINCT s.user_id) AS online_users,
+		   pg_catalog.count(*) AS online_sessions
+	  FROM presence.sessions s
+	 WHERE s.state = 'online'
+	 GROUP BY s.os;
+COMMENT ON VIEW presence.platforms IS
+	'Users and sessions online now, per os (a session without os counts under os NULL).';
+
+/*
+ * Online intervals.  An identified session has at most one: from its greatest
+ * "0" (started_at) to its greatest terminal item (ended_at), none when it has
+ * no "0" or its greatest "0" is not before its greatest terminal item; os and
+ * client_ip are the session's.  An anonymous session's items (and the connect
+ * its fold stands for) are walked in (status_time, status) order: a run is a
+ * sequence of "0" items and the terminal item that ends it; its interval opens
+ * at the run's first "0" and closes at that terminal item (open while there is
+ * none); os and client_ip come from the greatest item of the run carrying them,
+ * else the session's.  A terminal item while offline opens nothing.
+ */
+CREATE FUNCTION presence.intervals(since timestamptz, until timestamptz)
+	RETURNS TABLE (user_id text, session_id text, os text, client_ip text,
+				   online_from timestamptz, online_until timestamptz, end_state text)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET work_mem = '64MB'
+	AS $$
+BEGIN
+	-- One scan of presence.sessions: the identified sessions' intervals, and the
+	-- anonymous sessions that may have one (one whose greatest item ended it by
+	-- since has none left).
+	RETURN QUERY
+	WITH cand AS MATERIALIZED (
+		SELECT s.user_id, s.session_id, s.state, s.os, s.client_ip, s.started_at, s.ended_at
+		  FROM presence.sessions s
+		 WHERE (s.session_id <> ''
+				AND s.started_at < intervals.until
+				AND (s.ended_at IS NULL
+					 OR (s.ended_at > intervals.since AND s.ended_at > s.started_at)))
+			OR (s.session_id = ''
+				AND (s.state = 'online' OR s.last_event_at > intervals.since))),
+	anon AS (
+		SELECT c.user_id, c.os, c.client_ip FROM cand c WHERE c.session_id = ''),
+	items AS (
+		SELECT e.user_id, e.status_time AS t, e.status::text AS status, e.os, e.client_ip
+		  FROM anon a JOIN presence.events e ON e.user_id = a.user_id AND e.session_id = ''
+		UNION ALL
+		SELECT f.user_id, f.started_at, '0', f.os, f.client_ip
+		  FROM anon a JOIN presence.folded_sessions f ON f.user_id = a.user_id AND f.session_id = ''),
+	walked AS (
+		SELECT i.*, count(*) FILTER (WHERE i.status <> '0')
+					OVER (PARTITION BY i.user_id ORDER BY i.t, i.status
+						  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run
+		  FROM items i),
+	runs AS (
+		SELECT w.user_id, min(w.t) FILTER (WHERE w.status = '0') AS online_from,
+			   max(w.t) FILTER (WHERE w.status <> '0') AS online_until,
+			   max(w.status) FILTER (WHERE w.status <> '0') AS end_status,
+			   (array_agg(w.os ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.os IS NOT NULL))[1] AS os,
+			   (array_agg(w.client_ip ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.client_ip IS NOT NULL))[1] AS client_ip
+		  FROM walked w
+		 GROUP BY w.user_id, w.run)
+	SELECT r.user_id, ''::text, coalesce(r.os, a.os), coalesce(r.client_ip, a.client_ip),
+		   r.online_from, r.online_until,
+		   CASE r.end_status WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' END
+	  FROM runs r JOIN anon a ON a.user_id = r.user_id
+	 WHERE r.online_from < intervals.until
+	   AND (r.online_until IS NULL
+			OR (r.online_until > intervals.since AND r.online_until > r.online_from))
+	UNION ALL
+	SELECT c.user_id, c.session_id, c.os, c.client_ip, c.started_at, c.ended_at,
+		   CASE WHEN c.ended_at IS NOT NULL THEN c.state END
+	  FROM cand c WHERE c.session_id <> '';
+END
+$$;
+COMMENT ON FUNCTION presence.intervals(timestamptz, timestamptz) IS
+	'Every online interval of every user overlapping [since, until): the rows behind online_at(), online_counts() and fill_daily().';
+
+CREATE FUNCTION presence.user_history(user_id text, since timestamptz, until timestamptz)
+	RETURNS TABLE (session_id text, os text, client_ip text, online_from timestamptz,
+				   online_until timestamptz, end_state text)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- The rules of presence.intervals(), for one user.
+	RETURN QUERY
+	WITH ident AS (
+		SELECT s.session_id, s.os, s.client_ip, s.started_at AS online_from,
+			   s.ended_at AS online_until, CASE WHEN s.ended_at IS NOT NULL THEN s.state END
+		  FROM presence.sessions s
+		 WHERE s.user_id = user_history.user_id AND s.session_id <> ''
+		   AND s.started_at < user_history.until
+		   AND (s.ended_at IS NULL
+				OR (s.ended_at > user_history.since AND s.ended_at > s.started_at))),
+	items AS (
+		SELECT e.status_time AS t, e.status::text AS status, e.os, e.client_ip
+		  FROM presence.events e
+		 WHERE e.user_id = user_history.user_id AND e.session_id = ''
+		UNION ALL
+		SELECT f.started_at, '0', f.os, f.client_ip
+		  FROM presence.folded_sessions f
+		 WHERE f.user_id = user_history.user_id AND f.session_id = ''),
+	walked AS (
+		SELECT i.*, count(*) FILTER (WHERE i.status <> '0')
+					OVER (ORDER BY i.t, i.status ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+					AS run
+		  FROM items i),
+	runs AS (
+		SELECT min(w.t) FILTER (WHERE w.status = '0') AS online_from,
+			   max(w.t) FILTER (WHERE w.status <> '0') AS online_until,
+			   max(w.status) FILTER (WHERE w.status <> '0') AS end_status,
+			   (array_agg(w.os ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.os IS NOT NULL))[1] AS os,
+			   (array_agg(w.client_ip ORDER BY w.t DESC, w.status DESC)
+					FILTER (WHERE w.client_ip IS NOT NULL))[1] AS client_ip
+		  FROM walked w
+		 GROUP BY w.run),
+	anon AS (
+		SELECT ''::text, coalesce(r.os, s.os), coalesce(r.client_ip, s.client_ip),
+			   r.online_from, r.online_until,
+			   CASE r.end_status WHEN '1' THEN 'offline' WHEN '2' THEN 'logged_out' END
+		  FROM runs r
+		  LEFT JOIN presence.sessions s
+			ON s.user_id = user_history.user_id AND s.session_id = ''
+		 WHERE r.online_from < user_history.until
+		   AND (r.online_until IS NULL
+				OR (r.online_until > user_history.since AND r.online_until > r.online_from)))
+	SELECT x.* FROM (SELECT * FROM ident UNION ALL SELECT * FROM anon) x
+	 ORDER BY 4, 1;
+END
+$$;
+COMMENT ON FUNCTION presence.user_history(text, timestamptz, timestamptz) IS
+	'The user''s online intervals overlapping [since, until), one row per interval; online_until and end_state NULL while still online.';
+
+CREATE FUNCTION presence.online_at(at timestamptz)
+	RETURNS TABLE (user_id text, session_id text, os text, online_since timestamptz)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- The rules of presence.intervals() at one instant.  An anonymous session is
+	-- online at it when its greatest item by then is a "0" (or it has none and its
+	-- fold started by then); only those few are walked, for their interval's start.
+	RETURN QUERY
+	WITH cand AS MATERIALIZED (
+		SELECT s.user_id, s.session_id, s.os, s.started_at
+		  FROM presence.sessions s
+		 WHERE (s.session_id <> ''
+				AND s.started_at <= online_at.at
+				AND (s.ended_at IS NULL
+					 OR (s.ended_at > online_at.at AND s.ended_at > s.started_at)))
+			OR (s.session_id = ''
+				AND (s.state = 'online' OR s.last_event_at > online_at.at)))
+	SELECT c.user_id, c.session_id, c.os, c.started_at FROM cand c WHERE c.session_id <> ''
+	UNION ALL
+	SELECT c.user_id, ''::text, h.os, h.online_from
+	  FROM cand c
+	  LEFT JOIN LATERAL (
+		SELECT e.status FROM presence.events e
+		 WHERE e.user_id = c.user_id AND e.session_id = '' AND e.status_time <= online_at.at
+		 ORDER BY e.status_time DESC, e.status DESC LIMIT 1) g ON true
+	 CROSS JOIN LATERAL presence.user_history(c.user_id, online_at.at,
+											  online_at.at + '1 microsecond'::interval) h
+	 WHERE c.session_id = '' AND h.session_id = ''
+	   AND (g.status = '0'
+			OR (g.status IS NULL
+				AND EXISTS (SELECT 1 FROM presence.folded_sessions f
+							 WHERE f.user_id = c.user_id AND f.session_id = ''
+							   AND f.started_at <= online_at.at)));
+END
+$$;
+COMMENT ON FUNCTION presence.online_at(timestamptz) IS
+	'Every session online at that instant, with the start of the interval it is in.';
+
+CREATE FUNCTION presence.online_time(user_id text, since timestamptz, until timestamptz)
+	RETURNS interval
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH clipped AS (
+		SELECT greatest(i.online_from, online_time.since) AS f,
+			   least(coalesce(i.online_until, pg_catalog.now()), online_time.until) AS t
+		  FROM presence.user_history(online_time.user_id, online_time.since, online_time.until) i),
+	marked AS (
+		SELECT c.f, c.t, max(c.t) OVER (ORDER BY c.f, c.t
+										 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+		  FROM clipped c WHERE c.f < c.t),
+	islands AS (
+		SELECT m.f, m.t, count(*) FILTER (WHERE m.before IS NULL OR m.f > m.before)
+							 OVER (ORDER BY m.f, m.t ROWS UNBOUNDED PRECEDING) AS island
+		  FROM marked m)
+	SELECT coalesce(sum(x.t - x.f), '0'::interval)
+	  FROM (SELECT min(i.f) AS f, max(i.t) AS t FROM islands i GROUP BY i.island) x
+$$;
+COMMENT ON FUNCTION presence.online_time(text, timestamptz, timestamptz) IS
+	'How long the user was online on any device within [since, until); overlapping devices count once, an open interval runs to least(until, now()).';
+
+CREATE FUNCTION presence.online_counts(since timestamptz, until timestamptz, step interval)
+	RETURNS TABLE (at timestamptz, users bigint, sessions bigint)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET work_mem = '64MB'
+	AS $$
+DECLARE
+	steps timestamptz[];
+BEGIN
+	IF step <= '0'::interval THEN
+		RAISE EXCEPTION 'step must be a positive interval' USING ERRCODE = '22023';
+	END IF;
+	SELECT array_agg(g ORDER BY g) INTO steps
+	  FROM generate_series(online_counts.since, online_counts.until, online_counts.step) g
+	 WHERE g < online_counts.until;
+	IF steps IS NULL THEN
+		RETURN;
+	END IF;
+	-- An interval [from, until) is online at the steps lo+1 .. hi: lo steps come
+	-- before from, hi before until.
+	RETURN QUERY
+	WITH ranges AS (
+		SELECT i.user_id,
+			   width_bucket(i.online_from - '1 microsecond'::interval, steps) AS lo,
+			   coalesce(width_bucket(i.online_until - '1 microsecond'::interval, steps),
+						cardinality(steps)) AS hi
+		  FROM presence.intervals(steps[1], online_counts.until) i),
+	live AS (SELECT r.* FROM ranges r WHERE r.hi > r.lo),
+	-- A user's devices count once: each range adds only the steps after those of
+	-- the user's ranges that start before it.
+	merged AS (
+		SELECT greatest(m.lo, coalesce(m.before, m.lo)) AS lo, m.hi
+		  FROM (SELECT l.lo, l.hi,
+					   max(l.hi) OVER (PARTITION BY l.user_id ORDER BY l.lo, l.hi
+									   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+				  FROM live l) m
+		 WHERE m.before IS NULL OR m.hi > m.before),
+	deltas AS (
+		SELECT d.k, sum(d.u) AS u, sum(d.s) AS s
+		  FROM (SELECT l.lo + 1 AS k, 0 AS u, 1 AS s FROM live l
+				UNION ALL SELECT l.hi + 1, 0, -1 FROM live l
+				UNION ALL SELECT m.lo + 1, 1, 0 FROM merged m
+				UNION ALL SELECT m.hi + 1, -1, 0 FROM merged m) d
+		 GROUP BY d.k)
+	SELECT steps[n.k],
+		   (sum(coalesce(d.u, 0)) OVER w)::bigint,
+		   (sum(coalesce(d.s, 0)) OVER w)::bigint
+	  FROM generate_series(1, cardinality(steps)) n(k)
+	  LEFT JOIN deltas d ON d.k = n.k
+	WINDOW w AS (ORDER BY n.k)
+	 ORDER BY n.k;
+END
+$$;
+COMMENT ON FUNCTION presence.online_counts(timestamptz, timestamptz, interval) IS
+	'How many users and sessions were online at since, since + step, ... before until: the series a dashboard plots.';
+
+/*
+ * presence.daily: per user and UTC day, what the intervals of that day add up to.
+ * Filled by presence.maintain() (presence.fill_daily()) for the days that have
+ * ended, after the last day already in the table, before the items are pruned;
+ * kept for presence.daily_retention.
+ */
+CREATE TABLE presence.daily (
+	user_id text COLLATE "C" NOT NULL,
+	day date NOT NULL,
+	online_time interval NOT NULL,
+	sessions integer NOT NULL,
+	first_online_at timestamptz NOT NULL,
+	last_seen_at timestamptz NOT NULL,
+	PRIMARY KEY (user_id, day)
+);
+COMMENT ON TABLE presence.daily IS
+	'Per user and UTC day: time online (devices counted once), online intervals, first and last instant online; kept for presence.daily_retention.';
+SELECT pg_catalog.pg_extension_config_dump('presence.daily', '');
+REVOKE ALL ON presence.daily FROM PUBLIC;
+GRANT SELECT ON presence.daily TO presence_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON presence.daily TO presence_admin;
+
+CREATE FUNCTION presence.fill_daily()
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH bounds AS (
+		SELECT b.first_day, (pg_catalog.now() AT TIME ZONE 'UTC')::date - 1 AS last_day
+		  FROM (SELECT greatest(
+					coalesce((SELECT max(d.day) + 1 FROM presence.daily d),
+							 (SELECT (least((SELECT min(e.status_time) FROM presence.events e),
+											(SELECT min(f.started_at) FROM presence.folded_sessions f))
+									  AT TIME ZONE 'UTC')::date)),
+					CASE WHEN k.keep > '0'::interval
+						 THEN ((pg_catalog.now() - k.keep) AT TIME ZONE 'UTC')::date END) AS first_day
+				  FROM (SELECT pg_catalog.current_setting('presence.daily_retention')::interval
+							AS keep) k) b),
+	span AS (
+		SELECT (b.first_day::timestamp AT TIME ZONE 'UTC') AS t0,
+			   ((b.last_day + 1)::timestamp AT TIME ZONE 'UTC') AS t1
+		  FROM bounds b WHERE b.first_day <= b.last_day),
+	pieces AS (
+		SELECT i.user_id, d.day,
+			   greatest(i.online_from, d.day::timestamp AT TIME ZONE 'UTC') AS f,
+			   least(coalesce(i.online_until, 'infinity'),
+					 (d.day + 1)::timestamp AT TIME ZONE 'UTC') AS t
+		  FROM span sp
+		 CROSS JOIN LATERAL presence.intervals(sp.t0, sp.t1) i
+		 CROSS JOIN LATERAL (
+			SELECT g::date AS day
+			  FROM generate_series(
+					(greatest(i.online_from, sp.t0) AT TIME ZONE 'UTC')::date::timestamp,
+					(least(coalesce(i.online_until, 'infinity'), sp.t1) - '1 microsecond'::interval)
+						AT TIME ZONE 'UTC', '1 day') g) d),
+	live AS (SELECT p.* FROM pieces p WHERE p.f < p.t),
+	marked AS (
+		SELECT l.*, max(l.t) OVER (PARTITION BY l.user_id, l.day ORDER BY l.f, l.t
+								   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+		  FROM live l),
+	islands AS (
+		SELECT m.*, count(*) FILTER (WHERE m.before IS NULL OR m.f > m.before)
+						OVER (PARTITION BY m.user_id, m.day ORDER BY m.f, m.t
+							  ROWS UNBOUNDED PRECEDING) AS island
+		  FROM marked m),
+	merged AS (
+		SELECT i.user_id, i.day, min(i.f) AS f, max(i.t) AS t, count(*) AS n
+		  FROM islands i GROUP BY i.user_id, i.day, i.island),
+	ins AS (
+		INSERT INTO presence.daily (user_id, day, online_time, sessions, first_online_at, last_seen_at)
+		SELECT m.user_id, m.day, sum(m.t - m.f), sum(m.n)::integer, min(m.f), max(m.t)
+		  FROM merged m
+		 GROUP BY m.user_id, m.day
+		ON CONFLICT (user_id, day) DO NOTHING
+		RETURNING 1)
+	SELECT pg_catalog.count(*) FROM ins
+$$;
+COMMENT ON FUNCTION presence.fill_daily() IS
+	'Add presence.daily rows for the UTC days that have ended after the last day in the table (within presence.daily_retention); returns the rows added.';
+
+CREATE FUNCTION presence.prune_daily()
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH gone AS (
+		DELETE FROM presence.daily d
+		 USING (SELECT pg_catalog.current_setting('presence.daily_retention')::interval AS keep) k
+		 WHERE k.keep > '0'::interval
+		   AND d.day < ((pg_catalog.now() - k.keep) AT TIME ZONE 'UTC')::date
+		RETURNING 1)
+	SELECT pg_catalog.count(*) FROM gone
+$$;
+COMMENT ON FUNCTION presence.prune_daily() IS
+	'Remove the presence.daily rows older than presence.daily_retention (none when it is 0); returns how many.';
+
+REVOKE ALL ON FUNCTION presence.intervals(timestamptz, timestamptz),
+	presence.user_history(text, timestamptz, timestamptz),
+	presence.online_at(timestamptz),
+	presence.online_time(text, timestamptz, timestamptz),
+	presence.online_counts(timestamptz, timestamptz, interval),
+	presence.fill_daily(), presence.prune_daily() FROM PUBLIC;
+REVOKE ALL ON presence.platforms FROM PUBLIC;
+GRANT SELECT ON presence.platforms TO presence_reader, presence_admin;
+GRANT EXECUTE ON FUNCTION presence.intervals(timestamptz, timestamptz),
+	presence.user_history(text, timestamptz, timestamptz),
+	presence.online_at(timestamptz),
+	presence.online_time(text, timestamptz, timestamptz),
+	presence.online_counts(timestamptz, timestamptz, interval)
+	TO presence_reader, presence_admin;
+GRANT EXECUTE ON FUNCTION presence.fill_daily(), presence.prune_daily() TO presence_admin;
 
 /*
  * Least privilege.  The tables and the functions that run with more rights
@@ -509,6 +889,8 @@ ALTER TABLE presence.seen_signatures OWNER TO presence_owner;
 ALTER TABLE presence.retention_state OWNER TO presence_owner;
 ALTER TABLE presence.folded_sessions OWNER TO presence_owner;
 ALTER TABLE presence.folded_users OWNER TO presence_owner;
+ALTER TABLE presence.daily OWNER TO presence_owner;
+ALTER VIEW presence.platforms OWNER TO presence_owner;
 ALTER FUNCTION @extschema@.presence_verify(text, text, text, text) OWNER TO presence_owner;
 ALTER FUNCTION @extschema@.presence_ingest(text, text, text, text, text) OWNER TO presence_owner;
 ALTER FUNCTION @extschema@.presence_ingest_unsigned(text) OWNER TO presence_owner;

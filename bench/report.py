@@ -112,6 +112,17 @@ else:
     rows.append(["9", "older items carrying os, after newer ones without", "not run", "", "", "",
                  "flat", "n/a"])
 
+if "f10.online_at" in vals:
+    at, uh, oc = (float(vals["f10.%s" % k]) for k in ("online_at", "user_history", "online_counts"))
+    met = at < 200 and uh < 1 and oc < 1000
+    rows.append(["10", "history, %s users / %s sessions kept: online_at, user_history of one user, "
+                 "online_counts over a day at 1-minute steps (median ms)"
+                 % (fmt(float(vals["f10.users"])), fmt(float(vals["f10.sessions"]))),
+                 "%.1f ms, %.3f ms, %.1f ms" % (at, uh, oc), "", "", "",
+                 "< 200 ms, < 1 ms, < 1 s", "yes" if met else "**no**"])
+else:
+    rows.append(["10", "history functions", "not run", "", "", "", "< 200 ms, < 1 ms, < 1 s", "n/a"])
+
 if "f8.ms" in vals:
     items, ms = float(vals["f8.items"]), float(vals["f8.ms"])
     per_m = ms / 1000.0 / (items / 1e6) if items else 0.0

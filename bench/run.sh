@@ -19,6 +19,7 @@
 #   BENCH_MEM_INGEST_CALLS (20000)  ingest calls of figure 7 (plus 1,000,000 parse calls)
 #   BENCH_STORM_DELIVERIES (4000)   figure 6 deliveries of 100 items (smaller: smoke tests only)
 #   BENCH_NO_INSTALL=1        do not build and install the extension first
+#   BENCH_HISTORY_USERS (100000), BENCH_HISTORY_SESSIONS (1000000)  figure 10's size
 #   BENCH_SKIP_HTTP=1         skip figures 4, 5, 7a (e.g. presence-http not built)
 #   BENCH_REPORT=FILE         also write the report (markdown) to FILE
 #   BENCH_KEEP=1              keep the temporary directory (logs, raw outputs)
@@ -419,6 +420,23 @@ for f9 in "1000 1000" "4000 4000" "16000 16000" "1000 100000"; do
 		sql "SELECT round(bench.older_items_us('flat_${n}_$history', $n, $history)::numeric, 1)")"
 done
 
+# --- figure 10: history over many users and sessions -------------------------------------
+# Its own database, loaded straight into the tables (bench/sql/history.sql).
+f10_users=${BENCH_HISTORY_USERS:-100000}
+f10_sessions=${BENCH_HISTORY_SESSIONS:-1000000}
+say "figure 10: history functions, $f10_users users, $f10_sessions sessions ($(elapsed)s)"
+psql -qX -d postgres -c 'CREATE DATABASE bench_history' >/dev/null
+mapfile -t f10 < <(psql -qXAt -d bench_history -v ON_ERROR_STOP=1 -v users="$f10_users" \
+	-v sessions="$f10_sessions" -f "$BENCH/sql/history.sql" | grep -E '^[0-9.]+$')
+psql -qX -d postgres -c 'DROP DATABASE bench_history' >/dev/null
+if [ "${#f10[@]}" -eq 3 ]; then
+	put f10.users "$f10_users"
+	put f10.sessions "$f10_sessions"
+	put f10.online_at "${f10[0]}"
+	put f10.user_history "${f10[1]}"
+	put f10.online_counts "${f10[2]}"
+fi
+
 # --- figure 8: presence.maintain() ------------------------------------------------------
 # Every figure above wrote items dated months ago: with a 30-day retention,
 # maintain() prunes them all, and presence.check() below must still be empty.
@@ -426,7 +444,9 @@ say "figure 8: presence.maintain() over everything the figures wrote ($(elapsed)
 put f8.items_before "$(sql "SELECT count(*) FROM presence.events")"
 put f8.sessions_before "$(sql "SELECT count(*) FROM presence.sessions")"
 f8_t0=$(date +%s%N)
-read -r f8_items f8_sessions <<<"$(PGOPTIONS='-c presence.retention=30d' psql -qXAt -F ' ' -v ON_ERROR_STOP=1 \
+# presence.daily_retention=7d: the figures leave ~200,000 sessions online for months, and
+# a first fill_daily() writes a row per user and day for each (README, Presence over time).
+read -r f8_items f8_sessions <<<"$(PGOPTIONS='-c presence.retention=30d -c presence.daily_retention=7d' psql -qXAt -F ' ' -v ON_ERROR_STOP=1 \
 	-c 'CALL presence.maintain()' | cut -d' ' -f1,2)"
 put f8.ms "$((($(date +%s%N) - f8_t0) / 1000000))"
 put f8.items "$f8_items"

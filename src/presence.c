@@ -33,6 +33,7 @@ static const struct config_enum_entry feed_options[] = {
 	{"logical", PRESENCE_FEED_LOGICAL, false},
 	{NULL, 0, false}
 };
+static char *presence_daily_retention = NULL;	/* read by SQL only */
 
 /* presence.retention must read as a non-negative interval ('0' keeps everything). */
 static bool
@@ -40,7 +41,7 @@ check_retention(char **newval, void **extra, GucSource source)
 {
 	if (retention_parse(*newval))
 		return true;
-	GUC_check_errdetail("presence.retention must be a non-negative interval, such as '30 days', or 0 to keep everything.");
+	GUC_check_errdetail("The value must be a non-negative interval, such as '30 days', or 0 to keep everything.");
 	return false;
 }
 
@@ -84,6 +85,13 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("presence.daily_retention",
+							   "How long presence.maintain() keeps the rows of presence.daily.",
+							   "0 keeps everything.",
+							   &presence_daily_retention,
+							   "400 days",
+							   PGC_SUSET, 0,
+							   check_retention, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("presence");
 #else
