@@ -184,6 +184,14 @@ def basics(cur, listen):
     ingest(cur, item(odd, 0, 0))
     got = [json.loads(m) for m in listen.read(cur)]
     check(len(got) == 1 and got[0]['user_id'] == odd, 'the user id is JSON-escaped', repr(got))
+    ingest(cur, item('ghost', 0, 0, 'g1'))
+    listen.read(cur)
+    cur.execute("SELECT * FROM presence_reconcile('ghost', false, now())")
+    reconciled = cur.fetchone()
+    got = listen.read(cur)
+    check(reconciled[1] == 1 and len(got) == 1 and json.loads(got[0])['online'] is False and
+          got[0] == expected_payload(users_rows(cur)['ghost']),
+          'a ghost reconciled offline gives its online: false message', '%r %r' % (reconciled, got))
 
 
 def sign(nonce, ts):
