@@ -131,10 +131,16 @@ next_users(const char *after_user, TimestampTz horizon, int max_users, char ***u
 	Int32GetDatum(max_users)};
 	int			n;
 
+	/*
+	 * Walk presence.users in key order and probe each user's items: the
+	 * LIMIT 1 keeps the probe a nested loop, so a batch costs its users'
+	 * items, never a pass over the whole of presence.events.
+	 */
 	plan_execute(PLAN(&plan,
-					  "SELECT DISTINCT e.user_id FROM presence.events e "
-					  "WHERE e.user_id > $1 AND e.status_time < $2 "
-					  "ORDER BY e.user_id LIMIT $3", types),
+					  "SELECT u.user_id FROM presence.users u "
+					  "CROSS JOIN LATERAL (SELECT 1 FROM presence.events e "
+					  "WHERE e.user_id = u.user_id AND e.status_time < $2 LIMIT 1) old "
+					  "WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $3", types),
 				 values, NULL, 0);
 	n = (int) SPI_processed;
 	*users = palloc(sizeof(char *) * Max(n, 1));

@@ -5,8 +5,8 @@ growing once the horizon is reached (contract.md section 8).
 
 Every simulated day, USERS users each connect and disconnect two identified sessions (new ids
 every day) and their anonymous session, with times spread over that day; then
-presence.maintain() runs with the horizon 7 days behind the simulated day, and VACUUM does what
-autovacuum would.  The test asserts that the total size of the presence tables (heap, indexes,
+presence.maintain() runs with the horizon 7 days behind the simulated day (for the items and,
+through presence.daily_retention, for presence.daily), and VACUUM does what autovacuum would.  The test asserts that the total size of the presence tables (heap, indexes,
 TOAST) at the end is no larger than a little over its size two weeks in, that presence.events
 and presence.sessions hold only what the last 8 days brought, that users keep their last_*
 times, and that presence.check() is empty.
@@ -75,11 +75,14 @@ def main():
         for day in range(DAYS):
             back = DAYS - 1 - day
             ingest_day(cur, today - back * DAY_MS, day)
-            cur.execute("SELECT set_config('presence.retention', %s, false)",
-                        ('%d days' % (back + KEEP_DAYS),))
+            # Both horizons 7 days behind the simulated day: the items and presence.daily.
+            for setting in ('presence.retention', 'presence.daily_retention'):
+                cur.execute("SELECT set_config(%s, %s, false)",
+                            (setting, '%d days' % (back + KEEP_DAYS)))
             cur.execute("CALL presence.maintain()")
             cur.execute("VACUUM presence.events, presence.sessions, presence.users, "
-                        "presence.folded_sessions, presence.folded_users, presence.retention_state")
+                        "presence.folded_sessions, presence.folded_users, presence.retention_state, "
+                        "presence.daily")
             cur.execute(SIZE_SQL)
             sizes.append(cur.fetchone()[0])
         print('# total size of the presence tables (kB) every 10 days: %s'
