@@ -14,9 +14,9 @@
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* UTC wall-clock time with milliseconds, ISO 8601. */
-static void
-timestamp(char *out, size_t size)
+/* UTC wall-clock time with milliseconds, ISO 8601 (also a timestamptz literal). */
+void
+utc_now_iso(char *out, size_t size)
 {
 	struct timeval tv;
 	struct tm	tm;
@@ -51,7 +51,7 @@ log_msg(const char *fmt,...)
 	char		ts[40];
 	va_list		ap;
 
-	timestamp(ts, sizeof(ts));
+	utc_now_iso(ts, sizeof(ts));
 	pthread_mutex_lock(&log_lock);
 	fprintf(stderr, "%s presence-http: ", ts);
 	va_start(ap, fmt);

@@ -105,6 +105,7 @@ extern int	ms_until(double at);
 
 /* ---------- log.c ---------- */
 
+extern void utc_now_iso(char *out, size_t size);
 extern void log_msg(const char *fmt,...)
 			__attribute__((format(printf, 1, 2)));
 extern void log_request(const char *method, const char *path, int status,

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "presence_http.h"
 
@@ -127,20 +126,6 @@ fetch_suspects(void)
 	return query(suspects_sql, 2, params);
 }
 
-/* Now, as a timestamptz literal with milliseconds (UTC). */
-static void
-wall_now(char *out, size_t size)
-{
-	struct timeval tv;
-	struct tm	tm;
-	size_t		n;
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(out + n, size - n, ".%03d+00", (int) (tv.tv_usec / 1000));
-}
-
 /* The provider said user is not online at checked_at: end its ghosts. */
 static void
 apply_offline(const char *user, const char *checked_at, Round *round)
@@ -169,7 +154,7 @@ check_one(const char *user, Round *round)
 	if (!sleep_until(r.last_sent + 1.0 / r.cfg->reconcile_rate))
 		return ANSWER_ERROR;
 	r.last_sent = mono_now();
-	wall_now(checked_at, sizeof(checked_at));
+	utc_now_iso(checked_at, sizeof(checked_at));
 	a = provider_check(r.provider, user, &http_status);
 	if (stopping())
 		return ANSWER_ERROR;	/* aborted: neither counted nor applied */
