@@ -11,6 +11,8 @@ exact, not a timeout.  Asserts:
     the contract (key order, spacing, ISO 8601 UTC milliseconds, null); a second session none;
     the first of two disconnects none, the last one online false; a logout logged_out true;
   * a re-delivery, a stale item and a rolled-back transaction give none;
+  * three calls in one transaction that take a user online, offline and online again with the
+    first call's payload give three messages (NOTIFY would fold the repeat into the first);
   * a user id with quotes, backslashes, control and non-ASCII characters comes back intact;
   * presence_ingest_batch naming 20 users: exactly one message per changed user, none for the
     others, each equal to the user's presence.users row;
@@ -177,6 +179,20 @@ def basics(cur, listen):
     ingest(cur, item('bob', 0, 0, 'b1'))
     cur.execute("ROLLBACK")
     check(listen.read(cur) == [], 'a rolled-back transaction gives no message')
+    ingest(cur, item('dora', 0, 0, 'd1'), item('dora', 1, 10000, 'd1'))
+    listen.read(cur)
+    cur.execute("BEGIN")
+    ingest(cur, item('dora', 0, 5000, 'd2'))
+    ingest(cur, item('dora', 1, 6000, 'd2'))
+    ingest(cur, item('dora', 0, 5000, 'd3'))
+    cur.execute("COMMIT")
+    got = listen.read(cur)
+    final = users_rows(cur)['dora']
+    check(len(got) == 3 and got[0].rstrip() == got[2].rstrip() and got[0] != got[2]
+          and json.loads(got[1])['online'] is False and got[2].rstrip() == expected_payload(final)
+          and final['online'],
+          'online, offline, online again in one transaction: three messages, the repeat kept '
+          'apart from the first by a trailing space, the last one the final row', repr(got))
     ingest(cur, item('bob', 0, 0), item('bob', 1, 10))
     got = listen.read(cur)
     check(got == [], 'a call that leaves online and logged_out as they were gives none', repr(got))
