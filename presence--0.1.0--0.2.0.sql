@@ -245,7 +245,7 @@ GRANT EXECUTE ON FUNCTION presence.advance_horizon(),
 	presence.prune_users(timestamptz, text, integer) TO presence_admin;
 GRANT EXECUTE ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) TO presence_admin;
 
--- History and views (contract section 10): what the kept items say about the past.
+-- History and views (doc/rules.md section 10): what the kept items say about the past.
 -- Everything here reads only what retention keeps: presence.events, presence.sessions
 -- (which check() proves equal to the rules over events and folds) and
 -- presence.folded_sessions (a session online at the horizon stands for one connect at
@@ -659,7 +659,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM presence_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA presence TO presence_admin;
 
 -- Ghost sessions: users that look online but have said nothing for a while, and the
--- disconnect the provider's status API lets us apply for them (contract section 11).
+-- disconnect the provider's status API lets us apply for them (doc/rules.md section 11).
 CREATE FUNCTION presence.suspects(idle interval DEFAULT '1 hour', max integer DEFAULT 100)
 	RETURNS TABLE (user_id text, online_sessions integer, last_event_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test/lifecycle/upgrade.sh: ALTER EXTENSION presence UPDATE from 0.1.0 keeps
 # every row and ends in the same objects and the same rows as a fresh install
-# fed the same deliveries (contract section 7); and a new library under the
+# fed the same deliveries (doc/rules.md section 7); and a new library under the
 # old version's SQL refuses with 55000 and a hint, without crashing.
 #
 # Database a is created at 0.1.0 on a private cluster running the 0.1.0
