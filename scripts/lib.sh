@@ -29,18 +29,19 @@ ensure_packages() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-# Build the extension alone and install it into PostgreSQL.
+# Build the extension alone (warnings are errors) and install it into PostgreSQL:
+# the README's `make && make install`.
 install_extension() {
-	make -s PG_CONFIG="$PG_BIN/pg_config" presence.so >/dev/null
-	as_root install -m 755 presence.so "$("$PG_BIN/pg_config" --pkglibdir)/presence.so"
-	as_root install -m 644 presence.control presence--*.sql "$("$PG_BIN/pg_config" --sharedir)/extension/"
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install >/dev/null
 }
 
-# Build the extension and the shim, and install them into PostgreSQL.
+# Build the extension and the shim (warnings are errors), and install both
+# into PostgreSQL: `make && make http`, then `make install install-http`.
 build_and_install() {
 	say "building with PostgreSQL $PG_MAJOR"
-	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all >/dev/null
-	as_root make -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all http >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install install-http >/dev/null
 }
 
 # The account that runs the cluster: ourselves, or 'postgres' when we are root.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-feed.py: the live feed (contract.md section 9), with a real listener and real logical decoding.
+feed.py: the live feed (doc/rules.md section 9), with a real listener and real logical decoding.
 
 A second connection runs LISTEN presence and reads conn.notifies; after each step the ingesting
 connection sends NOTIFY feed_sync, and the listener reads up to that marker, so "no message" is
@@ -8,7 +8,7 @@ exact, not a timeout.  Asserts:
 
   * presence.feed = off (the default) sends nothing;
   * notify: a user's first session gives one message, online true, with exactly the payload of
-    the contract (key order, spacing, ISO 8601 UTC milliseconds, null); a second session none;
+    doc/rules.md section 9 (key order, spacing, ISO 8601 UTC milliseconds, null); a second session none;
     the first of two disconnects none, the last one online false; a logout logged_out true;
   * a re-delivery, a stale item and a rolled-back transaction give none;
   * three calls in one transaction that take a user online, offline and online again with the
@@ -130,7 +130,7 @@ def user_part(msg):
 
 
 def expected_payload(row):
-    """The contract's payload, byte for byte, from a users row."""
+    """The payload of doc/rules.md section 9, byte for byte, from a users row."""
     def t(v):
         return 'null' if v is None else '"%s"' % v
     return ('{"user_id": %s, "online": %s, "online_sessions": %d, "logged_out": %s, '
@@ -149,7 +149,7 @@ def basics(cur, listen):
     got = listen.read(cur)
     rows = users_rows(cur)
     check(len(got) == 1 and got[0] == expected_payload(rows['alice']),
-          'the first session gives one message, exactly the contract payload', repr(got))
+          'the first session gives one message, exactly the payload of the rules', repr(got))
     check(got and got[0] == '{"user_id": "alice", "online": true, "online_sessions": 1, '
           '"logged_out": false, "last_online_at": "2024-10-29T09:00:00.000Z", '
           '"last_offline_at": null, "last_seen_at": "2024-10-29T09:00:00.000Z"}',

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-pruning.py: property test of retention (contract.md section 8) against the model.
+pruning.py: property test of retention (doc/rules.md section 8) against the model.
 
 For every random history (presence_model.generate_history, its times spread to one item per
 second so that a horizon can fall between two of them) one or two horizons are drawn between
