@@ -17,8 +17,9 @@ for line in open(sys.argv[1]):
 def rounds(fig, side):
     out = []
     i = 1
-    while "%s.%s.%d" % (fig, side, i) in vals:
-        out.append(float(vals["%s.%s.%d" % (fig, side, i)]))
+    pre = "%s.%s." % (fig, side) if side else fig + "."
+    while "%s%d" % (pre, i) in vals:
+        out.append(float(vals["%s%d" % (pre, i)]))
         i += 1
     return out
 
@@ -133,6 +134,66 @@ if "f8.ms" in vals:
                  "reported (no goal)", "n/a"])
 else:
     rows.append(["8", "CALL presence.maintain()", "not run", "", "", "", "reported", "n/a"])
+
+
+
+def space_row(key, title, raw_key, raw_name, raw_table):
+    need = ["%s.%s.%s" % (key, t, f) for t in ("events", "sessions", "users") for f in ("rows", "bytes")]
+    if not all(k in vals for k in need) or float(vals["%s.events.rows" % key]) == 0:
+        rows.append([key.upper(), title, "not run", "", "", "", "", "n/a"])
+        return
+    per = {}
+    for t in ("events", "sessions", "users", raw_table):
+        n = float(vals.get("%s.%s.rows" % (key, t), 0) or 0)
+        per[t] = float(vals["%s.%s.bytes" % (key, t)]) / n if n else float("nan")
+    upd = {t: float(vals.get("%s.%s.upd" % (key, t), 0) or 0) for t in ("users", "sessions")}
+    hot = {t: float(vals.get("%s.%s.hot" % (key, t), 0) or 0) for t in ("users", "sessions")}
+    share = lambda t: "%.1f%%" % (100.0 * hot[t] / upd[t]) if upd[t] else "no updates"
+    all_upd, all_hot = sum(upd.values()), sum(hot.values())
+    hot_all = 100.0 * all_hot / all_upd if all_upd else 100.0
+    raw = float(vals.get(raw_key) or "nan")
+    met = per["events"] < raw and per["users"] < 200 and per["sessions"] < 200 and hot_all >= 90
+    rows.append([key.upper(), title,
+                 "item %.0f B, session %.0f B, user %.0f B; HOT: users %s, sessions %s, both %.1f%%"
+                 % (per["events"], per["sessions"], per["users"], share("users"), share("sessions"), hot_all),
+                 "%s %.0f B (%.0f B per stored row)" % (raw_name, raw, per[raw_table]),
+                 "%s items, %s sessions, %s users added" % tuple(
+                     fmt(float(vals["%s.%s.rows" % (key, t)])) for t in ("events", "sessions", "users")),
+                 "%.2f" % (per["events"] / raw) if raw == raw and raw else "",
+                 "item < %s (moonshot 150 B); session, user < 200 B; HOT >= 90%%" % raw_name,
+                 "yes" if met else "**no**"])
+
+
+space_row("s1", "space after figures 1 (warm-up included): bytes per row added (table + indexes + TOAST), "
+          "share of HOT updates", "s1.body_len", "raw body", "raw")
+space_row("s6", "space after the storm (figure 6): bytes per row added, share of HOT updates",
+          "s6.item_len", "raw item", "raw_items")
+
+
+def read_rows():
+    goals = {"a": 2.0, "b": 2.0, "c": 50.0}
+    names = {"a": "200 friends: user_id = ANY($1) AND online",
+             "b": "one user's online sessions",
+             "c": "online count per platform (presence.platforms)"}
+    rates = {"a": 200, "b": 200, "c": 5}
+    for q in "abc":
+        c99, b99 = rounds("f11%s.c.p99" % q, ""), rounds("f11%s.b.p99" % q, "")
+        c50, b50 = rounds("f11%s.c.p50" % q, ""), rounds("f11%s.b.p50" % q, "")
+        title = "11%s reads at %d/s while figure 2's load runs at %s/s: %s (ms)" % (
+            q, rates[q], fmt(float(vals.get("f11.target", "nan"))), names[q])
+        if not c99 or not b99:
+            rows.append(["11" + q, title, "not run", "", "", "", "p99 < %g ms" % goals[q], "n/a"])
+            continue
+        m = statistics.median
+        rows.append(["11" + q, title,
+                     "p99 " + " / ".join("%.2f" % x for x in c99) + " (p50 " + " / ".join("%.2f" % x for x in c50) + ")",
+                     "idle: p99 " + " / ".join("%.2f" % x for x in b99) + " (p50 " + " / ".join("%.2f" % x for x in b50) + ")",
+                     "p99 %.2f / %.2f, p50 %.2f / %.2f" % (m(c99), m(b99), m(c50), m(b50)),
+                     "%.2f" % (m(c99) / m(b99)) if m(b99) else "",
+                     "p99 < %g ms under load" % goals[q], "yes" if m(c99) < goals[q] else "**no**"])
+
+
+read_rows()
 
 head = ["#", "figure", "contender (rounds)", "baseline (rounds)", "medians C / B", "ratio", "goal", "met?"]
 print("| " + " | ".join(head) + " |")

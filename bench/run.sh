@@ -156,7 +156,7 @@ pgbench_tps() {
 		count_up runs 1
 		rc=0
 		/usr/bin/time -f '%U %S' -o "$log.time" \
-			pgbench -n -M prepared -D n=$(($(counter runs) * 10000000)) -f "$BENCH/pgbench/$script" "$@" \
+			pgbench -n -M prepared -D n=$(($(counter runs) * 10000000)) -D nusers=100000 -f "$BENCH/pgbench/$script" "$@" \
 			>"$log" 2>&1 || rc=$?
 		[ "$rc" -eq 0 ] && break
 		# Stopped from outside: no result and no SQL error in its log.
@@ -197,11 +197,18 @@ f2_c() { PGOPTIONS='-c synchronous_commit=on' pgbench_tps "f2c$1" ingest_one.sql
 f2_b() { PGOPTIONS='-c synchronous_commit=on' pgbench_tps "f2b$1" insert_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
 # Warm-up, not measured: the first writes after initdb's checkpoint pay for
 # full-page images and cold caches; give both sides one short run first.
+# Space (figures S1, S6): what the tables hold per row, measured from here.
+space() {   # space PREFIX SINCE: bytes and HOT counters since bench.snapshot(SINCE)
+	sleep 1     # the exited pgbench backends' statistics reach the shared counters
+	psql -qXAt -F $'\t' -v ON_ERROR_STOP=1 -c "SELECT * FROM bench.space('$1', '$2')" >>"$results"
+}
+sql "SELECT bench.snapshot('start')" >/dev/null
 say "warm-up: ${WARM}s of each side, not measured"
 PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_c ingest_one.sql -c $CLIENTS -j 2 -T "$WARM" >/dev/null
 PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_b insert_one.sql -c $CLIENTS -j 2 -T "$WARM" >/dev/null
 say "figure 1: synchronous_commit=off ($(elapsed)s)"
 alternate f1 f1_c f1_b
+space s1 start
 # Figure 1 with the live feed (README, Live feed): the same ingest with
 # presence.feed = notify, then logical (start_cluster gives wal_level =
 # logical), each alternated against figure 1's run with the feed off.
@@ -214,6 +221,56 @@ say "figure 1l: presence.feed=logical against off ($(elapsed)s)"
 alternate f1l f1l_c f1off_b
 say "figure 2: synchronous_commit=on ($(elapsed)s)"
 alternate f2 f2_c f2_b
+
+# --- figure 11: reads under write load ---------------------------------------------
+# Three readers at once, each its own pgbench at a fixed rate (-R, latency from the
+# scheduled start, per-transaction log): (a) 200 friends' presence, (b) one user's
+# online sessions, (c) the online count per platform.  Contender: while figure 2's
+# write load runs at half its peak (median of figure 2's contender); baseline: the
+# same reads with no writes.  Percentiles from the logs; ratio = p99 loaded / idle.
+READ_RATES=(200 200 5)          # per second: friends, sessions, platforms
+READ_CLIENTS=(2 2 1)
+READ_NAMES=(friends sessions platforms)
+f11_reads() {   # f11_reads f11.SIDE.ROUND: run the readers for SECS, put f11{a,b,c}.SIDE.{p50,p99,n}.ROUND
+	local tag=$1 i q fig side r pids=() letters=(a b c)
+	for i in 0 1 2; do
+		q=${READ_NAMES[$i]}
+		pgbench -n -M prepared -f "$BENCH/pgbench/read_$q.sql" -D nusers=100000 -c "${READ_CLIENTS[$i]}" -j 1 \
+			-R "${READ_RATES[$i]}" -T "$SECS" -l --log-prefix="$out/lat.$tag.$q" \
+			>"$out/$tag.$q.log" 2>&1 &
+		pids+=($!)
+	done
+	for i in 0 1 2; do wait "${pids[$i]}" || { cat "$out/$tag.${READ_NAMES[$i]}.log" >&2; die "reader $tag ${READ_NAMES[$i]} failed"; }; done
+	for i in 0 1 2; do
+		q=${READ_NAMES[$i]}
+		grep -q 'number of failed transactions: 0 ' "$out/$tag.$q.log" || die "reader $tag $q had failures"
+		read -r fig side r <<<"${tag//./ }"
+		python3 "$BENCH/latency.py" "$fig${letters[$i]}.$side.$r" "$out"/lat."$tag.$q".* |
+			sed -E 's/^([^.]*)\.([^.]*)\.([^.]*)\.(p50|p99|n)\t/\1.\2.\4.\3\t/' >>"$results"
+	done
+}
+f11_c() {
+	local wpid
+	PGOPTIONS='-c synchronous_commit=on' pgbench_tps "f11w$1" ingest_one.sql -c $CLIENTS -j 2 \
+		-R "$f11_rate" -T $((SECS + 2)) >"$out/f11w$1.tps" &
+	wpid=$!
+	sleep 1
+	f11_reads "f11.c.$1"
+	wait "$wpid" || die "figure 11's write load failed"
+	put "f11.wrate.$1" "$(cat "$out/f11w$1.tps")"
+}
+f11_b() { f11_reads "f11.b.$1"; }
+f11_rate=$(python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]) / 2))" \
+	$(grep '^f2\.c\.' "$results" | cut -f2))
+put f11.target "$f11_rate"
+put f11.users "$(sql "SELECT count(*) FROM presence.users")"
+put f11.sessions "$(sql "SELECT count(*) FROM presence.sessions")"
+put f11.online "$(sql "SELECT count(*) FROM presence.sessions WHERE state = 'online'")"
+say "figure 11: reads while figure 2's load runs at $f11_rate/s ($(elapsed)s)"
+for r in $(seq 1 "$ROUNDS"); do
+	if [ $((r % 2)) -eq 1 ]; then f11_c "$r"; f11_b "$r"; else f11_b "$r"; f11_c "$r"; fi
+	say "  f11 round $r: p99 loaded / idle: a $(get "f11a.c.p99.$r") / $(get "f11a.b.p99.$r") ms, b $(get "f11b.c.p99.$r") / $(get "f11b.b.p99.$r") ms, c $(get "f11c.c.p99.$r") / $(get "f11c.b.p99.$r") ms"
+done
 
 # --- figure 3: parse 100,000 distinct bodies -----------------------------------
 # One backend for all rounds, after one unmeasured run of each query: a fresh
@@ -255,7 +312,9 @@ f6_c() { f6_run c "$1" storm_ingest.sql; }
 f6_b() { f6_run b "$1" storm_insert.sql; }
 [ $((ndeliv % CLIENTS)) -eq 0 ] || die "storm deliveries must divide among clients"
 say "figure 6: reconnect storm ($(elapsed)s)"
+sql "SELECT bench.snapshot('storm')" >/dev/null
 alternate f6 f6_c f6_b
+space s6 storm
 storm_done=$(sql "SELECT count(DISTINCT user_id) FROM presence.events WHERE user_id LIKE 'storm%'")
 put f6.users "$storm_done"
 

@@ -2,7 +2,7 @@
 -- n counts this client's transactions (run.sh gives each run its own start, -D n=...),
 -- so (client, n) and the item time are unique across the whole benchmark.
 \set n :n + 1
-\set u random(1, 100000)
+\set u random(1, :nusers)
 \set s random(1, 3)
 \set st random(0, 2)
 \set t 1730000000000 + :n * 64 + :client_id

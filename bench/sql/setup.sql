@@ -86,3 +86,51 @@ BEGIN
   RETURN bench.elapsed_ms(format('SELECT presence_ingest_unsigned(%L)', b)) * 1000 / n;
 END
 $$;
+
+-- Space (figures S1, S6): per-table counters at the start of a phase, so a
+-- phase's bytes and HOT share are its own.
+CREATE TABLE bench.snap (phase text, rel text, n bigint, bytes bigint, upd bigint, hot bigint,
+						 PRIMARY KEY (phase, rel));
+CREATE FUNCTION bench.rel_counts(OUT rel text, OUT n bigint, OUT bytes bigint, OUT upd bigint, OUT hot bigint)
+RETURNS SETOF record LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+BEGIN
+  PERFORM pg_stat_clear_snapshot();
+  FOREACH r IN ARRAY ARRAY['presence.events', 'presence.sessions', 'presence.users', 'bench.raw', 'bench.raw_items'] LOOP
+    rel := r;
+    EXECUTE format('SELECT count(*) FROM %s', r) INTO n;
+    bytes := pg_total_relation_size(r);
+    SELECT s.n_tup_upd, s.n_tup_hot_upd INTO upd, hot FROM pg_stat_user_tables s WHERE s.relid = r::regclass;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+CREATE FUNCTION bench.snapshot(p text) RETURNS void LANGUAGE sql AS $$
+  DELETE FROM bench.snap WHERE phase = p;
+  INSERT INTO bench.snap SELECT p, c.* FROM bench.rel_counts() c;
+$$;
+-- bench.space(PREFIX, SINCE): key/value lines for run.sh's results: bytes per row
+-- added since the snapshot SINCE (table + indexes + TOAST), rows added, updates and
+-- HOT updates, for the presence tables and the raw baselines; and the mean raw
+-- body (item) length of what the baselines stored.
+CREATE FUNCTION bench.space(prefix text, since text) RETURNS TABLE (k text, v text)
+LANGUAGE sql AS $$
+  SELECT prefix || '.' || split_part(c.rel, '.', 2) || '.' || x.f, x.v
+    FROM bench.rel_counts() c JOIN bench.snap s ON s.rel = c.rel AND s.phase = since,
+         LATERAL (VALUES ('rows', (c.n - s.n)::text),
+                         ('bytes', (c.bytes - s.bytes)::text),
+                         ('upd', (c.upd - s.upd)::text),
+                         ('hot', (c.hot - s.hot)::text)) x(f, v)
+  UNION ALL
+  SELECT prefix || '.body_len', round(avg(octet_length(body)), 1)::text FROM bench.raw
+  UNION ALL
+  SELECT prefix || '.item_len', round(avg(octet_length(item)), 1)::text FROM bench.raw_items
+$$;
+
+-- Figure 11a: 1,000 friend lists of 200 distinct users of figures 1 and 2.
+CREATE TABLE bench.friends (k int PRIMARY KEY, ids text[] NOT NULL);
+INSERT INTO bench.friends
+SELECT k, array_agg('user' || ((k * 7919 + g * 499) % 100000 + 1) ORDER BY g)
+  FROM generate_series(1, 1000) k, generate_series(1, 200) g
+ GROUP BY k;
