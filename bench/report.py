@@ -164,7 +164,7 @@ def space_row(key, title, raw_key, raw_name, raw_table):
                  "yes" if met else "**no**"])
 
 
-space_row("s1", "space after figures 1 (warm-up included): bytes per row added (table + indexes + TOAST), "
+space_row("s1", "space after figure 1 (warm-up included): bytes per row added (table + indexes + TOAST), "
           "share of HOT updates", "s1.body_len", "raw body", "raw")
 space_row("s6", "space after the storm (figure 6): bytes per row added, share of HOT updates",
           "s6.item_len", "raw item", "raw_items")
@@ -179,8 +179,8 @@ def read_rows():
     for q in "abc":
         c99, b99 = rounds("f11%s.c.p99" % q, ""), rounds("f11%s.b.p99" % q, "")
         c50, b50 = rounds("f11%s.c.p50" % q, ""), rounds("f11%s.b.p50" % q, "")
-        title = "11%s reads at %d/s while figure 2's load runs at %s/s: %s (ms)" % (
-            q, rates[q], fmt(float(vals.get("f11.target", "nan"))), names[q])
+        title = "reads at %d/s while figure 2's load runs at %s/s: %s (ms)" % (
+            rates[q], fmt(float(vals.get("f11.target", "nan"))), names[q])
         if not c99 or not b99:
             rows.append(["11" + q, title, "not run", "", "", "", "p99 < %g ms" % goals[q], "n/a"])
             continue
