@@ -124,7 +124,11 @@ if "f10.online_at" in vals:
 else:
     rows.append(["10", "history functions", "not run", "", "", "", "< 200 ms, < 1 ms, < 1 s", "n/a"])
 
-if "f8.ms" in vals:
+if "f8.ms" in vals and not vals.get("f8.items"):
+    rows.append(["8", "CALL presence.maintain(): interrupted after %.0f s (%s items before)"
+                 % (float(vals["f8.ms"]) / 1000.0, fmt(float(vals["f8.items_before"]))),
+                 "interrupted", "", "", "", "reported (no goal)", "n/a"])
+elif "f8.ms" in vals:
     items, ms = float(vals["f8.items"]), float(vals["f8.ms"])
     per_m = ms / 1000.0 / (items / 1e6) if items else 0.0
     rows.append(["8", "CALL presence.maintain(): %s of %s items and %s of %s sessions removed"
