@@ -583,12 +583,8 @@ update_row(PresenceTable *t, ItemPointer tid)
 	simple_table_tuple_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &update_indexes);
 	if (t->rri->ri_NumIndices > 0 && update_indexes)
 		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, true, false, NULL, NIL);
-#if PG_VERSION_NUM >= 150000
 	ExecARUpdateTriggers(estate, t->rri, NULL, NULL, &old_tid, NULL, t->draft, recheck,
 						 NULL, false);
-#else
-	ExecARUpdateTriggers(estate, t->rri, &old_tid, NULL, t->draft, recheck, NULL);
-#endif
 	end_write();
 	list_free(recheck);
 }

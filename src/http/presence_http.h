@@ -15,6 +15,7 @@
 #ifndef PRESENCE_HTTP_H
 #define PRESENCE_HTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,7 @@ extern bool utf8_valid(const char *s, size_t len);
 extern double mono_now(void);
 extern struct timespec deadline_after_us(long us);
 extern struct timespec mono_timespec(double at);
+extern void cond_init_monotonic(pthread_cond_t *cond);
 extern int	ms_until(double at);
 
 /* ---------- log.c ---------- */

@@ -225,14 +225,9 @@ reconcile_main(void *arg)
 bool
 reconcile_start(const ShimConfig *cfg)
 {
-	pthread_condattr_t attr;
-
 	if (cfg->provider_url == NULL)
 		return true;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r.wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&r.wake);
 	r.cfg = cfg;
 	r.last_sent = -1e9;
 	db_init(&r.db, cfg, "reconcile");

@@ -258,6 +258,18 @@ mono_now(void)
  * change of the wall clock never stretches or cuts one short.
  */
 
+/* Make cond a condition variable whose timed waits are on CLOCK_MONOTONIC. */
+void
+cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 /* mono_now() time at as an absolute timespec, for pthread_cond_timedwait. */
 struct timespec
 mono_timespec(double at)
