@@ -109,6 +109,16 @@ session_fields_to_check(const SessionRow *row, const RuleItem *item,
 	*check_ip = older && would_change(row->client_ip, item->client_ip);
 }
 
+const char *
+session_greatest_value(const char *a, const char *b)
+{
+	if (a == NULL)
+		return b;
+	if (b == NULL)
+		return a;
+	return strcmp(a, b) >= 0 ? a : b;	/* strcmp compares unsigned bytes */
+}
+
 static bool
 take_text(char **field, const char *value, bool superseded)
 {

@@ -58,6 +58,12 @@ extern void session_fields_to_check(const SessionRow *row, const RuleItem *item,
 extern bool session_apply(SessionRow *row, const RuleItem *item,
 						  bool os_superseded, bool ip_superseded);
 
+/*
+ * Of two copies' values of os or client_ip, the one an item keeps: the
+ * byte-wise greatest, a value beating none (contract 3.3).
+ */
+extern const char *session_greatest_value(const char *a, const char *b);
+
 extern const char *session_state_name(SessionState state);
 extern bool session_state_from_name(const char *name, SessionState *state);
 

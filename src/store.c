@@ -289,16 +289,24 @@ event_is_logged(const EventRow *ev, const char *status_text)
 	return table_lookup(tables_get(TABLE_EVENTS), keys, 4);
 }
 
-/* Log a distinct item; false when it was received before (a duplicate). */
+/*
+ * Log a distinct item; false when it was received before (a duplicate), and
+ * then known holds the fields it was logged with, and the events slot its
+ * row, for store_widen_event.
+ */
 bool
-store_insert_event(const EventRow *ev)
+store_insert_event(const EventRow *ev, LoggedFields *known)
 {
 	PresenceTable *t = tables_get(TABLE_EVENTS);
 	TupleTableSlot *slot = t->draft;
 	char		status_text[2] = {ev->status, '\0'};
 
 	if (event_is_logged(ev, status_text))
+	{
+		known->os = slot_text(t->found, col.e_os);
+		known->client_ip = slot_text(t->found, col.e_client_ip);
 		return false;
+	}
 	table_draft_clear(t);
 	slot_set_text(slot, col.e_user_id, ev->user_id);
 	slot_set_text(slot, col.e_session_id, ev->session_id);
@@ -313,6 +321,22 @@ store_insert_event(const EventRow *ev)
 	slot_set_text(slot, col.e_outcome, ev->stale ? "stale" : "applied");
 	table_insert_draft(t);
 	return true;
+}
+
+/*
+ * Give the item that store_insert_event found logged these os and client_ip
+ * (a copy of it brought greater values, contract 3.3); call before any other
+ * read of presence.events.
+ */
+void
+store_widen_event(const LoggedFields *fields)
+{
+	PresenceTable *t = tables_get(TABLE_EVENTS);
+
+	table_draft_from_found(t);
+	slot_set_text(t->draft, col.e_os, fields->os);
+	slot_set_text(t->draft, col.e_client_ip, fields->client_ip);
+	table_update_found(t);
 }
 
 /*

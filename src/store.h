@@ -52,7 +52,15 @@ extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,
 								   TimestampTz time, char status, bool *os, bool *ip);
-extern bool store_insert_event(const EventRow *ev);
+/* The os and client_ip an item was logged with (either may be NULL). */
+typedef struct LoggedFields
+{
+	char	   *os;
+	char	   *client_ip;
+} LoggedFields;
+
+extern bool store_insert_event(const EventRow *ev, LoggedFields *known);
+extern void store_widen_event(const LoggedFields *fields);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new);
 
