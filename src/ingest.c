@@ -375,7 +375,7 @@ compare_work(const void *a, const void *b)
 	if (c == 0 && x->item->time_ms != y->item->time_ms)
 		c = x->item->time_ms < y->item->time_ms ? -1 : 1;
 	if (c == 0)
-		c = x->item->status - y->item->status;
+		c = (int) x->item->status - (int) y->item->status;
 	if (c == 0)
 		c = x->delivery_no - y->delivery_no;
 	if (c == 0)

@@ -555,7 +555,7 @@ read_optional_string(PayloadError *err, const char *base, Field f,
 }
 
 static bool
-read_status(PayloadError *err, const char *base, const Value *v, char *status)
+read_status(PayloadError *err, const char *base, const Value *v, ItemStatus *status)
 {
 	if (is_null(v))
 		return fail_field(err, base, "status", "is missing");
@@ -563,7 +563,7 @@ read_status(PayloadError *err, const char *base, const Value *v, char *status)
 		(strcmp(v->text, "0") == 0 || strcmp(v->text, "1") == 0 ||
 		 strcmp(v->text, "2") == 0))
 	{
-		*status = v->text[0];
+		*status = (ItemStatus) v->text[0];
 		return true;
 	}
 	return fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");

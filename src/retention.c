@@ -90,7 +90,7 @@ typedef struct UserFold
 	TimestampTz last_online_at;
 	bool		has_end;
 	TimestampTz last_offline_at;
-	char		last_end_status;
+	ItemStatus	last_end_status;	/* 0 when none */
 } UserFold;
 
 /* What one call removed. */
@@ -188,14 +188,14 @@ read_user_fold(Datum user_id, UserFold *fold)
 	fold->last_offline_at = column_time(row, desc, 2, &isnull);
 	status = column_text(row, desc, 3);
 	fold->has_end = !isnull && status != NULL;
-	fold->last_end_status = status ? status[0] : '\0';
+	fold->last_end_status = status ? (ItemStatus) status[0] : 0;
 }
 
 /* Fold one pruned item into the user's fold. */
 static void
 user_fold_add(UserFold *fold, const RuleItem *it)
 {
-	if (it->status == '0')
+	if (it->status == ITEM_CONNECTED)
 	{
 		if (!fold->has_online || it->time > fold->last_online_at)
 			fold->last_online_at = it->time;
@@ -216,7 +216,7 @@ write_user_fold(Datum user_id, const UserFold *fold)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	char		status[2] = {fold->last_end_status, '\0'};
+	char		status[2] = {(char) fold->last_end_status, '\0'};
 	Datum		values[4];
 	bool		isnull[4] = {false};
 	int			i = 0;
@@ -264,7 +264,7 @@ read_items(Datum user_id, int *n)
 
 		p->session_id = column_text(row, desc, 1);
 		p->rule.time = column_time(row, desc, 2, &isnull);
-		p->rule.status = column_text(row, desc, 3)[0];
+		p->rule.status = (ItemStatus) column_text(row, desc, 3)[0];
 		p->rule.anonymous = p->session_id[0] == '\0';
 		p->rule.os = column_text(row, desc, 4);
 		p->rule.client_ip = column_text(row, desc, 5);
@@ -294,7 +294,7 @@ read_session_fold(Datum user_id, const char *session_id, RuleItem *seed)
 		return false;
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	seed->status = '0';
+	seed->status = ITEM_CONNECTED;
 	seed->time = column_time(row, desc, 1, &isnull);
 	seed->anonymous = session_id[0] == '\0';
 	seed->os = column_text(row, desc, 2);

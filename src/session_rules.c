@@ -51,21 +51,22 @@ session_state_from_name(const char *name, SessionState *state)
 }
 
 static SessionState
-state_of_status(char status)
+state_of_status(ItemStatus status)
 {
-	return status == '0' ? SESSION_ONLINE :
-		status == '1' ? SESSION_OFFLINE : SESSION_LOGGED_OUT;
+	return status == ITEM_CONNECTED ? SESSION_ONLINE :
+		status == ITEM_DISCONNECTED ? SESSION_OFFLINE : SESSION_LOGGED_OUT;
 }
 
-static char
+static ItemStatus
 status_of_state(SessionState state)
 {
-	return state == SESSION_ONLINE ? '0' : state == SESSION_OFFLINE ? '1' : '2';
+	return state == SESSION_ONLINE ? ITEM_CONNECTED :
+		state == SESSION_OFFLINE ? ITEM_DISCONNECTED : ITEM_LOGGED_OUT;
 }
 
 /* (time, status) order: is a greater than b? */
 static bool
-key_greater(int64_t a_time, char a_status, int64_t b_time, char b_status)
+key_greater(int64_t a_time, ItemStatus a_status, int64_t b_time, ItemStatus b_status)
 {
 	return a_time > b_time || (a_time == b_time && a_status > b_status);
 }
@@ -75,7 +76,7 @@ key_greater(int64_t a_time, char a_status, int64_t b_time, char b_status)
  * session its greatest item, for an identified one its greatest "1" or "2".
  */
 static bool
-deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
+deciding_key(const SessionRow *row, bool anonymous, int64_t *time, ItemStatus *status)
 {
 	if (row->state != SESSION_ONLINE)
 	{
@@ -86,7 +87,7 @@ deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
 	if (anonymous && row->has_started)
 	{
 		*time = row->started_at;
-		*status = '0';
+		*status = ITEM_CONNECTED;
 		return true;
 	}
 	return false;
@@ -135,9 +136,9 @@ start_row(SessionRow *row, const RuleItem *item)
 	row->state = state_of_status(item->status);
 	row->os = (char *) item->os;
 	row->client_ip = (char *) item->client_ip;
-	row->has_started = item->status == '0';
+	row->has_started = item->status == ITEM_CONNECTED;
 	row->started_at = item->time;
-	row->has_ended = item->status != '0';
+	row->has_ended = item->status != ITEM_CONNECTED;
 	row->ended_at = item->time;
 	row->last_event_at = item->time;
 }
@@ -147,9 +148,9 @@ static bool
 item_decides_state(const SessionRow *row, const RuleItem *item)
 {
 	int64_t		time;
-	char		status;
+	ItemStatus	status;
 
-	if (!item->anonymous && item->status == '0')
+	if (!item->anonymous && item->status == ITEM_CONNECTED)
 		return false;			/* a connect never reopens an identified session */
 	if (!deciding_key(row, item->anonymous, &time, &status))
 		return true;
@@ -170,7 +171,7 @@ session_apply(SessionRow *row, const RuleItem *item,
 	if (item_decides_state(row, item))
 	{
 		SessionState state = state_of_status(item->status);
-		bool		ends = item->status != '0';
+		bool		ends = item->status != ITEM_CONNECTED;
 
 		changed |= row->state != state || row->has_ended != ends ||
 			(ends && row->ended_at != item->time);
@@ -178,7 +179,7 @@ session_apply(SessionRow *row, const RuleItem *item,
 		row->has_ended = ends;
 		row->ended_at = item->time;
 	}
-	if (item->status == '0' && (!row->has_started || item->time > row->started_at))
+	if (item->status == ITEM_CONNECTED && (!row->has_started || item->time > row->started_at))
 	{
 		row->has_started = true;
 		row->started_at = item->time;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "item_status.h"
+
 typedef enum SessionState
 {
 	SESSION_ONLINE,
@@ -35,7 +37,7 @@ typedef struct SessionRow
 /* One status item applied to a session key. */
 typedef struct RuleItem
 {
-	char		status;			/* '0', '1' or '2' */
+	ItemStatus	status;
 	int64_t		time;			/* TimestampTz */
 	bool		anonymous;		/* session id '' */
 	const char *os;				/* NULL when the item does not carry it */

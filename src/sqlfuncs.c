@@ -141,7 +141,7 @@ presence_parse(PG_FUNCTION_ARGS)
 	for (int i = 0; i < payload.nitems; i++)
 	{
 		const PayloadItem *it = &payload.items[i];
-		char		status[2] = {it->status, '\0'};
+		char		status[2] = {(char) it->status, '\0'};
 		Datum		values[9];
 		bool		nulls[9] = {false};
 

@@ -4,7 +4,7 @@
  *	  The reads and writes ingest makes of the presence tables.
  *
  * Rows of users, sessions, events and signature bindings are read and
- * written directly (tables.c) within store_begin .. store_end; the secrets,
+ * written directly (rows.c) within store_begin .. store_end; the secrets,
  * read once per call, are a schema-qualified saved plan (plans.c).  Callers hold the user's row lock (store_lock_user)
  * before reading or writing anything of that user, and lock users in one
  * fixed order, which is what keeps concurrent deliveries from deadlocking.
@@ -22,7 +22,7 @@
 
 #include "plans.h"
 #include "store.h"
-#include "tables.h"
+#include "rows.h"
 
 /* Column numbers of the rows ingest reads and writes (see find_columns). */
 static struct
@@ -66,7 +66,7 @@ static struct
 				g_signed_at;
 }			col;
 
-static const TableColumn user_columns[] = {
+static const RowsColumn user_columns[] = {
 	{"user_id", &col.u_user_id},
 	{"online_sessions", &col.u_online_sessions},
 	{"online", &col.u_online},
@@ -77,7 +77,7 @@ static const TableColumn user_columns[] = {
 	{"updated_at", &col.u_updated_at},
 };
 
-static const TableColumn session_columns[] = {
+static const RowsColumn session_columns[] = {
 	{"user_id", &col.s_user_id},
 	{"session_id", &col.s_session_id},
 	{"state", &col.s_state},
@@ -89,7 +89,7 @@ static const TableColumn session_columns[] = {
 	{"updated_at", &col.s_updated_at},
 };
 
-static const TableColumn event_columns[] = {
+static const RowsColumn event_columns[] = {
 	{"user_id", &col.e_user_id},
 	{"session_id", &col.e_session_id},
 	{"status_time", &col.e_status_time},
@@ -103,7 +103,7 @@ static const TableColumn event_columns[] = {
 	{"outcome", &col.e_outcome},
 };
 
-static const TableColumn signature_columns[] = {
+static const RowsColumn signature_columns[] = {
 	{"nonce", &col.g_nonce},
 	{"sign_timestamp", &col.g_sign_timestamp},
 	{"signature", &col.g_signature},
@@ -115,24 +115,24 @@ static const TableColumn signature_columns[] = {
 static void
 find_columns(void)
 {
-	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns), &col.u_found_at);
-	table_find_columns(TABLE_SESSIONS, session_columns, lengthof(session_columns),
+	rows_find_columns(ROWS_USERS, user_columns, lengthof(user_columns), &col.u_found_at);
+	rows_find_columns(ROWS_SESSIONS, session_columns, lengthof(session_columns),
 					   &col.s_found_at);
-	table_find_columns(TABLE_EVENTS, event_columns, lengthof(event_columns), &col.e_found_at);
+	rows_find_columns(ROWS_EVENTS, event_columns, lengthof(event_columns), &col.e_found_at);
 }
 
 /* Open the tables for the apply phase of one call. */
 void
 store_begin(void)
 {
-	tables_open();
+	rows_open();
 	find_columns();
 }
 
 void
 store_end(void)
 {
-	tables_close();
+	rows_close();
 }
 
 /*
@@ -144,26 +144,26 @@ store_end(void)
 bool
 store_lock_user(const char *user_id)
 {
-	PresenceTable *u = tables_get(TABLE_USERS);
+	RowsTable *u = rows_get(ROWS_USERS);
 	Datum		key = CStringGetTextDatum(user_id);
 
-	tables_end_user();
+	rows_end_user();
 	for (;;)
 	{
-		if (table_lock_row(u, key))
+		if (rows_lock(u, key))
 		{
-			tables_begin_user(user_id, &u->found->tts_tid, false);
+			rows_begin_user(user_id, &u->found->tts_tid, false);
 			return false;
 		}
-		table_draft_clear(u);
-		slot_set_text(u->draft, col.u_user_id, user_id);
-		slot_set_int32(u->draft, col.u_online_sessions, 0);
-		slot_set_bool(u->draft, col.u_online, false);
-		slot_set_bool(u->draft, col.u_logged_out, false);
-		slot_set_time(u->draft, col.u_updated_at, true, GetCurrentTransactionStartTimestamp());
-		if (table_insert_draft_if_new(u))
+		rows_draft_clear(u);
+		rows_set_text(u->draft, col.u_user_id, user_id);
+		rows_set_int32(u->draft, col.u_online_sessions, 0);
+		rows_set_bool(u->draft, col.u_online, false);
+		rows_set_bool(u->draft, col.u_logged_out, false);
+		rows_set_time(u->draft, col.u_updated_at, true, GetCurrentTransactionStartTimestamp());
+		if (rows_insert_draft_if_new(u))
 		{
-			tables_begin_user(user_id, &u->draft->tts_tid, true);
+			rows_begin_user(user_id, &u->draft->tts_tid, true);
 			return true;
 		}
 	}
@@ -173,7 +173,7 @@ store_lock_user(const char *user_id)
 void
 store_release_user(void)
 {
-	tables_end_user();
+	rows_end_user();
 }
 
 /*
@@ -183,18 +183,18 @@ store_release_user(void)
 void
 store_read_locked_user(UserRow *row)
 {
-	TupleTableSlot *slot = tables_current_user_row();
+	TupleTableSlot *slot = rows_current_user_row();
 	bool		isnull;
 	bool		none;
 
 	row->online_sessions = DatumGetInt32(slot_getattr(slot, col.u_online_sessions, &isnull));
 	row->online = DatumGetBool(slot_getattr(slot, col.u_online, &isnull));
 	row->logged_out = DatumGetBool(slot_getattr(slot, col.u_logged_out, &isnull));
-	row->last_online_at = slot_time(slot, col.u_last_online_at, &none);
+	row->last_online_at = rows_get_time(slot, col.u_last_online_at, &none);
 	row->has_online_at = !none;
-	row->last_offline_at = slot_time(slot, col.u_last_offline_at, &none);
+	row->last_offline_at = rows_get_time(slot, col.u_last_offline_at, &none);
 	row->has_offline_at = !none;
-	row->last_seen_at = slot_time(slot, col.u_last_seen_at, &none);
+	row->last_seen_at = rows_get_time(slot, col.u_last_seen_at, &none);
 	row->has_seen_at = !none;
 }
 
@@ -202,41 +202,41 @@ store_read_locked_user(UserRow *row)
 void
 store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 {
-	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	RowsTable *t = rows_get(ROWS_SESSIONS);
 	ScanKeyData keys[2];
 	bool		isnull;
 	char	   *state;
 
 	memset(row, 0, sizeof(SessionRow));
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_text(&keys[1], 2, session_id);
-	if (!table_lookup(t, keys, 2))
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_text(&keys[1], 2, session_id);
+	if (!rows_lookup(t, keys, 2))
 		return;
 	row->exists = true;
-	state = slot_text(t->found, col.s_state);
+	state = rows_get_text(t->found, col.s_state);
 	if (state == NULL || !session_state_from_name(state, &row->state))
 		elog(ERROR, "presence: session has an unknown state");
-	row->os = slot_text(t->found, col.s_os);
-	row->client_ip = slot_text(t->found, col.s_client_ip);
-	row->started_at = slot_time(t->found, col.s_started_at, &isnull);
+	row->os = rows_get_text(t->found, col.s_os);
+	row->client_ip = rows_get_text(t->found, col.s_client_ip);
+	row->started_at = rows_get_time(t->found, col.s_started_at, &isnull);
 	row->has_started = !isnull;
-	row->ended_at = slot_time(t->found, col.s_ended_at, &isnull);
+	row->ended_at = rows_get_time(t->found, col.s_ended_at, &isnull);
 	row->has_ended = !isnull;
-	row->last_event_at = slot_time(t->found, col.s_last_event_at, &isnull);
+	row->last_event_at = rows_get_time(t->found, col.s_last_event_at, &isnull);
 }
 
 /* Is the event in the events slot greater than (time, status)? */
 static bool
-found_event_after(PresenceTable *t, TimestampTz time, char status)
+found_event_after(RowsTable *t, TimestampTz time, ItemStatus status)
 {
 	bool		isnull;
-	TimestampTz found = slot_time(t->found, col.e_status_time, &isnull);
+	TimestampTz found = rows_get_time(t->found, col.e_status_time, &isnull);
 	char	   *found_status;
 
 	if (found != time)
 		return found > time;
-	found_status = slot_text(t->found, col.e_status);
-	return found_status != NULL && (unsigned char) found_status[0] > (unsigned char) status;
+	found_status = rows_get_text(t->found, col.e_status);
+	return found_status != NULL && (ItemStatus) found_status[0] > status;
 }
 
 /*
@@ -246,20 +246,20 @@ found_event_after(PresenceTable *t, TimestampTz time, char status)
  * time are passed over, however long the session's history.
  */
 static bool
-logged_after(PresenceTable *t, const char *index, const char *user_id,
-			 const char *session_id, TimestampTz time, char status)
+logged_after(RowsTable *t, const char *index, const char *user_id,
+			 const char *session_id, TimestampTz time, ItemStatus status)
 {
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	bool		found = false;
 
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_text(&keys[1], 2, session_id);
-	scan_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
-	scan = table_scan_index_begin(t, table_index(t, index), keys, 3);
-	while (!found && table_scan_next(scan, t->found))
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_text(&keys[1], 2, session_id);
+	rows_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
+	scan = rows_scan_index_begin(t, rows_index(t, index), keys, 3);
+	while (!found && rows_scan_next(scan, t->found))
 		found = found_event_after(t, time, status);
-	table_scan_end(scan);
+	rows_scan_end(scan);
 	return found;
 }
 
@@ -269,9 +269,9 @@ logged_after(PresenceTable *t, const char *index, const char *user_id,
  */
 void
 store_find_superseding(const char *user_id, const char *session_id,
-					   TimestampTz time, char status, bool *os, bool *ip)
+					   TimestampTz time, ItemStatus status, bool *os, bool *ip)
 {
-	PresenceTable *t = tables_get(TABLE_EVENTS);
+	RowsTable *t = rows_get(ROWS_EVENTS);
 
 	*os = *os && logged_after(t, "events_os_key", user_id, session_id, time, status);
 	*ip = *ip && logged_after(t, "events_client_ip_key", user_id, session_id, time, status);
@@ -282,11 +282,11 @@ event_is_logged(const EventRow *ev, const char *status_text)
 {
 	ScanKeyData keys[4];
 
-	scan_key_text(&keys[0], 1, ev->user_id);
-	scan_key_text(&keys[1], 2, ev->session_id);
-	scan_key_time(&keys[2], 3, BTEqualStrategyNumber, ev->status_time);
-	scan_key_text(&keys[3], 4, status_text);
-	return table_lookup(tables_get(TABLE_EVENTS), keys, 4);
+	rows_key_text(&keys[0], 1, ev->user_id);
+	rows_key_text(&keys[1], 2, ev->session_id);
+	rows_key_time(&keys[2], 3, BTEqualStrategyNumber, ev->status_time);
+	rows_key_text(&keys[3], 4, status_text);
+	return rows_lookup(rows_get(ROWS_EVENTS), keys, 4);
 }
 
 /*
@@ -297,29 +297,29 @@ event_is_logged(const EventRow *ev, const char *status_text)
 bool
 store_insert_event(const EventRow *ev, LoggedFields *known)
 {
-	PresenceTable *t = tables_get(TABLE_EVENTS);
+	RowsTable *t = rows_get(ROWS_EVENTS);
 	TupleTableSlot *slot = t->draft;
-	char		status_text[2] = {ev->status, '\0'};
+	char		status_text[2] = {(char) ev->status, '\0'};
 
 	if (event_is_logged(ev, status_text))
 	{
-		known->os = slot_text(t->found, col.e_os);
-		known->client_ip = slot_text(t->found, col.e_client_ip);
+		known->os = rows_get_text(t->found, col.e_os);
+		known->client_ip = rows_get_text(t->found, col.e_client_ip);
 		return false;
 	}
-	table_draft_clear(t);
-	slot_set_text(slot, col.e_user_id, ev->user_id);
-	slot_set_text(slot, col.e_session_id, ev->session_id);
-	slot_set_time(slot, col.e_status_time, true, ev->status_time);
-	slot_set_text(slot, col.e_status, status_text);
-	slot_set_text(slot, col.e_event_id, ev->event_id);
-	slot_set_time(slot, col.e_event_time, ev->has_event_time, ev->event_time);
-	slot_set_int32(slot, col.e_item_no, ev->item_no);
-	slot_set_text(slot, col.e_os, ev->os);
-	slot_set_text(slot, col.e_client_ip, ev->client_ip);
-	slot_set_time(slot, col.e_received_at, true, GetCurrentTransactionStartTimestamp());
-	slot_set_text(slot, col.e_outcome, ev->stale ? "stale" : "applied");
-	table_insert_draft(t);
+	rows_draft_clear(t);
+	rows_set_text(slot, col.e_user_id, ev->user_id);
+	rows_set_text(slot, col.e_session_id, ev->session_id);
+	rows_set_time(slot, col.e_status_time, true, ev->status_time);
+	rows_set_text(slot, col.e_status, status_text);
+	rows_set_text(slot, col.e_event_id, ev->event_id);
+	rows_set_time(slot, col.e_event_time, ev->has_event_time, ev->event_time);
+	rows_set_int32(slot, col.e_item_no, ev->item_no);
+	rows_set_text(slot, col.e_os, ev->os);
+	rows_set_text(slot, col.e_client_ip, ev->client_ip);
+	rows_set_time(slot, col.e_received_at, true, GetCurrentTransactionStartTimestamp());
+	rows_set_text(slot, col.e_outcome, ev->stale ? "stale" : "applied");
+	rows_insert_draft(t);
 	return true;
 }
 
@@ -331,12 +331,12 @@ store_insert_event(const EventRow *ev, LoggedFields *known)
 void
 store_widen_event(const LoggedFields *fields)
 {
-	PresenceTable *t = tables_get(TABLE_EVENTS);
+	RowsTable *t = rows_get(ROWS_EVENTS);
 
-	table_draft_from_found(t);
-	slot_set_text(t->draft, col.e_os, fields->os);
-	slot_set_text(t->draft, col.e_client_ip, fields->client_ip);
-	table_update_found(t);
+	rows_draft_from_found(t);
+	rows_set_text(t->draft, col.e_os, fields->os);
+	rows_set_text(t->draft, col.e_client_ip, fields->client_ip);
+	rows_update_found(t);
 }
 
 /*
@@ -347,28 +347,28 @@ void
 store_write_session(const char *user_id, const char *session_id,
 					const SessionRow *row, bool is_new)
 {
-	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	RowsTable *t = rows_get(ROWS_SESSIONS);
 	TupleTableSlot *slot = t->draft;
 
 	if (is_new)
 	{
-		table_draft_clear(t);
-		slot_set_text(slot, col.s_user_id, user_id);
-		slot_set_text(slot, col.s_session_id, session_id);
+		rows_draft_clear(t);
+		rows_set_text(slot, col.s_user_id, user_id);
+		rows_set_text(slot, col.s_session_id, session_id);
 	}
 	else
-		table_draft_from_found(t);
-	slot_set_text(slot, col.s_state, session_state_name(row->state));
-	slot_set_text(slot, col.s_os, row->os);
-	slot_set_text(slot, col.s_client_ip, row->client_ip);
-	slot_set_time(slot, col.s_started_at, row->has_started, row->started_at);
-	slot_set_time(slot, col.s_ended_at, row->has_ended, row->ended_at);
-	slot_set_time(slot, col.s_last_event_at, true, row->last_event_at);
-	slot_set_time(slot, col.s_updated_at, true, GetCurrentTransactionStartTimestamp());
+		rows_draft_from_found(t);
+	rows_set_text(slot, col.s_state, session_state_name(row->state));
+	rows_set_text(slot, col.s_os, row->os);
+	rows_set_text(slot, col.s_client_ip, row->client_ip);
+	rows_set_time(slot, col.s_started_at, row->has_started, row->started_at);
+	rows_set_time(slot, col.s_ended_at, row->has_ended, row->ended_at);
+	rows_set_time(slot, col.s_last_event_at, true, row->last_event_at);
+	rows_set_time(slot, col.s_updated_at, true, GetCurrentTransactionStartTimestamp());
 	if (is_new)
-		table_insert_draft(t);
+		rows_insert_draft(t);
 	else
-		table_update_found(t);
+		rows_update_found(t);
 }
 
 /* The retention horizon, read once for a call: -infinity until maintain() prunes. */
@@ -430,19 +430,19 @@ store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
 }
 
 static void
-draft_binding(PresenceTable *t, const SignatureBinding *b)
+draft_binding(RowsTable *t, const SignatureBinding *b)
 {
 	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
 
 	SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
 	memcpy(VARDATA(d), b->digest, BODY_DIGEST_LEN);
-	table_draft_clear(t);
-	slot_set_text(t->draft, col.g_nonce, b->nonce);
-	slot_set_text(t->draft, col.g_sign_timestamp, b->sign_timestamp);
-	slot_set_text(t->draft, col.g_signature, b->signature);
+	rows_draft_clear(t);
+	rows_set_text(t->draft, col.g_nonce, b->nonce);
+	rows_set_text(t->draft, col.g_sign_timestamp, b->sign_timestamp);
+	rows_set_text(t->draft, col.g_signature, b->signature);
 	t->draft->tts_values[col.g_body_sha256 - 1] = PointerGetDatum(d);
 	t->draft->tts_isnull[col.g_body_sha256 - 1] = false;
-	slot_set_time(t->draft, col.g_signed_at, true, b->signed_at);
+	rows_set_time(t->draft, col.g_signed_at, true, b->signed_at);
 }
 
 /*
@@ -455,12 +455,12 @@ draft_binding(PresenceTable *t, const SignatureBinding *b)
 void
 store_bind_signatures(SignatureBinding *b, int n)
 {
-	PresenceTable *t;
+	RowsTable *t;
 
 	if (n == 0)
 		return;
-	t = tables_get(TABLE_SIGNATURES);
-	table_find_columns(TABLE_SIGNATURES, signature_columns, lengthof(signature_columns),
+	t = rows_get(ROWS_SIGNATURES);
+	rows_find_columns(ROWS_SIGNATURES, signature_columns, lengthof(signature_columns),
 					   &col.g_found_at);
 	for (int i = 0; i < n; i++)
 	{
@@ -471,15 +471,15 @@ store_bind_signatures(SignatureBinding *b, int n)
 			bytea	   *stored;
 
 			draft_binding(t, &b[i]);
-			if (table_insert_draft_if_new(t))
+			if (rows_insert_draft_if_new(t))
 			{
 				memcpy(b[i].stored, b[i].digest, BODY_DIGEST_LEN);
 				break;
 			}
-			scan_key_text(&keys[0], 1, b[i].nonce);
-			scan_key_text(&keys[1], 2, b[i].sign_timestamp);
-			scan_key_text(&keys[2], 3, b[i].signature);
-			if (!table_lookup_committed(t, keys, 3))
+			rows_key_text(&keys[0], 1, b[i].nonce);
+			rows_key_text(&keys[1], 2, b[i].sign_timestamp);
+			rows_key_text(&keys[2], 3, b[i].signature);
+			if (!rows_lookup_committed(t, keys, 3))
 				continue;		/* forgotten meanwhile: bind it again */
 			stored = DatumGetByteaPP(slot_getattr(t->found, col.g_body_sha256, &isnull));
 			if (isnull || VARSIZE_ANY_EXHDR(stored) != BODY_DIGEST_LEN)

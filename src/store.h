@@ -19,7 +19,7 @@ typedef struct EventRow
 	const char *user_id;
 	const char *session_id;
 	TimestampTz status_time;
-	char		status;
+	ItemStatus	status;
 	const char *event_id;		/* NULL for legacy bodies */
 	bool		has_event_time;
 	TimestampTz event_time;
@@ -51,7 +51,7 @@ extern void store_read_locked_user(UserRow *row);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,
-								   TimestampTz time, char status, bool *os, bool *ip);
+								   TimestampTz time, ItemStatus status, bool *os, bool *ip);
 /* The os and client_ip an item was logged with (either may be NULL). */
 typedef struct LoggedFields
 {

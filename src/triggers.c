@@ -14,7 +14,7 @@
  * when some session is logged_out with ended_at = last_offline_at.
  *
  * When ingest fired the trigger, it holds the user's row lock and its tables
- * are open (tables.c): the triggers then change the user's row in memory,
+ * are open (rows.c): the triggers then change the user's row in memory,
  * and ingest writes it once when it is done with the user.  Any other writer
  * gets the same change through an UPDATE statement at once.
  *
@@ -29,7 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "plans.h"
-#include "tables.h"
+#include "rows.h"
 #include "tcop/pquery.h"
 #include "utils/portal.h"
 
@@ -75,7 +75,7 @@ column_text(HeapTuple tuple, TupleDesc desc, const char *name)
 static bool
 loaded_by_copy(void)
 {
-	return !tables_call_running() && ActivePortal != NULL &&
+	return !rows_call_running() && ActivePortal != NULL &&
 		ActivePortal->commandTag == CMDTAG_COPY;
 }
 
@@ -137,7 +137,7 @@ typedef struct UserColumns
 
 static UserColumns ucol;
 
-static const TableColumn user_columns[] = {
+static const RowsColumn user_columns[] = {
 	{"online_sessions", &ucol.online_sessions},
 	{"online", &ucol.online},
 	{"last_online_at", &ucol.last_online_at},
@@ -151,7 +151,7 @@ static const TableColumn user_columns[] = {
 static const UserColumns *
 find_columns(void)
 {
-	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns),
+	rows_find_columns(ROWS_USERS, user_columns, lengthof(user_columns),
 					   &ucol.users_found_at);
 	return &ucol;
 }
@@ -160,12 +160,12 @@ static void
 raise_time(TupleTableSlot *row, AttrNumber attnum, TimestampTz t)
 {
 	bool		isnull;
-	TimestampTz old = slot_time(row, attnum, &isnull);
+	TimestampTz old = rows_get_time(row, attnum, &isnull);
 
-	slot_set_time(row, attnum, true, (isnull || t > old) ? t : old);
+	rows_set_time(row, attnum, true, (isnull || t > old) ? t : old);
 }
 
-/* note_item_times on the locked user's pending row (tables_locked_user_row). */
+/* note_item_times on the locked user's pending row (rows_locked_user_row). */
 static void
 note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_time)
 {
@@ -173,7 +173,7 @@ note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_t
 
 	raise_time(row, connect ? c->last_online_at : c->last_offline_at, status_time);
 	raise_time(row, c->last_seen_at, status_time);
-	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
+	rows_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
 /*
@@ -184,16 +184,16 @@ note_item_times_in_place(TupleTableSlot *row, bool connect, TimestampTz status_t
 static bool
 logged_out_at(const char *user_id, TimestampTz last_offline_at)
 {
-	PresenceTable *s = tables_get(TABLE_SESSIONS);
+	RowsTable *s = rows_get(ROWS_SESSIONS);
 	ScanKeyData keys[2];
 	IndexScanDesc scan;
 	bool		found;
 
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_time(&keys[1], 2, BTEqualStrategyNumber, last_offline_at);
-	scan = table_scan_index_begin(s, table_index(s, "sessions_logged_out"), keys, 2);
-	found = table_scan_next(scan, s->probe);
-	table_scan_end(scan);
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_time(&keys[1], 2, BTEqualStrategyNumber, last_offline_at);
+	scan = rows_scan_index_begin(s, rows_index(s, "sessions_logged_out"), keys, 2);
+	found = rows_scan_next(scan, s->probe);
+	rows_scan_end(scan);
 	return found;
 }
 
@@ -201,7 +201,7 @@ logged_out_at(const char *user_id, TimestampTz last_offline_at)
 static void
 note_item_times(Datum user_id, bool connect, Datum status_time)
 {
-	TupleTableSlot *row = tables_locked_user_row(TextDatumGetCString(user_id));
+	TupleTableSlot *row = rows_locked_user_row(TextDatumGetCString(user_id));
 
 	if (row != NULL)
 		note_item_times_in_place(row, connect, DatumGetTimestampTz(status_time));
@@ -219,7 +219,7 @@ raise_negative_count(void)
 			 errhint("Run presence.check() to see which rows differ.")));
 }
 
-/* adjust_user on the locked user's pending row (tables_locked_user_row). */
+/* adjust_user on the locked user's pending row (rows_locked_user_row). */
 static void
 adjust_user_in_place(TupleTableSlot *row, const char *user_id, int delta)
 {
@@ -232,13 +232,13 @@ adjust_user_in_place(TupleTableSlot *row, const char *user_id, int delta)
 	count = DatumGetInt32(slot_getattr(row, c->online_sessions, &isnull)) + delta;
 	if (count < 0)
 		raise_negative_count();
-	last_offline = slot_time(row, c->last_offline_at, &isnull);
+	last_offline = rows_get_time(row, c->last_offline_at, &isnull);
 	if (count == 0 && !isnull)
 		logged_out = logged_out_at(user_id, last_offline);
-	slot_set_int32(row, c->online_sessions, count);
-	slot_set_bool(row, c->online, count > 0);
-	slot_set_bool(row, c->logged_out, logged_out);
-	slot_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
+	rows_set_int32(row, c->online_sessions, count);
+	rows_set_bool(row, c->online, count > 0);
+	rows_set_bool(row, c->logged_out, logged_out);
+	rows_set_time(row, c->updated_at, true, GetCurrentTransactionStartTimestamp());
 }
 
 Datum
@@ -302,7 +302,7 @@ static void
 adjust_user(Datum user_id, int delta)
 {
 	const char *id = TextDatumGetCString(user_id);
-	TupleTableSlot *row = tables_locked_user_row(id);
+	TupleTableSlot *row = rows_locked_user_row(id);
 
 	if (row != NULL)
 		adjust_user_in_place(row, id, delta);
