@@ -40,6 +40,7 @@ typedef struct FeedSession
 	SessionRow	row;
 } FeedSession;
 
+/* Start collecting what an ingest call changes of this user. */
 void
 feed_user_begin(FeedUser *fu, const char *user_id)
 {
@@ -47,6 +48,7 @@ feed_user_begin(FeedUser *fu, const char *user_id)
 	fu->sessions = NIL;
 }
 
+/* Note a session of the user whose state changed (or that is new). */
 void
 feed_note_session(FeedUser *fu, const char *session_id, const SessionRow *row)
 {
@@ -86,6 +88,7 @@ append_text(StringInfo buf, const char *key, const char *value)
 		escape_json(buf, value);
 }
 
+/* The JSON message the feed sends for a user (and a session, when given). */
 char *
 feed_payload(const char *user_id, const UserRow *u, const char *session_id,
 			 const SessionRow *s)
@@ -140,6 +143,7 @@ send_payload(const char *payload)
 	Async_Notify(FEED_CHANNEL, payload);
 }
 
+/* Send the user's message, if its presence changed, and forget the user. */
 void
 feed_user_end(FeedUser *fu)
 {

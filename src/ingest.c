@@ -56,6 +56,7 @@ reject(Rejection *why, int sqlerrcode, char *message, char *detail, char *hint)
 	return false;
 }
 
+/* Raise the error a refused delivery gets. */
 void
 ingest_raise(const Rejection *why)
 {
@@ -256,6 +257,7 @@ parse_body(Delivery *d, Rejection *why)
 	return reject(why, sqlstate_of(err.kind), err.message, err.detail, NULL);
 }
 
+/* Check the body's size and parse it, raising the refusal as an error. */
 void
 ingest_parse_or_raise(Datum body, Payload *payload)
 {
@@ -597,6 +599,7 @@ apply_work(const WorkItem *work, int nwork)
 	MemoryContextDelete(per_user);
 }
 
+/* Check, bind and apply deliveries in the three phases (file comment). */
 void
 ingest_deliveries(Delivery *deliveries, int n)
 {

@@ -24,6 +24,7 @@
 /* The most arguments a plan of ours takes. */
 #define PLAN_MAX_ARGS 16
 
+/* Prepare sql under the pinned search_path, with a generic plan, and keep it. */
 SPIPlanPtr
 plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 {

@@ -52,6 +52,7 @@ check_retention(char **newval, void **extra, GucSource source)
 
 void		_PG_init(void);
 
+/* Module load: define the presence.* settings. */
 void
 _PG_init(void)
 {

@@ -11,13 +11,13 @@
  * executor's row routines, so constraints, indexes and every row trigger
  * (the ones that keep presence.users) behave as for an INSERT or UPDATE.
  *
- * Visibility follows what SPI gives a statement: the caller locks a user's
- * row (rows_lock), then rows_begin_user takes a snapshot, and the
- * lock and each read first make the transaction's earlier writes visible:
- * the call's own, and those of an earlier call in the same SQL statement,
- * which no statement boundary separates from this one.  Everything of a
- * user is read and written under that user's row lock, so no other ingest
- * can change it in between.
+ * Visibility follows what SPI gives a statement: the caller locks a row
+ * (rows_lock), then rows_begin_reading takes a snapshot, and the lock and
+ * each read first make the transaction's earlier writes visible: the call's
+ * own, and those of an earlier call in the same SQL statement, which no
+ * statement boundary separates from this one.  What a caller locks and why
+ * is its own business (store.c's user lock); this layer knows no table's
+ * meaning, only their names.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class_d.h"
 #include "commands/trigger.h"
@@ -51,11 +52,8 @@ typedef struct CallTables
 	EState	   *estate;
 	EPQState	epqstate;
 	RowsTable tables[ROWS_NUM_TABLES];
-	const char *user_id;		/* the user whose row is locked (and whose
-								 * snapshot is pushed), or NULL */
-	ItemPointerData user_tid;	/* where the locked user's row is */
-	bool		user_row_drafted;	/* users' draft holds that row */
-	bool		user_row_pending;	/* the triggers changed the draft */
+	bool		reading;		/* rows_begin_reading pushed a snapshot */
+	void	   *owner;			/* the caller's state for this call */
 	SubTransactionId subid;		/* the subtransaction that opened the tables */
 	struct CallTables *outer;	/* the call this one runs inside (a trigger's) */
 } CallTables;
@@ -66,8 +64,6 @@ typedef struct CallTables
  */
 static CallTables *call;
 static bool callbacks_registered;
-
-static void update_row(RowsTable *t, ItemPointer tid);
 
 /* Bumped by every relcache invalidation: cached column numbers are then stale. */
 static uint64 generation = 1;
@@ -99,6 +95,17 @@ on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		forget_calls_since(mySubid);
+}
+
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(on_xact_event, NULL);
+	RegisterSubXactCallback(on_subxact_event, NULL);
+	CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
+	callbacks_registered = true;
 }
 
 static Oid
@@ -151,13 +158,12 @@ static void
 rows_open_table(EState *estate, RowsTable *t, Index rti)
 {
 	TupleDesc	desc;
-	bool		speculative = (rti - 1 == ROWS_USERS || rti - 1 == ROWS_SIGNATURES);
 
 	table_close(table_open(exec_rt_fetch(rti, estate)->relid, RowExclusiveLock), NoLock);
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(estate, t->rri, rti);
 	t->rel = t->rri->ri_RelationDesc;
-	ExecOpenIndices(t->rri, speculative);
+	ExecOpenIndices(t->rri, false);	/* rows_insert_draft_if_new adds the rest */
 	t->pkey = primary_key_of(t->rri);
 	desc = RelationGetDescr(t->rel);
 	t->found = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
@@ -175,13 +181,7 @@ rows_open(void)
 	List	   *rtable = NIL;
 	const Oid  *relids;
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(on_xact_event, NULL);
-		RegisterSubXactCallback(on_subxact_event, NULL);
-		CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
-		callbacks_registered = true;
-	}
+	register_callbacks();
 	relids = rows_table_oids();
 	estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(estate->es_query_cxt);
@@ -208,12 +208,13 @@ rows_open(void)
 	MemoryContextSwitchTo(old);
 }
 
+/* End the running call: close its tables and free its executor state. */
 void
 rows_close(void)
 {
 	EState	   *estate = call->estate;
 
-	rows_end_user();
+	rows_end_reading();
 	EvalPlanQualEnd(&call->epqstate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	ExecCloseResultRelations(estate);
@@ -222,13 +223,7 @@ rows_close(void)
 	FreeExecutorState(estate);
 }
 
-/* Is an ingest call running (its tables open)? */
-bool
-rows_call_running(void)
-{
-	return call != NULL;
-}
-
+/* Table id of the running call, opened on first use. */
 RowsTable *
 rows_get(RowsTableId id)
 {
@@ -245,17 +240,16 @@ rows_get(RowsTableId id)
 }
 
 /*
- * Look up the number of each column of refs in table id, unless *found_at
- * says it was done since the last relcache invalidation.
+ * Look up the number of each column of refs in rel (one of the presence
+ * tables), unless *found_at says it was done since the last relcache
+ * invalidation.
  */
 void
-rows_find_columns(RowsTableId id, const RowsColumn *refs, int n, uint64 *found_at)
+rows_find_columns(Relation rel, const RowsColumn *refs, int n, uint64 *found_at)
 {
-	Relation	rel;
-
+	register_callbacks();
 	if (*found_at == generation)
 		return;
-	rel = rows_get(id)->rel;
 	for (int i = 0; i < n; i++)
 	{
 		int			attnum = attnameAttNum(rel, refs[i].name, false);
@@ -269,74 +263,48 @@ rows_find_columns(RowsTableId id, const RowsColumn *refs, int n, uint64 *found_a
 }
 
 /*
- * After the user's row is locked: read with a snapshot taken now, as the
- * next statement would (under REPEATABLE READ, the transaction's own).
+ * After the caller has locked what it reads: read with a snapshot taken now,
+ * as the next statement would (under REPEATABLE READ, the transaction's own).
  */
 void
-rows_begin_user(const char *user_id, ItemPointer tid, bool drafted)
+rows_begin_reading(void)
 {
-	Assert(call->user_id == NULL);
-	call->user_tid = *tid;
-	call->user_row_drafted = drafted;
+	Assert(!call->reading);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	call->user_id = user_id;
+	call->reading = true;
 	ResetPerTupleExprContext(call->estate);
 }
 
-/* Done with the user: write the row the triggers changed, once. */
+/* Done reading: drop the snapshot rows_begin_reading took, if any. */
 void
-rows_end_user(void)
+rows_end_reading(void)
 {
-	if (call->user_id == NULL)
+	if (!call->reading)
 		return;
-	if (call->user_row_pending)
-	{
-		call->user_row_pending = false;
-		update_row(&call->tables[ROWS_USERS], &call->user_tid);
-	}
 	PopActiveSnapshot();
-	call->user_id = NULL;
+	call->reading = false;
 }
 
-/*
- * When a running ingest call holds this user's row lock: the user's row as
- * the triggers have changed it so far, for them to change further; ingest
- * writes it once, when it is done with the user (rows_end_user).  Else
- * NULL, and the triggers write the row themselves.
- */
-TupleTableSlot *
-rows_locked_user_row(const char *user_id)
+/* The caller's state for the running call (NULL when none is running or set). */
+void *
+rows_call_owner(void)
 {
-	RowsTable *u;
-
-	if (call == NULL || call->user_id == NULL || strcmp(call->user_id, user_id) != 0)
-		return NULL;
-	u = &call->tables[ROWS_USERS];
-	if (!call->user_row_drafted)
-		rows_draft_from_found(u);
-	call->user_row_drafted = true;
-	call->user_row_pending = true;
-	return u->draft;
+	return call != NULL ? call->owner : NULL;
 }
 
-/*
- * The locked user's row as it stands now, for reading only: as the triggers
- * have changed it so far, else as it was locked (or drafted, when new).
- */
-TupleTableSlot *
-rows_current_user_row(void)
+/* Give the running call zeroed caller's state of size bytes, freed with the call. */
+void *
+rows_call_set_owner(Size size)
 {
-	RowsTable *u = &call->tables[ROWS_USERS];
-
-	Assert(call->user_id != NULL);
-	return call->user_row_drafted ? u->draft : u->found;
+	call->owner = MemoryContextAllocZero(call->estate->es_query_cxt, size);
+	return call->owner;
 }
 
 /* Make this call's earlier writes, and those of the triggers, visible. */
 static Snapshot
 reading_snapshot(void)
 {
-	Assert(call->user_id != NULL);
+	Assert(call->reading);
 	CommandCounterIncrement();
 	UpdateActiveSnapshotCommandId();
 	return GetActiveSnapshot();
@@ -429,12 +397,14 @@ rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys)
 	return begin_key_scan(t, reading_snapshot(), keys, nkeys);
 }
 
+/* The next row of the scan into slot; false at the end. */
 bool
 rows_scan_next(IndexScanDesc scan, TupleTableSlot *slot)
 {
 	return index_getnext_slot(scan, ForwardScanDirection, slot);
 }
 
+/* End a scan. */
 void
 rows_scan_end(IndexScanDesc scan)
 {
@@ -517,12 +487,33 @@ end_write(void)
 	AfterTriggerEndQuery(call->estate);
 }
 
+/* Insert t->draft, firing the row triggers. */
 void
 rows_insert_draft(RowsTable *t)
 {
 	begin_write();
 	ExecSimpleRelationInsert(t->rri, call->estate, t->draft);
 	end_write();
+}
+
+/*
+ * What ExecOpenIndices(..., true) adds for ON CONFLICT, once per call and
+ * only for the tables a caller inserts into that way.
+ */
+static void
+prepare_speculative(RowsTable *t)
+{
+	MemoryContext old;
+
+	if (t->speculative)
+		return;
+	old = MemoryContextSwitchTo(call->estate->es_query_cxt);
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+		if (t->rri->ri_IndexRelationInfo[i]->ii_Unique)
+			BuildSpeculativeIndexInfo(t->rri->ri_IndexRelationDescs[i],
+									  t->rri->ri_IndexRelationInfo[i]);
+	MemoryContextSwitchTo(old);
+	t->speculative = true;
 }
 
 /*
@@ -538,6 +529,7 @@ rows_insert_draft_if_new(RowsTable *t)
 	List	   *arbiters = list_make1_oid(RelationGetRelid(t->pkey));
 	ItemPointerData conflict;
 
+	prepare_speculative(t);
 	for (;;)
 	{
 		TransactionId xid = GetCurrentTransactionId();
@@ -569,8 +561,8 @@ rows_insert_draft_if_new(RowsTable *t)
  * row in a slot: constraints, the heap, indexes unless the update was HOT,
  * and the AFTER ROW triggers.  The caller holds the row's lock.
  */
-static void
-update_row(RowsTable *t, ItemPointer tid)
+void
+rows_update_at(RowsTable *t, ItemPointer tid)
 {
 	EState	   *estate = call->estate;
 	ItemPointerData old_tid = *tid;
@@ -598,12 +590,14 @@ rows_update_found(RowsTable *t)
 	end_write();
 }
 
+/* A scan key: index column indexcol equals the text value. */
 void
 rows_key_text(ScanKey key, AttrNumber indexcol, const char *value)
 {
 	ScanKeyInit(key, indexcol, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(value));
 }
 
+/* A scan key: index column indexcol = or >= the timestamptz value. */
 void
 rows_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy, TimestampTz value)
 {
@@ -612,6 +606,7 @@ rows_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy, Timesta
 				TimestampTzGetDatum(value));
 }
 
+/* A text column of slot, NULL when null. */
 char *
 rows_get_text(TupleTableSlot *slot, AttrNumber attnum)
 {
@@ -621,6 +616,7 @@ rows_get_text(TupleTableSlot *slot, AttrNumber attnum)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* A timestamptz column of slot; *isnull says whether it is null. */
 TimestampTz
 rows_get_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
 {
@@ -629,6 +625,7 @@ rows_get_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
 	return *isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/* Set a text column of a draft (NULL sets null). */
 void
 rows_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value)
 {
@@ -636,6 +633,7 @@ rows_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value)
 	slot->tts_values[attnum - 1] = value ? CStringGetTextDatum(value) : (Datum) 0;
 }
 
+/* Set a timestamptz column of a draft, or null when !present. */
 void
 rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz value)
 {
@@ -643,6 +641,7 @@ rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz
 	slot->tts_values[attnum - 1] = present ? TimestampTzGetDatum(value) : (Datum) 0;
 }
 
+/* Set a boolean column of a draft. */
 void
 rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
 {
@@ -650,6 +649,7 @@ rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
 	slot->tts_isnull[attnum - 1] = false;
 }
 
+/* Set an integer column of a draft. */
 void
 rows_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value)
 {

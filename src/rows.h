@@ -31,13 +31,13 @@ typedef struct RowsTable
 	Relation	pkey;			/* primary key index, opened with the others */
 	TupleTableSlot *found;		/* the row the last lookup found */
 	TupleTableSlot *draft;		/* a row being built to write */
-	TupleTableSlot *probe;		/* rows the triggers read (table_probe) */
+	TupleTableSlot *probe;		/* rows read beside found (a second cursor) */
+	bool		speculative;	/* index info for ON CONFLICT is built */
 } RowsTable;
 
 extern void rows_open(void);
 extern void rows_close(void);
 extern RowsTable *rows_get(RowsTableId id);
-extern bool rows_call_running(void);
 /* A column looked up by name, and where its number is kept. */
 typedef struct RowsColumn
 {
@@ -45,12 +45,12 @@ typedef struct RowsColumn
 	AttrNumber *attnum;
 } RowsColumn;
 
-extern void rows_find_columns(RowsTableId id, const RowsColumn *refs, int n, uint64 *found_at);
+extern void rows_find_columns(Relation rel, const RowsColumn *refs, int n, uint64 *found_at);
 
-extern void rows_begin_user(const char *user_id, ItemPointer tid, bool drafted);
-extern void rows_end_user(void);
-extern TupleTableSlot *rows_locked_user_row(const char *user_id);
-extern TupleTableSlot *rows_current_user_row(void);
+extern void rows_begin_reading(void);
+extern void rows_end_reading(void);
+extern void *rows_call_owner(void);
+extern void *rows_call_set_owner(Size size);
 
 extern bool rows_lock(RowsTable *t, Datum key);
 extern bool rows_lookup(RowsTable *t, ScanKey keys, int nkeys);
@@ -67,6 +67,7 @@ extern void rows_draft_from_found(RowsTable *t);
 extern void rows_insert_draft(RowsTable *t);
 extern bool rows_insert_draft_if_new(RowsTable *t);
 extern void rows_update_found(RowsTable *t);
+extern void rows_update_at(RowsTable *t, ItemPointer tid);
 
 extern void rows_key_text(ScanKey key, AttrNumber indexcol, const char *value);
 extern void rows_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy,

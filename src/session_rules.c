@@ -30,12 +30,14 @@
 
 static const char *const state_names[] = {"online", "offline", "logged_out"};
 
+/* The presence.sessions.state name of state. */
 const char *
 session_state_name(SessionState state)
 {
 	return state_names[state];
 }
 
+/* The state a presence.sessions.state name stands for; false when none. */
 bool
 session_state_from_name(const char *name, SessionState *state)
 {
@@ -100,6 +102,7 @@ would_change(const char *field, const char *value)
 	return value != NULL && (field == NULL || strcmp(field, value) != 0);
 }
 
+/* Which of os and client_ip to look up a superseding item for (header). */
 void
 session_fields_to_check(const SessionRow *row, const RuleItem *item,
 						bool *check_os, bool *check_ip)
@@ -110,6 +113,7 @@ session_fields_to_check(const SessionRow *row, const RuleItem *item,
 	*check_ip = older && would_change(row->client_ip, item->client_ip);
 }
 
+/* The byte-wise greatest of two copies' values, a value beating none. */
 const char *
 session_greatest_value(const char *a, const char *b)
 {
@@ -157,6 +161,7 @@ item_decides_state(const SessionRow *row, const RuleItem *item)
 	return key_greater(item->time, item->status, time, status);
 }
 
+/* Apply one item to one session row (contract section 3.1 to 3.3). */
 bool
 session_apply(SessionRow *row, const RuleItem *item,
 			  bool os_superseded, bool ip_superseded)
@@ -193,4 +198,40 @@ session_apply(SessionRow *row, const RuleItem *item,
 	changed |= take_text(&row->os, item->os, os_superseded);
 	changed |= take_text(&row->client_ip, item->client_ip, ip_superseded);
 	return changed;
+}
+
+static void
+raise_time(bool *has, int64_t *field, int64_t time)
+{
+	if (!*has || time > *field)
+		*field = time;
+	*has = true;
+}
+
+/* The users rule: a newly logged item raises the greatest times. */
+void
+users_note_item(UserRow *u, ItemStatus status, int64_t time)
+{
+	if (status == ITEM_CONNECTED)
+		raise_time(&u->has_online_at, &u->last_online_at, time);
+	else
+		raise_time(&u->has_offline_at, &u->last_offline_at, time);
+	raise_time(&u->has_seen_at, &u->last_seen_at, time);
+}
+
+/* The users rule: the online count moved by delta (header). */
+bool
+users_count_online(UserRow *u, int delta, bool *probe)
+{
+	int32_t		count = u->online_sessions + delta;
+
+	*probe = false;
+	if (count < 0)
+		return false;
+	u->online_sessions = count;
+	u->online = count > 0;
+	/* Every session is ended: the greatest "1" or "2" item decides. */
+	u->logged_out = false;
+	*probe = count == 0 && u->has_offline_at;
+	return true;
 }

@@ -550,6 +550,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_msg("libmicrohttpd: %s", line);
 }
 
+/* Start the HTTP daemon on cfg->listen; false when it cannot. */
 bool
 server_start(const ShimConfig *cfg)
 {
@@ -623,6 +624,7 @@ server_wait_idle(double seconds)
 	return idle;
 }
 
+/* Stop taking requests, let those in flight finish, and stop the daemon. */
 void
 server_stop(void)
 {
