@@ -136,12 +136,12 @@ next_users(const char *after_user, TimestampTz horizon, int max_users, char ***u
 	 * LIMIT 1 keeps the probe a nested loop, so a batch costs its users'
 	 * items, never a pass over the whole of presence.events.
 	 */
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT u.user_id FROM presence.users u "
 					  "CROSS JOIN LATERAL (SELECT 1 FROM presence.events e "
 					  "WHERE e.user_id = u.user_id AND e.status_time < $2 LIMIT 1) old "
-					  "WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $3", types),
-				 values, NULL, 0);
+					  "WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $3", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	n = (int) SPI_processed;
 	*users = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -157,10 +157,9 @@ lock_user(Datum user_id)
 	static const Oid types[] = {TEXTOID};
 	Datum		values[] = {user_id};
 
-	plan_execute(PLAN(&plan,
-					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE",
-					  types),
-				 values, NULL, 0);
+	plan_execute(plan_cached(&plan,
+					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 static void
@@ -175,10 +174,10 @@ read_user_fold(Datum user_id, UserFold *fold)
 	char	   *status;
 
 	memset(fold, 0, sizeof(UserFold));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT f.last_online_at, f.last_offline_at, f.last_end_status "
-					  "FROM presence.folded_users f WHERE f.user_id = $1", types),
-				 values, NULL, 0);
+					  "FROM presence.folded_users f WHERE f.user_id = $1", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	if (SPI_processed == 0)
 		return;
 	row = SPI_tuptable->vals[0];
@@ -229,14 +228,14 @@ write_user_fold(Datum user_id, const UserFold *fold)
 	isnull[i] = !fold->has_end;
 	values[i++] = CStringGetTextDatum(status);
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_users AS f "
 					  "(user_id, last_online_at, last_offline_at, last_end_status) "
 					  "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
 					  "last_online_at = excluded.last_online_at, "
 					  "last_offline_at = excluded.last_offline_at, "
-					  "last_end_status = excluded.last_end_status", types),
-				 values, isnull, 0);
+					  "last_end_status = excluded.last_end_status", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 /* The user's items, by session and in (time, status) order. */
@@ -248,11 +247,11 @@ read_items(Datum user_id, int *n)
 	Datum		values[] = {user_id};
 	PrunedItem *items;
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT e.session_id, e.status_time, e.status, e.os, e.client_ip "
 					  "FROM presence.events e WHERE e.user_id = $1 "
-					  "ORDER BY e.session_id, e.status_time, e.status", types),
-				 values, NULL, 0);
+					  "ORDER BY e.session_id, e.status_time, e.status", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	*n = (int) SPI_processed;
 	items = palloc(sizeof(PrunedItem) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
@@ -286,10 +285,10 @@ read_session_fold(Datum user_id, const char *session_id, RuleItem *seed)
 	TupleDesc	desc;
 	bool		isnull;
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT f.started_at, f.os, f.client_ip FROM presence.folded_sessions f "
-					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	if (SPI_processed == 0)
 		return false;
 	row = SPI_tuptable->vals[0];
@@ -319,13 +318,13 @@ write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
 	values[i] = text_or_null(old->client_ip, &isnull[i]);
 	i++;
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_sessions AS f "
 					  "(user_id, session_id, started_at, os, client_ip) "
 					  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, session_id) DO UPDATE SET "
 					  "started_at = excluded.started_at, os = excluded.os, "
-					  "client_ip = excluded.client_ip", types),
-				 values, isnull, 0);
+					  "client_ip = excluded.client_ip", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 static void
@@ -335,10 +334,10 @@ drop_session_fold(Datum user_id, const char *session_id)
 	static const Oid types[] = {TEXTOID, TEXTOID};
 	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.folded_sessions f "
-					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 /* Replace the session's row by what its newer items make it. */
@@ -365,11 +364,11 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	values[i++] = TimestampTzGetDatum(row->ended_at);
 	values[i++] = TimestampTzGetDatum(row->last_event_at);
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "
 					  "started_at = $6, ended_at = $7, last_event_at = $8, updated_at = now() "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
-				 values, isnull, 0);
+					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 static void
@@ -379,10 +378,10 @@ remove_session(Datum user_id, const char *session_id)
 	static const Oid types[] = {TEXTOID, TEXTOID};
 	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.sessions s "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 static int64
@@ -392,10 +391,10 @@ remove_items(Datum user_id, TimestampTz horizon)
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		values[] = {user_id, TimestampTzGetDatum(horizon)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.events e "
-					  "WHERE e.user_id = $1 AND e.status_time < $2", types),
-				 values, NULL, 0);
+					  "WHERE e.user_id = $1 AND e.status_time < $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	return (int64) SPI_processed;
 }
 

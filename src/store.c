@@ -476,9 +476,8 @@ store_load_horizon(void)
 	TimestampTz horizon = DT_NOBEGIN;
 	bool		isnull;
 
-	if (plan == NULL)
-		plan = plan_prepare("SELECT horizon FROM presence.retention_state", 0, NULL);
-	plan_execute(plan, NULL, NULL, 1);
+	plan_execute(plan_cached(&plan, "SELECT horizon FROM presence.retention_state", 0, NULL),
+				 NULL, 0, NULL, 1);
 	if (SPI_processed > 0)
 		horizon = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1, &isnull));
@@ -493,9 +492,8 @@ store_load_secrets(void)
 	static SPIPlanPtr plan;
 	SecretSet  *set = palloc(sizeof(SecretSet));
 
-	if (plan == NULL)
-		plan = plan_prepare("SELECT app_key, secret FROM presence.secrets", 0, NULL);
-	plan_execute(plan, NULL, NULL, 0);
+	plan_execute(plan_cached(&plan, "SELECT app_key, secret FROM presence.secrets", 0, NULL),
+				 NULL, 0, NULL, 0);
 	set->n = (int) SPI_processed;
 	set->app_keys = palloc(sizeof(char *) * (set->n + 1));
 	set->secrets = palloc(sizeof(char *) * (set->n + 1));
