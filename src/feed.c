@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * feed.c
- *	  The live feed (contract section 9): one message per user whose online
+ *	  The live feed (doc/rules.md section 9): one message per user whose online
  *	  or logged_out an ingest call changed, carrying the user's row after the
  *	  call; with presence.feed_sessions, one more per session whose state
  *	  changed.

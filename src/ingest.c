@@ -459,7 +459,7 @@ greater_copy_value(const char *logged, const char *copy)
 
 /*
  * A copy of a logged item: the item keeps the byte-wise greatest os and
- * client_ip of its copies (contract 3.3), in its events row and, through the
+ * client_ip of its copies (doc/rules.md section 3.3), in its events row and, through the
  * session rules, wherever it decides the field.  Returns whether the session
  * row changed.
  */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * session_rules.c
- *	  Merge one status item into one session row (contract section 3).
+ *	  Merge one status item into one session row (doc/rules.md section 3).
  *
  * Items are ordered by (time, status): the later time is greater, and at the
  * same time "2" > "1" > "0".  Every rule below only ever moves a field
@@ -14,7 +14,10 @@
  *   anonymous session (id ''): the greatest item wins and may bring the
  *		session back online.
  *   both: started_at is the greatest "0" time, last_event_at the greatest
- *		time, os and client_ip come from the greatest item that carries them.
+ *		time, os and client_ip come from the greatest item that carries them
+ *		(copies of one item keep the byte-wise greatest value).
+ *   users (users_*): the aggregate of a user's sessions and items, the one
+ *		place it is written; every writer reaches it through store.c.
  *
  * Pure code: no tables, no errors.
  *
@@ -161,7 +164,7 @@ item_decides_state(const SessionRow *row, const RuleItem *item)
 	return key_greater(item->time, item->status, time, status);
 }
 
-/* Apply one item to one session row (contract section 3.1 to 3.3). */
+/* Apply one item to one session row (doc/rules.md sections 3.1 to 3.3). */
 bool
 session_apply(SessionRow *row, const RuleItem *item,
 			  bool os_superseded, bool ip_superseded)

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * session_rules.h
- *	  The state rules of one session key (contract section 3), as pure code.
+ *	  The state rules of one session key (doc/rules.md section 3), as pure code.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,12 +76,12 @@ extern bool session_apply(SessionRow *row, const RuleItem *item,
 
 /*
  * Of two copies' values of os or client_ip, the one an item keeps: the
- * byte-wise greatest, a value beating none (contract 3.3).
+ * byte-wise greatest, a value beating none (doc/rules.md section 3.3).
  */
 extern const char *session_greatest_value(const char *a, const char *b);
 
 /*
- * The users rule (contract 3.3), the one place it is written: a newly logged
+ * The users rule (doc/rules.md section 3.3), the one place it is written: a newly logged
  * item raises the user's greatest times.
  */
 extern void users_note_item(UserRow *u, ItemStatus status, int64_t time);

@@ -422,7 +422,7 @@ store_insert_event(const EventRow *ev, LoggedFields *known)
 
 /*
  * Give the item that store_insert_event found logged these os and client_ip
- * (a copy of it brought greater values, contract 3.3); call before any other
+ * (a copy of it brought greater values, doc/rules.md section 3.3); call before any other
  * read of presence.events.
  */
 void

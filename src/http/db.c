@@ -18,6 +18,7 @@
  * successfully its transaction has committed.  Values reach the server only
  * as parameters, never spliced into SQL.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -49,6 +50,9 @@ static const char setup_sql[] =
 static const char extension_sql[] =
 "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'presence'";
 
+/* The keywords connect_params sets, and the terminating NULL. */
+#define CONNECT_PARAMS 5
+
 /*
  * Connection keywords.  Our defaults come before the user's conninfo so that
  * it can override them, except client_encoding: bodies are UTF-8.
@@ -57,16 +61,20 @@ static void
 connect_params(const ShimConfig *cfg, const char **keys, const char **values,
 			   char *timeout, size_t size)
 {
+	int			i = 0;
+
 	snprintf(timeout, size, "%d", (int) ceil(cfg->connect_timeout));
-	keys[0] = "connect_timeout";
-	values[0] = timeout;
-	keys[1] = "fallback_application_name";
-	values[1] = "presence-http";
-	keys[2] = "dbname";
-	values[2] = cfg->db ? cfg->db : "";
-	keys[3] = "client_encoding";
-	values[3] = "UTF8";
-	keys[4] = values[4] = NULL;
+	keys[i] = "connect_timeout";
+	values[i++] = timeout;
+	keys[i] = "fallback_application_name";
+	values[i++] = "presence-http";
+	keys[i] = "dbname";
+	values[i++] = cfg->db ? cfg->db : "";
+	keys[i] = "client_encoding";
+	values[i++] = "UTF8";
+	keys[i] = NULL;
+	values[i++] = NULL;
+	assert(i == CONNECT_PARAMS);
 }
 
 /* The first line of libpq's error message, without the newline. */
@@ -146,8 +154,8 @@ wait_socket(PGconn *conn, short events, Pending *p)
 static bool
 connect_async(DbConn *db, Pending *p, bool *timed_out)
 {
-	const char *keys[5];
-	const char *values[5];
+	const char *keys[CONNECT_PARAMS];
+	const char *values[CONNECT_PARAMS];
 	char		timeout[16];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
@@ -437,8 +445,8 @@ db_ping(DbConn *db, double until)
 bool
 db_check_startup(const ShimConfig *cfg, char **why)
 {
-	const char *keys[5];
-	const char *values[5];
+	const char *keys[CONNECT_PARAMS];
+	const char *values[CONNECT_PARAMS];
 	char		timeout[16];
 	PGconn	   *conn;
 	PGresult   *res;

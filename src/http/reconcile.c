@@ -1,6 +1,6 @@
 /*
- * reconcile.c: the ghost-session reconcile loop of presence-http (contract
- * section 11), run only with --provider-url.
+ * reconcile.c: the ghost-session reconcile loop of presence-http
+ * (doc/rules.md section 11), run only with --provider-url.
  *
  * One thread with its own database connection: every --reconcile-every it
  * reads presence.suspects(--reconcile-idle, SUSPECTS_MAX), asks the
