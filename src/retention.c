@@ -216,8 +216,8 @@ write_user_fold(Datum user_id, const UserFold *fold)
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	char		status[2] = {(char) fold->last_end_status, '\0'};
-	Datum		values[4];
-	bool		isnull[4] = {false};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
@@ -306,8 +306,8 @@ write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	bool		isnull[5] = {false};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
@@ -347,8 +347,8 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[8];
-	bool		isnull[8] = {false};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
