@@ -91,3 +91,26 @@ BEGIN;
 UPDATE presence.users SET online_sessions = 0, online = false WHERE user_id = 'eve';
 SELECT t.try($$UPDATE presence.sessions SET state = 'offline', ended_at = now() WHERE user_id = 'eve'$$);
 ROLLBACK;
+
+-- 3.3 Copies that disagree on os or clientIp: the byte-wise greatest value is
+-- kept (a value beats none), in the events row and in the session it decides,
+-- whichever copy came first; a copy that repeats what is known changes nothing.
+SELECT os FROM presence.events WHERE user_id = 'eve';
+SELECT t.ingest(t.envelope('c1', '{"status":"0","userId":"gus","time":1730192400000,"sessionId":"g1","os":"iOS","clientIp":"10.0.0.2:2"}'));
+SELECT t.ingest(t.envelope('c2', '{"status":"0","userId":"gus","time":1730192400000,"sessionId":"g1","os":"Android","clientIp":"10.0.0.9:9"}'));
+SELECT t.ingest(t.envelope('c3', '{"status":"0","userId":"hal","time":1730192400000,"sessionId":"h1","os":"Android","clientIp":"10.0.0.9:9"}'));
+SELECT t.ingest(t.envelope('c4', '{"status":"0","userId":"hal","time":1730192400000,"sessionId":"h1","os":"iOS","clientIp":"10.0.0.2:2"}'));
+SELECT t.ingest(t.envelope('c5', '{"status":"0","userId":"hal","time":1730192400000,"sessionId":"h1"}'));
+SELECT user_id, os, client_ip FROM presence.events WHERE user_id IN ('gus', 'hal') ORDER BY 1;
+SELECT user_id, os, client_ip FROM presence.sessions WHERE user_id IN ('gus', 'hal') ORDER BY 1;
+-- Bytes, not collation: 'iOS' (0x69) beats 'PC' (0x50); a longer value beats its prefix.
+SELECT t.ingest(t.envelope('c6', t.item('1', 'ivy', 5, 'i1', 'PC') || ',' || t.item('1', 'ivy', 5, 'i1', 'iOS')));
+SELECT t.ingest(t.envelope('c7', t.item('1', 'ivy', 5, 'i1', 'iOSX')));
+SELECT os FROM presence.events WHERE user_id = 'ivy';
+SELECT os, state FROM presence.sessions WHERE user_id = 'ivy';
+-- A copy of an item that a greater item supersedes widens its events row only.
+SELECT t.ingest(t.envelope('c8', t.item('0', 'jon', 1, 'j1', 'PC') || ',' || t.item('1', 'jon', 9, 'j1', 'Android')));
+SELECT t.ingest(t.envelope('c9', t.item('0', 'jon', 1, 'j1', 'iOS')));
+SELECT t.ms(status_time), os FROM presence.events WHERE user_id = 'jon' ORDER BY 1;
+SELECT os, state FROM presence.sessions WHERE user_id = 'jon';
+SELECT * FROM presence.check();

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * feed.c
- *	  The live feed (contract section 9): one message per user whose online
+ *	  The live feed (doc/rules.md section 9): one message per user whose online
  *	  or logged_out an ingest call changed, carrying the user's row after the
  *	  call; with presence.feed_sessions, one more per session whose state
  *	  changed.
@@ -51,6 +51,7 @@ typedef struct FeedSession
 	SessionRow	row;
 } FeedSession;
 
+/* Start collecting what an ingest call changes of this user. */
 void
 feed_user_begin(FeedUser *fu, const char *user_id)
 {
@@ -58,6 +59,7 @@ feed_user_begin(FeedUser *fu, const char *user_id)
 	fu->sessions = NIL;
 }
 
+/* Note a session of the user whose state changed (or that is new). */
 void
 feed_note_session(FeedUser *fu, const char *session_id, const SessionRow *row)
 {
@@ -97,6 +99,7 @@ append_text(StringInfo buf, const char *key, const char *value)
 		escape_json(buf, value);
 }
 
+/* The JSON message the feed sends for a user (and a session, when given). */
 char *
 feed_payload(const char *user_id, const UserRow *u, const char *session_id,
 			 const SessionRow *s)
@@ -218,6 +221,7 @@ send_payload(const char *user_id, char *payload)
 	Async_Notify(FEED_CHANNEL, payload);
 }
 
+/* Send the user's message, if its presence changed, and forget the user. */
 void
 feed_user_end(FeedUser *fu)
 {

@@ -56,6 +56,7 @@ reject(Rejection *why, int sqlerrcode, char *message, char *detail, char *hint)
 	return false;
 }
 
+/* Raise the error a refused delivery gets. */
 void
 ingest_raise(const Rejection *why)
 {
@@ -256,6 +257,7 @@ parse_body(Delivery *d, Rejection *why)
 	return reject(why, sqlstate_of(err.kind), err.message, err.detail, NULL);
 }
 
+/* Check the body's size and parse it, raising the refusal as an error. */
 void
 ingest_parse_or_raise(Datum body, Payload *payload)
 {
@@ -375,7 +377,7 @@ compare_work(const void *a, const void *b)
 	if (c == 0 && x->item->time_ms != y->item->time_ms)
 		c = x->item->time_ms < y->item->time_ms ? -1 : 1;
 	if (c == 0)
-		c = x->item->status - y->item->status;
+		c = (int) x->item->status - (int) y->item->status;
 	if (c == 0)
 		c = x->delivery_no - y->delivery_no;
 	if (c == 0)
@@ -429,37 +431,91 @@ same_session(const WorkItem *a, const WorkItem *b)
 		strcmp(a->item->session_id, b->item->session_id) == 0;
 }
 
+/*
+ * The session rules for one item: first which fields to ask about, then the
+ * answers, then the rule.  Returns whether the row changed.
+ */
+static bool
+apply_rule(const PayloadItem *it, const RuleItem *ri, SessionRow *row)
+{
+	bool		os_superseded = false;
+	bool		ip_superseded = false;
+
+	session_fields_to_check(row, ri, &os_superseded, &ip_superseded);
+	if (os_superseded || ip_superseded)
+		store_find_superseding(it->user_id, it->session_id, ri->time, it->status,
+							   &os_superseded, &ip_superseded);
+	return session_apply(row, ri, os_superseded, ip_superseded);
+}
+
+/* The value a copy brings that beats the logged one, else NULL. */
+static const char *
+greater_copy_value(const char *logged, const char *copy)
+{
+	const char *keep = session_greatest_value(logged, copy);
+
+	return keep != logged ? keep : NULL;
+}
+
+/*
+ * A copy of a logged item: the item keeps the byte-wise greatest os and
+ * client_ip of its copies (doc/rules.md section 3.3), in its events row and, through the
+ * session rules, wherever it decides the field.  Returns whether the session
+ * row changed.
+ */
+static bool
+merge_copy(const PayloadItem *it, RuleItem ri, LoggedFields *known, SessionRow *row)
+{
+	const char *os = greater_copy_value(known->os, it->os);
+	const char *ip = greater_copy_value(known->client_ip, it->client_ip);
+
+	if (os == NULL && ip == NULL)
+		return false;
+	if (os != NULL)
+		known->os = (char *) os;
+	if (ip != NULL)
+		known->client_ip = (char *) ip;
+	store_widen_event(known);
+	ri.os = os;
+	ri.client_ip = ip;
+	return apply_rule(it, &ri, row);
+}
+
 /* Apply one item to the session row in memory and log it; count its outcome. */
 static bool
 apply_item(const WorkItem *w, SessionRow *row)
 {
 	const PayloadItem *it = w->item;
 	const Payload *p = &w->delivery->payload;
-	RuleItem	ri = {it->status, presence_ms_to_timestamptz(it->time_ms),
-	*it->session_id == '\0', it->os, it->client_ip};
-	SessionRow	before = *row;
-	bool		os_superseded = false;
-	bool		ip_superseded = false;
-	bool		changed;
-	EventRow	ev;
-
-	/* First which fields to ask about, then the answers. */
-	session_fields_to_check(row, &ri, &os_superseded, &ip_superseded);
-	if (os_superseded || ip_superseded)
-		store_find_superseding(it->user_id, it->session_id, ri.time, it->status,
-							   &os_superseded, &ip_superseded);
-	changed = session_apply(row, &ri, os_superseded, ip_superseded);
-	ev = (EventRow)
-	{
-		it->user_id, it->session_id, ri.time, it->status, p->event_id,
-			p->event_time_ms >= 0, presence_ms_to_timestamptz(p->event_time_ms),
-			it->item_no, it->os, it->client_ip, !changed
+	RuleItem	ri = {
+		.status = it->status,
+		.time = presence_ms_to_timestamptz(it->time_ms),
+		.anonymous = *it->session_id == '\0',
+		.os = it->os,
+		.client_ip = it->client_ip,
 	};
-	if (!store_insert_event(&ev))
+	SessionRow	before = *row;
+	bool		changed = apply_rule(it, &ri, row);
+	EventRow	ev = {
+		.user_id = it->user_id,
+		.session_id = it->session_id,
+		.status_time = ri.time,
+		.status = it->status,
+		.event_id = p->event_id,
+		.has_event_time = p->event_time_ms >= 0,
+		.event_time = presence_ms_to_timestamptz(p->event_time_ms),
+		.item_no = it->item_no,
+		.os = it->os,
+		.client_ip = it->client_ip,
+		.stale = !changed,
+	};
+	LoggedFields known;
+
+	if (!store_insert_event(&ev, &known))
 	{
 		*row = before;
 		w->delivery->duplicates++;
-		return false;
+		return merge_copy(it, ri, &known, row);
 	}
 	if (changed)
 		w->delivery->applied++;
@@ -543,6 +599,7 @@ apply_work(const WorkItem *work, int nwork)
 	MemoryContextDelete(per_user);
 }
 
+/* Check, bind and apply deliveries in the three phases (file comment). */
 void
 ingest_deliveries(Delivery *deliveries, int n)
 {

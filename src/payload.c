@@ -103,6 +103,23 @@ fail(PayloadError *err, PayloadErrorKind kind, char *message, char *detail)
 	return false;
 }
 
+/*
+ * The bytes of s (len long) that make at most limit bytes of whole characters,
+ * counted as pg_encoding_mbcliplen does, but never a character that runs past
+ * len (an invalid token may end in half of one); one loop for the server and
+ * the fuzz build, so the fuzzer runs the code the server runs.
+ */
+static int
+clip_whole_chars(int encoding, const char *s, int len, int limit)
+{
+	int			clen = 0;
+
+	for (int l; len > 0 && *s && (l = pg_encoding_mblen(encoding, s)) <= len &&
+		 clen + l <= limit; len -= l, s += l)
+		clen += l;
+	return clen;
+}
+
 /* The current token, quoted for a message: at most 40 bytes, whole characters. */
 static char *
 quoted_token(JsonLexContext *lex)
@@ -112,14 +129,7 @@ quoted_token(JsonLexContext *lex)
 
 	if (start == NULL || lex->token_terminator <= start)
 		return pstrdup("the end of the input");
-	len = Min(lex->token_terminator - start, 40);
-#ifdef FRONTEND
-	while (len > 0 && len < lex->token_terminator - start &&
-		   ((unsigned char) start[len] & 0xC0) == 0x80)
-		len--;
-#else
-	len = pg_mbcliplen(start, lex->token_terminator - start, len);
-#endif
+	len = clip_whole_chars(lex->input_encoding, start, lex->token_terminator - start, 40);
 	return psprintf("\"%.*s\"", len, start);
 }
 
@@ -284,14 +294,14 @@ note_repeated_key(Parser *p, const char *base, const char *key)
 			 pstrdup("An object must not have the same key twice."));
 }
 
-static bool
-check_repeated_keys(Parser *p, KeySet *ks, const char *base)
+/* Note a key of the object that appears twice; the report waits (note_repeated_key). */
+static void
+note_repeated_keys(Parser *p, KeySet *ks, const char *base)
 {
 	const char *key = keyset_repeated(ks);
 
 	if (key != NULL)
 		note_repeated_key(p, base, key);
-	return true;
 }
 
 /* After the whole text: report a held-back problem, if any. */
@@ -341,8 +351,8 @@ skip_composite(Parser *p, const char *path)
 			return false;
 		if (token(p) == closer)
 		{
-			if (f->is_object && !check_repeated_keys(p, &f->keys, path))
-				return false;
+			if (f->is_object)
+				note_repeated_keys(p, &f->keys, path);
 			depth--;
 			first = false;
 			continue;
@@ -474,7 +484,8 @@ read_object(Parser *p, const char *base, Value *values, bool top)
 		if (!next_element(p, true, &more))
 			return false;
 	}
-	return check_repeated_keys(p, &keys, base);
+	note_repeated_keys(p, &keys, base);
+	return true;
 }
 
 /* Field values */
@@ -544,7 +555,7 @@ read_optional_string(PayloadError *err, const char *base, Field f,
 }
 
 static bool
-read_status(PayloadError *err, const char *base, const Value *v, char *status)
+read_status(PayloadError *err, const char *base, const Value *v, ItemStatus *status)
 {
 	if (is_null(v))
 		return fail_field(err, base, "status", "is missing");
@@ -552,7 +563,7 @@ read_status(PayloadError *err, const char *base, const Value *v, char *status)
 		(strcmp(v->text, "0") == 0 || strcmp(v->text, "1") == 0 ||
 		 strcmp(v->text, "2") == 0))
 	{
-		*status = v->text[0];
+		*status = (ItemStatus) v->text[0];
 		return true;
 	}
 	return fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");

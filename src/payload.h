@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "item_status.h"
+
 /* The largest item or envelope time we accept: 9999-12-31 23:59:59.999 UTC. */
 #define PAYLOAD_MAX_TIME_MS INT64_C(253402300799999)
 
@@ -44,7 +46,7 @@ typedef struct PayloadError
 /* One status item, as the provider sent it. */
 typedef struct PayloadItem
 {
-	char		status;			/* '0' connected, '1' disconnected, '2' logged out */
+	ItemStatus	status;
 	int			item_no;		/* 0-based position in data[] or in the array */
 	int64_t		time_ms;
 	char	   *user_id;

@@ -24,6 +24,7 @@
 /* The most arguments a plan of ours takes. */
 #define PLAN_MAX_ARGS 16
 
+/* Prepare sql under the pinned search_path, with a generic plan, and keep it. */
 SPIPlanPtr
 plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 {
@@ -43,21 +44,33 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	return plan;
 }
 
+/* The plan in *cache, prepared (plan_prepare) and kept there on first use. */
+SPIPlanPtr
+plan_cached(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*cache == NULL)
+		*cache = plan_prepare(sql, nargs, argtypes);
+	return *cache;
+}
+
 /*
- * Run a saved plan; isnull may be NULL when no argument is null.  The plan
+ * Run a saved plan with values, nvalues of them (the plan's argument count,
+ * checked); isnull may be NULL when no argument is null.  The plan
  * cache parses a plan again under the search_path of the moment when that
  * differs from the one it was made under, so the statement runs under the
  * pinned path too: a caller's schema can then never supply an operator or
  * a function to it, even when a trigger fires for the caller's own UPDATE.
  */
 int
-plan_execute(SPIPlanPtr plan, Datum *values, const bool *isnull, long limit)
+plan_execute(SPIPlanPtr plan, Datum *values, int nvalues, const bool *isnull, long limit)
 {
 	char		nulls[PLAN_MAX_ARGS];
 	int			nargs = SPI_getargcount(plan);
 	int			nestlevel = -1;
 	int			rc;
 
+	if (nargs != nvalues)
+		elog(ERROR, "presence: a plan takes %d arguments, given %d", nargs, nvalues);
 	if (nargs > PLAN_MAX_ARGS)
 		elog(ERROR, "presence: a plan takes %d arguments, more than %d", nargs, PLAN_MAX_ARGS);
 	for (int i = 0; i < nargs; i++)

@@ -10,11 +10,15 @@
 
 #include "executor/spi.h"
 
+/*
+ * The one idiom for a statement of ours: a static SPIPlanPtr per statement,
+ * and plan_execute(plan_cached(&plan, sql, lengthof(types), types), values,
+ * lengthof(values), isnull, limit).
+ */
 extern SPIPlanPtr plan_prepare(const char *sql, int nargs, const Oid *argtypes);
-extern int	plan_execute(SPIPlanPtr plan, Datum *values, const bool *isnull, long limit);
-
-/* Prepare on first use: PLAN(&cache, sql, types) */
-#define PLAN(cache, sql, types) \
-	(*(cache) ? *(cache) : (*(cache) = plan_prepare((sql), lengthof(types), (types))))
+extern SPIPlanPtr plan_cached(SPIPlanPtr *cache, const char *sql, int nargs,
+							  const Oid *argtypes);
+extern int	plan_execute(SPIPlanPtr plan, Datum *values, int nvalues, const bool *isnull,
+						 long limit);
 
 #endif							/* PRESENCE_PLANS_H */

@@ -19,6 +19,11 @@
 
 #include "presence.h"
 
+/* The executor and GUC calls of this library are PostgreSQL 15's and later's. */
+#if PG_VERSION_NUM < 150000
+#error "presence needs PostgreSQL 15 or later"
+#endif
+
 PG_MODULE_MAGIC;
 
 int			presence_signature_max_age = 300;
@@ -47,6 +52,7 @@ check_retention(char **newval, void **extra, GucSource source)
 
 void		_PG_init(void);
 
+/* Module load: define the presence.* settings. */
 void
 _PG_init(void)
 {
@@ -92,9 +98,5 @@ _PG_init(void)
 							   "400 days",
 							   PGC_SUSET, 0,
 							   check_retention, NULL, NULL);
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("presence");
-#else
-	EmitWarningsOnPlaceholders("presence");
-#endif
 }

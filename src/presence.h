@@ -35,18 +35,22 @@ extern bool presence_feed_sessions;
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);
 
+/* Milliseconds from the Unix epoch (1970) to PostgreSQL's (2000). */
+#define PRESENCE_UNIX_EPOCH_OFFSET_MS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * INT64CONST(1000))
+
 /* Unix milliseconds to a timestamptz. */
 static inline TimestampTz
 presence_ms_to_timestamptz(int64 ms)
 {
-	return (TimestampTz) (ms - INT64CONST(946684800000)) * 1000;
+	return (TimestampTz) (ms - PRESENCE_UNIX_EPOCH_OFFSET_MS) * 1000;
 }
 
 /* A timestamptz to Unix milliseconds. */
 static inline int64
 presence_timestamptz_to_ms(TimestampTz ts)
 {
-	return ts / 1000 + INT64CONST(946684800000);
+	return ts / 1000 + PRESENCE_UNIX_EPOCH_OFFSET_MS;
 }
 
 #endif							/* PRESENCE_H */

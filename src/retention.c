@@ -90,7 +90,7 @@ typedef struct UserFold
 	TimestampTz last_online_at;
 	bool		has_end;
 	TimestampTz last_offline_at;
-	char		last_end_status;
+	ItemStatus	last_end_status;	/* 0 when none */
 } UserFold;
 
 /* What one call removed. */
@@ -136,12 +136,12 @@ next_users(const char *after_user, TimestampTz horizon, int max_users, char ***u
 	 * LIMIT 1 keeps the probe a nested loop, so a batch costs its users'
 	 * items, never a pass over the whole of presence.events.
 	 */
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT u.user_id FROM presence.users u "
 					  "CROSS JOIN LATERAL (SELECT 1 FROM presence.events e "
 					  "WHERE e.user_id = u.user_id AND e.status_time < $2 LIMIT 1) old "
-					  "WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $3", types),
-				 values, NULL, 0);
+					  "WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $3", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	n = (int) SPI_processed;
 	*users = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -157,10 +157,9 @@ lock_user(Datum user_id)
 	static const Oid types[] = {TEXTOID};
 	Datum		values[] = {user_id};
 
-	plan_execute(PLAN(&plan,
-					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE",
-					  types),
-				 values, NULL, 0);
+	plan_execute(plan_cached(&plan,
+					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 static void
@@ -175,10 +174,10 @@ read_user_fold(Datum user_id, UserFold *fold)
 	char	   *status;
 
 	memset(fold, 0, sizeof(UserFold));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT f.last_online_at, f.last_offline_at, f.last_end_status "
-					  "FROM presence.folded_users f WHERE f.user_id = $1", types),
-				 values, NULL, 0);
+					  "FROM presence.folded_users f WHERE f.user_id = $1", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	if (SPI_processed == 0)
 		return;
 	row = SPI_tuptable->vals[0];
@@ -188,14 +187,14 @@ read_user_fold(Datum user_id, UserFold *fold)
 	fold->last_offline_at = column_time(row, desc, 2, &isnull);
 	status = column_text(row, desc, 3);
 	fold->has_end = !isnull && status != NULL;
-	fold->last_end_status = status ? status[0] : '\0';
+	fold->last_end_status = status ? (ItemStatus) status[0] : 0;
 }
 
 /* Fold one pruned item into the user's fold. */
 static void
 user_fold_add(UserFold *fold, const RuleItem *it)
 {
-	if (it->status == '0')
+	if (it->status == ITEM_CONNECTED)
 	{
 		if (!fold->has_online || it->time > fold->last_online_at)
 			fold->last_online_at = it->time;
@@ -216,9 +215,9 @@ write_user_fold(Datum user_id, const UserFold *fold)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	char		status[2] = {fold->last_end_status, '\0'};
-	Datum		values[4];
-	bool		isnull[4] = {false};
+	char		status[2] = {(char) fold->last_end_status, '\0'};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
@@ -229,14 +228,14 @@ write_user_fold(Datum user_id, const UserFold *fold)
 	isnull[i] = !fold->has_end;
 	values[i++] = CStringGetTextDatum(status);
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_users AS f "
 					  "(user_id, last_online_at, last_offline_at, last_end_status) "
 					  "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
 					  "last_online_at = excluded.last_online_at, "
 					  "last_offline_at = excluded.last_offline_at, "
-					  "last_end_status = excluded.last_end_status", types),
-				 values, isnull, 0);
+					  "last_end_status = excluded.last_end_status", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 /* The user's items, by session and in (time, status) order. */
@@ -248,11 +247,11 @@ read_items(Datum user_id, int *n)
 	Datum		values[] = {user_id};
 	PrunedItem *items;
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT e.session_id, e.status_time, e.status, e.os, e.client_ip "
 					  "FROM presence.events e WHERE e.user_id = $1 "
-					  "ORDER BY e.session_id, e.status_time, e.status", types),
-				 values, NULL, 0);
+					  "ORDER BY e.session_id, e.status_time, e.status", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	*n = (int) SPI_processed;
 	items = palloc(sizeof(PrunedItem) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
@@ -264,7 +263,7 @@ read_items(Datum user_id, int *n)
 
 		p->session_id = column_text(row, desc, 1);
 		p->rule.time = column_time(row, desc, 2, &isnull);
-		p->rule.status = column_text(row, desc, 3)[0];
+		p->rule.status = (ItemStatus) column_text(row, desc, 3)[0];
 		p->rule.anonymous = p->session_id[0] == '\0';
 		p->rule.os = column_text(row, desc, 4);
 		p->rule.client_ip = column_text(row, desc, 5);
@@ -286,15 +285,15 @@ read_session_fold(Datum user_id, const char *session_id, RuleItem *seed)
 	TupleDesc	desc;
 	bool		isnull;
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "SELECT f.started_at, f.os, f.client_ip FROM presence.folded_sessions f "
-					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	if (SPI_processed == 0)
 		return false;
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	seed->status = '0';
+	seed->status = ITEM_CONNECTED;
 	seed->time = column_time(row, desc, 1, &isnull);
 	seed->anonymous = session_id[0] == '\0';
 	seed->os = column_text(row, desc, 2);
@@ -307,8 +306,8 @@ write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	bool		isnull[5] = {false};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
@@ -319,13 +318,13 @@ write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
 	values[i] = text_or_null(old->client_ip, &isnull[i]);
 	i++;
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_sessions AS f "
 					  "(user_id, session_id, started_at, os, client_ip) "
 					  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, session_id) DO UPDATE SET "
 					  "started_at = excluded.started_at, os = excluded.os, "
-					  "client_ip = excluded.client_ip", types),
-				 values, isnull, 0);
+					  "client_ip = excluded.client_ip", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 static void
@@ -335,10 +334,10 @@ drop_session_fold(Datum user_id, const char *session_id)
 	static const Oid types[] = {TEXTOID, TEXTOID};
 	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.folded_sessions f "
-					  "WHERE f.user_id = $1 AND f.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 /* Replace the session's row by what its newer items make it. */
@@ -348,8 +347,8 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[8];
-	bool		isnull[8] = {false};
+	Datum		values[lengthof(types)];
+	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
@@ -365,11 +364,11 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	values[i++] = TimestampTzGetDatum(row->ended_at);
 	values[i++] = TimestampTzGetDatum(row->last_event_at);
 	Assert(i == lengthof(types));
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "
 					  "started_at = $6, ended_at = $7, last_event_at = $8, updated_at = now() "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
-				 values, isnull, 0);
+					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), isnull, 0);
 }
 
 static void
@@ -379,10 +378,10 @@ remove_session(Datum user_id, const char *session_id)
 	static const Oid types[] = {TEXTOID, TEXTOID};
 	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.sessions s "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", types),
-				 values, NULL, 0);
+					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 }
 
 static int64
@@ -392,10 +391,10 @@ remove_items(Datum user_id, TimestampTz horizon)
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		values[] = {user_id, TimestampTzGetDatum(horizon)};
 
-	plan_execute(PLAN(&plan,
+	plan_execute(plan_cached(&plan,
 					  "DELETE FROM presence.events e "
-					  "WHERE e.user_id = $1 AND e.status_time < $2", types),
-				 values, NULL, 0);
+					  "WHERE e.user_id = $1 AND e.status_time < $2", lengthof(types), types),
+				 values, lengthof(values), NULL, 0);
 	return (int64) SPI_processed;
 }
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * session_rules.c
- *	  Merge one status item into one session row (contract section 3).
+ *	  Merge one status item into one session row (doc/rules.md section 3).
  *
  * Items are ordered by (time, status): the later time is greater, and at the
  * same time "2" > "1" > "0".  Every rule below only ever moves a field
@@ -14,7 +14,10 @@
  *   anonymous session (id ''): the greatest item wins and may bring the
  *		session back online.
  *   both: started_at is the greatest "0" time, last_event_at the greatest
- *		time, os and client_ip come from the greatest item that carries them.
+ *		time, os and client_ip come from the greatest item that carries them
+ *		(copies of one item keep the byte-wise greatest value).
+ *   users (users_*): the aggregate of a user's sessions and items, the one
+ *		place it is written; every writer reaches it through store.c.
  *
  * Pure code: no tables, no errors.
  *
@@ -30,12 +33,14 @@
 
 static const char *const state_names[] = {"online", "offline", "logged_out"};
 
+/* The presence.sessions.state name of state. */
 const char *
 session_state_name(SessionState state)
 {
 	return state_names[state];
 }
 
+/* The state a presence.sessions.state name stands for; false when none. */
 bool
 session_state_from_name(const char *name, SessionState *state)
 {
@@ -51,21 +56,22 @@ session_state_from_name(const char *name, SessionState *state)
 }
 
 static SessionState
-state_of_status(char status)
+state_of_status(ItemStatus status)
 {
-	return status == '0' ? SESSION_ONLINE :
-		status == '1' ? SESSION_OFFLINE : SESSION_LOGGED_OUT;
+	return status == ITEM_CONNECTED ? SESSION_ONLINE :
+		status == ITEM_DISCONNECTED ? SESSION_OFFLINE : SESSION_LOGGED_OUT;
 }
 
-static char
+static ItemStatus
 status_of_state(SessionState state)
 {
-	return state == SESSION_ONLINE ? '0' : state == SESSION_OFFLINE ? '1' : '2';
+	return state == SESSION_ONLINE ? ITEM_CONNECTED :
+		state == SESSION_OFFLINE ? ITEM_DISCONNECTED : ITEM_LOGGED_OUT;
 }
 
 /* (time, status) order: is a greater than b? */
 static bool
-key_greater(int64_t a_time, char a_status, int64_t b_time, char b_status)
+key_greater(int64_t a_time, ItemStatus a_status, int64_t b_time, ItemStatus b_status)
 {
 	return a_time > b_time || (a_time == b_time && a_status > b_status);
 }
@@ -75,7 +81,7 @@ key_greater(int64_t a_time, char a_status, int64_t b_time, char b_status)
  * session its greatest item, for an identified one its greatest "1" or "2".
  */
 static bool
-deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
+deciding_key(const SessionRow *row, bool anonymous, int64_t *time, ItemStatus *status)
 {
 	if (row->state != SESSION_ONLINE)
 	{
@@ -86,7 +92,7 @@ deciding_key(const SessionRow *row, bool anonymous, int64_t *time, char *status)
 	if (anonymous && row->has_started)
 	{
 		*time = row->started_at;
-		*status = '0';
+		*status = ITEM_CONNECTED;
 		return true;
 	}
 	return false;
@@ -99,6 +105,7 @@ would_change(const char *field, const char *value)
 	return value != NULL && (field == NULL || strcmp(field, value) != 0);
 }
 
+/* Which of os and client_ip to look up a superseding item for (header). */
 void
 session_fields_to_check(const SessionRow *row, const RuleItem *item,
 						bool *check_os, bool *check_ip)
@@ -107,6 +114,17 @@ session_fields_to_check(const SessionRow *row, const RuleItem *item,
 
 	*check_os = older && would_change(row->os, item->os);
 	*check_ip = older && would_change(row->client_ip, item->client_ip);
+}
+
+/* The byte-wise greatest of two copies' values, a value beating none. */
+const char *
+session_greatest_value(const char *a, const char *b)
+{
+	if (a == NULL)
+		return b;
+	if (b == NULL)
+		return a;
+	return strcmp(a, b) >= 0 ? a : b;	/* strcmp compares unsigned bytes */
 }
 
 static bool
@@ -125,9 +143,9 @@ start_row(SessionRow *row, const RuleItem *item)
 	row->state = state_of_status(item->status);
 	row->os = (char *) item->os;
 	row->client_ip = (char *) item->client_ip;
-	row->has_started = item->status == '0';
+	row->has_started = item->status == ITEM_CONNECTED;
 	row->started_at = item->time;
-	row->has_ended = item->status != '0';
+	row->has_ended = item->status != ITEM_CONNECTED;
 	row->ended_at = item->time;
 	row->last_event_at = item->time;
 }
@@ -137,15 +155,16 @@ static bool
 item_decides_state(const SessionRow *row, const RuleItem *item)
 {
 	int64_t		time;
-	char		status;
+	ItemStatus	status;
 
-	if (!item->anonymous && item->status == '0')
+	if (!item->anonymous && item->status == ITEM_CONNECTED)
 		return false;			/* a connect never reopens an identified session */
 	if (!deciding_key(row, item->anonymous, &time, &status))
 		return true;
 	return key_greater(item->time, item->status, time, status);
 }
 
+/* Apply one item to one session row (doc/rules.md sections 3.1 to 3.3). */
 bool
 session_apply(SessionRow *row, const RuleItem *item,
 			  bool os_superseded, bool ip_superseded)
@@ -160,7 +179,7 @@ session_apply(SessionRow *row, const RuleItem *item,
 	if (item_decides_state(row, item))
 	{
 		SessionState state = state_of_status(item->status);
-		bool		ends = item->status != '0';
+		bool		ends = item->status != ITEM_CONNECTED;
 
 		changed |= row->state != state || row->has_ended != ends ||
 			(ends && row->ended_at != item->time);
@@ -168,7 +187,7 @@ session_apply(SessionRow *row, const RuleItem *item,
 		row->has_ended = ends;
 		row->ended_at = item->time;
 	}
-	if (item->status == '0' && (!row->has_started || item->time > row->started_at))
+	if (item->status == ITEM_CONNECTED && (!row->has_started || item->time > row->started_at))
 	{
 		row->has_started = true;
 		row->started_at = item->time;
@@ -182,4 +201,40 @@ session_apply(SessionRow *row, const RuleItem *item,
 	changed |= take_text(&row->os, item->os, os_superseded);
 	changed |= take_text(&row->client_ip, item->client_ip, ip_superseded);
 	return changed;
+}
+
+static void
+raise_time(bool *has, int64_t *field, int64_t time)
+{
+	if (!*has || time > *field)
+		*field = time;
+	*has = true;
+}
+
+/* The users rule: a newly logged item raises the greatest times. */
+void
+users_note_item(UserRow *u, ItemStatus status, int64_t time)
+{
+	if (status == ITEM_CONNECTED)
+		raise_time(&u->has_online_at, &u->last_online_at, time);
+	else
+		raise_time(&u->has_offline_at, &u->last_offline_at, time);
+	raise_time(&u->has_seen_at, &u->last_seen_at, time);
+}
+
+/* The users rule: the online count moved by delta (header). */
+bool
+users_count_online(UserRow *u, int delta, bool *probe)
+{
+	int32_t		count = u->online_sessions + delta;
+
+	*probe = false;
+	if (count < 0)
+		return false;
+	u->online_sessions = count;
+	u->online = count > 0;
+	/* Every session is ended: the greatest "1" or "2" item decides. */
+	u->logged_out = false;
+	*probe = count == 0 && u->has_offline_at;
+	return true;
 }

@@ -32,7 +32,8 @@ PG_FUNCTION_INFO_V1(presence_ingest_unsigned);
 PG_FUNCTION_INFO_V1(presence_ingest_batch);
 
 #define RESULT_COLUMNS 5		/* presence.ingest_result */
-#define BATCH_COLUMNS 8
+#define BATCH_COLUMNS 8			/* ord, the result's, sqlstate, message */
+#define ITEM_COLUMNS 9			/* presence.status_item */
 
 static char *
 optional_text_arg(FunctionCallInfo fcinfo, int n)
@@ -52,15 +53,26 @@ required_body_arg(FunctionCallInfo fcinfo)
 	return PG_GETARG_DATUM(0);
 }
 
-/* items, applied, duplicates, stale, ignored */
+/* values[*i..]: items, applied, duplicates, stale, ignored (RESULT_COLUMNS). */
 static void
-outcome_values(const Delivery *d, Datum *values)
+outcome_values(const Delivery *d, Datum *values, int *i)
 {
-	values[0] = Int32GetDatum(d->payload.nitems + d->payload.nignored);
-	values[1] = Int32GetDatum(d->applied);
-	values[2] = Int32GetDatum(d->duplicates);
-	values[3] = Int32GetDatum(d->stale);
-	values[4] = Int32GetDatum(d->payload.nignored);
+	int			first PG_USED_FOR_ASSERTS_ONLY = *i;
+
+	values[(*i)++] = Int32GetDatum(d->payload.nitems + d->payload.nignored);
+	values[(*i)++] = Int32GetDatum(d->applied);
+	values[(*i)++] = Int32GetDatum(d->duplicates);
+	values[(*i)++] = Int32GetDatum(d->stale);
+	values[(*i)++] = Int32GetDatum(d->payload.nignored);
+	Assert(*i - first == RESULT_COLUMNS);
+}
+
+/* A text datum of s, or a null one. */
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = s == NULL;
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
 /* Run one delivery; raise its rejection, or return presence.ingest_result. */
@@ -70,6 +82,7 @@ ingest_one(FunctionCallInfo fcinfo, Delivery *d)
 	TupleDesc	tupdesc;
 	Datum		values[RESULT_COLUMNS];
 	bool		nulls[RESULT_COLUMNS] = {false};
+	int			i = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");
@@ -77,7 +90,8 @@ ingest_one(FunctionCallInfo fcinfo, Delivery *d)
 	ingest_deliveries(d, 1);
 	if (d->rejected)
 		ingest_raise(&d->why);
-	outcome_values(d, values);
+	outcome_values(d, values, &i);
+	Assert(i == RESULT_COLUMNS);
 	SPI_finish();
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
@@ -141,23 +155,25 @@ presence_parse(PG_FUNCTION_ARGS)
 	for (int i = 0; i < payload.nitems; i++)
 	{
 		const PayloadItem *it = &payload.items[i];
-		char		status[2] = {it->status, '\0'};
-		Datum		values[9];
-		bool		nulls[9] = {false};
+		char		status[2] = {(char) it->status, '\0'};
+		Datum		values[ITEM_COLUMNS];
+		bool		nulls[ITEM_COLUMNS] = {false};
+		int			c = 0;
 
-		values[0] = payload.event_id ? CStringGetTextDatum(payload.event_id) : (Datum) 0;
-		nulls[0] = payload.event_id == NULL;
-		values[1] = TimestampTzGetDatum(presence_ms_to_timestamptz(payload.event_time_ms));
-		nulls[1] = payload.event_time_ms < 0;
-		values[2] = Int32GetDatum(it->item_no);
-		values[3] = CStringGetTextDatum(status);
-		values[4] = CStringGetTextDatum(it->user_id);
-		values[5] = CStringGetTextDatum(it->session_id);
-		values[6] = it->os ? CStringGetTextDatum(it->os) : (Datum) 0;
-		nulls[6] = it->os == NULL;
-		values[7] = it->client_ip ? CStringGetTextDatum(it->client_ip) : (Datum) 0;
-		nulls[7] = it->client_ip == NULL;
-		values[8] = TimestampTzGetDatum(presence_ms_to_timestamptz(it->time_ms));
+		values[c] = text_or_null(payload.event_id, &nulls[c]);
+		c++;
+		nulls[c] = payload.event_time_ms < 0;
+		values[c++] = TimestampTzGetDatum(presence_ms_to_timestamptz(payload.event_time_ms));
+		values[c++] = Int32GetDatum(it->item_no);
+		values[c++] = CStringGetTextDatum(status);
+		values[c++] = CStringGetTextDatum(it->user_id);
+		values[c++] = CStringGetTextDatum(it->session_id);
+		values[c] = text_or_null(it->os, &nulls[c]);
+		c++;
+		values[c] = text_or_null(it->client_ip, &nulls[c]);
+		c++;
+		values[c++] = TimestampTzGetDatum(presence_ms_to_timestamptz(it->time_ms));
+		Assert(c == ITEM_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -229,22 +245,25 @@ batch_deliveries(FunctionCallInfo fcinfo, int *n)
 static void
 put_batch_row(ReturnSetInfo *rsinfo, const Delivery *d, int ord)
 {
-	Datum		values[BATCH_COLUMNS];
+	Datum		values[BATCH_COLUMNS] = {0};
 	bool		nulls[BATCH_COLUMNS] = {false};
+	int			i = 0;
 
-	values[0] = Int32GetDatum(ord);
+	values[i++] = Int32GetDatum(ord);
 	if (d->rejected)
 	{
-		for (int c = 1; c <= RESULT_COLUMNS; c++)
-			nulls[c] = true;
-		values[6] = CStringGetTextDatum(unpack_sql_state(d->why.sqlerrcode));
-		values[7] = CStringGetTextDatum(d->why.message);
+		for (int c = 0; c < RESULT_COLUMNS; c++)
+			nulls[i++] = true;
+		values[i++] = CStringGetTextDatum(unpack_sql_state(d->why.sqlerrcode));
+		values[i++] = CStringGetTextDatum(d->why.message);
 	}
 	else
 	{
-		outcome_values(d, &values[1]);
-		nulls[6] = nulls[7] = true;
+		outcome_values(d, values, &i);
+		nulls[i++] = true;		/* sqlstate */
+		nulls[i++] = true;		/* message */
 	}
+	Assert(i == BATCH_COLUMNS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

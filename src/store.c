@@ -4,7 +4,7 @@
  *	  The reads and writes ingest makes of the presence tables.
  *
  * Rows of users, sessions, events and signature bindings are read and
- * written directly (tables.c) within store_begin .. store_end; the secrets,
+ * written directly (rows.c) within store_begin .. store_end; the secrets,
  * read once per call, are a schema-qualified saved plan (plans.c).  Callers hold the user's row lock (store_lock_user)
  * before reading or writing anything of that user, and lock users in one
  * fixed order, which is what keeps concurrent deliveries from deadlocking.
@@ -22,117 +22,72 @@
 
 #include "plans.h"
 #include "store.h"
-#include "tables.h"
+#include "columns.h"
+#include "rows.h"
 
-/* Column numbers of the rows ingest reads and writes (see find_columns). */
-static struct
+/* The column maps (columns.c), set by store_begin. */
+static const UsersColumns *ucol;
+static const SessionsColumns *scol;
+static const EventsColumns *ecol;
+
+/*
+ * The user whose row the running call holds locked (the call's owner state
+ * in rows.c, so an abort forgets it with the call).  While it is held, the
+ * triggers change the row in memory (change_user) and store_release_user
+ * writes it once.
+ */
+typedef struct LockedUser
 {
-	uint64		u_found_at,
-				s_found_at,
-				e_found_at,
-				g_found_at;		/* relcache generation of each lookup */
-	AttrNumber	u_user_id,
-				u_online_sessions,
-				u_online,
-				u_logged_out,
-				u_last_online_at,
-				u_last_offline_at,
-				u_last_seen_at,
-				u_updated_at;
-	AttrNumber	s_state,
-				s_os,
-				s_client_ip,
-				s_started_at,
-				s_ended_at,
-				s_last_event_at,
-				s_updated_at,
-				s_user_id,
-				s_session_id;
-	AttrNumber	e_user_id,
-				e_session_id,
-				e_status_time,
-				e_status,
-				e_event_id,
-				e_event_time,
-				e_item_no,
-				e_os,
-				e_client_ip,
-				e_received_at,
-				e_outcome;
-	AttrNumber	g_nonce,
-				g_sign_timestamp,
-				g_signature,
-				g_body_sha256,
-				g_signed_at;
-}			col;
+	const char *user_id;		/* NULL when none is locked */
+	ItemPointerData tid;		/* where its row is */
+	bool		drafted;		/* users' draft holds the row */
+	bool		pending;		/* the triggers changed the draft */
+} LockedUser;
 
-static const TableColumn user_columns[] = {
-	{"user_id", &col.u_user_id},
-	{"online_sessions", &col.u_online_sessions},
-	{"online", &col.u_online},
-	{"logged_out", &col.u_logged_out},
-	{"last_online_at", &col.u_last_online_at},
-	{"last_offline_at", &col.u_last_offline_at},
-	{"last_seen_at", &col.u_last_seen_at},
-	{"updated_at", &col.u_updated_at},
-};
-
-static const TableColumn session_columns[] = {
-	{"user_id", &col.s_user_id},
-	{"session_id", &col.s_session_id},
-	{"state", &col.s_state},
-	{"os", &col.s_os},
-	{"client_ip", &col.s_client_ip},
-	{"started_at", &col.s_started_at},
-	{"ended_at", &col.s_ended_at},
-	{"last_event_at", &col.s_last_event_at},
-	{"updated_at", &col.s_updated_at},
-};
-
-static const TableColumn event_columns[] = {
-	{"user_id", &col.e_user_id},
-	{"session_id", &col.e_session_id},
-	{"status_time", &col.e_status_time},
-	{"status", &col.e_status},
-	{"event_id", &col.e_event_id},
-	{"event_time", &col.e_event_time},
-	{"item_no", &col.e_item_no},
-	{"os", &col.e_os},
-	{"client_ip", &col.e_client_ip},
-	{"received_at", &col.e_received_at},
-	{"outcome", &col.e_outcome},
-};
-
-static const TableColumn signature_columns[] = {
-	{"nonce", &col.g_nonce},
-	{"sign_timestamp", &col.g_sign_timestamp},
-	{"signature", &col.g_signature},
-	{"body_sha256", &col.g_body_sha256},
-	{"signed_at", &col.g_signed_at},
-};
-
-/* Look the column numbers up again after any relcache invalidation. */
-static void
-find_columns(void)
+static LockedUser *
+locked_user(void)
 {
-	table_find_columns(TABLE_USERS, user_columns, lengthof(user_columns), &col.u_found_at);
-	table_find_columns(TABLE_SESSIONS, session_columns, lengthof(session_columns),
-					   &col.s_found_at);
-	table_find_columns(TABLE_EVENTS, event_columns, lengthof(event_columns), &col.e_found_at);
+	return (LockedUser *) rows_call_owner();
 }
 
 /* Open the tables for the apply phase of one call. */
 void
 store_begin(void)
 {
-	tables_open();
-	find_columns();
+	rows_open();
+	rows_call_set_owner(sizeof(LockedUser));
+	ucol = columns_users(rows_get(ROWS_USERS)->rel);
+	scol = columns_sessions(rows_get(ROWS_SESSIONS)->rel);
+	ecol = columns_events(rows_get(ROWS_EVENTS)->rel);
 }
 
+/* Write the locked user's row, if the triggers changed it, and close the tables. */
 void
 store_end(void)
 {
-	tables_close();
+	store_release_user();
+	rows_close();
+}
+
+/* Is a call (store_begin .. store_end) running in this backend? */
+bool
+store_call_running(void)
+{
+	return rows_call_owner() != NULL;
+}
+
+/* The user's row is locked at tid: read with a snapshot taken now. */
+static void
+hold_user(const char *user_id, ItemPointer tid, bool drafted)
+{
+	LockedUser *lu = locked_user();
+
+	Assert(lu->user_id == NULL);
+	lu->tid = *tid;
+	lu->drafted = drafted;
+	lu->pending = false;
+	lu->user_id = user_id;
+	rows_begin_reading();
 }
 
 /*
@@ -144,26 +99,26 @@ store_end(void)
 bool
 store_lock_user(const char *user_id)
 {
-	PresenceTable *u = tables_get(TABLE_USERS);
+	RowsTable *u = rows_get(ROWS_USERS);
 	Datum		key = CStringGetTextDatum(user_id);
 
-	tables_end_user();
+	store_release_user();
 	for (;;)
 	{
-		if (table_lock_row(u, key))
+		if (rows_lock(u, key))
 		{
-			tables_begin_user(user_id, &u->found->tts_tid, false);
+			hold_user(user_id, &u->found->tts_tid, false);
 			return false;
 		}
-		table_draft_clear(u);
-		slot_set_text(u->draft, col.u_user_id, user_id);
-		slot_set_int32(u->draft, col.u_online_sessions, 0);
-		slot_set_bool(u->draft, col.u_online, false);
-		slot_set_bool(u->draft, col.u_logged_out, false);
-		slot_set_time(u->draft, col.u_updated_at, true, GetCurrentTransactionStartTimestamp());
-		if (table_insert_draft_if_new(u))
+		rows_draft_clear(u);
+		rows_set_text(u->draft, ucol->user_id, user_id);
+		rows_set_int32(u->draft, ucol->online_sessions, 0);
+		rows_set_bool(u->draft, ucol->online, false);
+		rows_set_bool(u->draft, ucol->logged_out, false);
+		rows_set_time(u->draft, ucol->updated_at, true, GetCurrentTransactionStartTimestamp());
+		if (rows_insert_draft_if_new(u))
 		{
-			tables_begin_user(user_id, &u->draft->tts_tid, true);
+			hold_user(user_id, &u->draft->tts_tid, true);
 			return true;
 		}
 	}
@@ -173,7 +128,45 @@ store_lock_user(const char *user_id)
 void
 store_release_user(void)
 {
-	tables_end_user();
+	LockedUser *lu = locked_user();
+
+	if (lu->user_id == NULL)
+		return;
+	if (lu->pending)
+	{
+		lu->pending = false;
+		rows_update_at(rows_get(ROWS_USERS), &lu->tid);
+	}
+	rows_end_reading();
+	lu->user_id = NULL;
+}
+
+/* The locked user's row as it stands now: as the triggers changed it, else as locked. */
+static TupleTableSlot *
+current_user_row(void)
+{
+	RowsTable  *u = rows_get(ROWS_USERS);
+
+	Assert(locked_user()->user_id != NULL);
+	return locked_user()->drafted ? u->draft : u->found;
+}
+
+/* The fields of the user's row in slot. */
+static void
+read_user(TupleTableSlot *slot, UserRow *row)
+{
+	bool		isnull;
+	bool		none;
+
+	row->online_sessions = DatumGetInt32(slot_getattr(slot, ucol->online_sessions, &isnull));
+	row->online = DatumGetBool(slot_getattr(slot, ucol->online, &isnull));
+	row->logged_out = DatumGetBool(slot_getattr(slot, ucol->logged_out, &isnull));
+	row->last_online_at = rows_get_time(slot, ucol->last_online_at, &none);
+	row->has_online_at = !none;
+	row->last_offline_at = rows_get_time(slot, ucol->last_offline_at, &none);
+	row->has_offline_at = !none;
+	row->last_seen_at = rows_get_time(slot, ucol->last_seen_at, &none);
+	row->has_seen_at = !none;
 }
 
 /*
@@ -183,60 +176,164 @@ store_release_user(void)
 void
 store_read_locked_user(UserRow *row)
 {
-	TupleTableSlot *slot = tables_current_user_row();
-	bool		isnull;
-	bool		none;
+	read_user(current_user_row(), row);
+}
 
-	row->online_sessions = DatumGetInt32(slot_getattr(slot, col.u_online_sessions, &isnull));
-	row->online = DatumGetBool(slot_getattr(slot, col.u_online, &isnull));
-	row->logged_out = DatumGetBool(slot_getattr(slot, col.u_logged_out, &isnull));
-	row->last_online_at = slot_time(slot, col.u_last_online_at, &none);
-	row->has_online_at = !none;
-	row->last_offline_at = slot_time(slot, col.u_last_offline_at, &none);
-	row->has_offline_at = !none;
-	row->last_seen_at = slot_time(slot, col.u_last_seen_at, &none);
-	row->has_seen_at = !none;
+/* Set the fields of row in the user's row in slot, and its updated_at. */
+static void
+write_user(TupleTableSlot *slot, const UserRow *row)
+{
+	rows_set_int32(slot, ucol->online_sessions, row->online_sessions);
+	rows_set_bool(slot, ucol->online, row->online);
+	rows_set_bool(slot, ucol->logged_out, row->logged_out);
+	rows_set_time(slot, ucol->last_online_at, row->has_online_at, row->last_online_at);
+	rows_set_time(slot, ucol->last_offline_at, row->has_offline_at, row->last_offline_at);
+	rows_set_time(slot, ucol->last_seen_at, row->has_seen_at, row->last_seen_at);
+	rows_set_time(slot, ucol->updated_at, true, GetCurrentTransactionStartTimestamp());
+}
+
+/* A change of a user's row, made by the users rule (session_rules.c). */
+typedef void (*UserChange) (const char *user_id, UserRow *row, void *arg);
+
+/*
+ * Change the user's row by change.  When the running call holds this user's
+ * lock (ingest, whose writes fired the trigger), the row in memory, which
+ * store_release_user writes once; else in a call of its own, under the
+ * user's row lock, as ingest takes it: every writer of presence.sessions and
+ * presence.events goes through the same C rule.
+ */
+static void
+change_user(const char *user_id, UserChange change, void *arg)
+{
+	LockedUser *lu = locked_user();
+	bool		own = lu == NULL || lu->user_id == NULL || strcmp(lu->user_id, user_id) != 0;
+	RowsTable  *u;
+	UserRow		row;
+
+	if (own)
+	{
+		store_begin();
+		(void) store_lock_user(user_id);
+		lu = locked_user();
+	}
+	u = rows_get(ROWS_USERS);
+	if (!lu->drafted)
+		rows_draft_from_found(u);
+	lu->drafted = true;
+	lu->pending = true;
+	read_user(u->draft, &row);
+	change(user_id, &row, arg);
+	write_user(u->draft, &row);
+	if (own)
+		store_end();
+}
+
+/* Args of note_item. */
+typedef struct NotedItem
+{
+	ItemStatus	status;
+	TimestampTz time;
+} NotedItem;
+
+static void
+note_item(const char *user_id, UserRow *row, void *arg)
+{
+	const NotedItem *item = arg;
+
+	users_note_item(row, item->status, item->time);
+}
+
+/* A newly logged item of the user: raise the user's greatest times. */
+void
+store_user_note_item(const char *user_id, ItemStatus status, TimestampTz time)
+{
+	NotedItem	item = {.status = status, .time = time};
+
+	change_user(user_id, note_item, &item);
+}
+
+/*
+ * Is some session of the user logged_out with ended_at = last_offline_at?
+ * One probe of the partial index sessions_logged_out, however many sessions
+ * the user has.
+ */
+static bool
+logged_out_at(const char *user_id, TimestampTz last_offline_at)
+{
+	RowsTable  *s = rows_get(ROWS_SESSIONS);
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_time(&keys[1], 2, BTEqualStrategyNumber, last_offline_at);
+	scan = rows_scan_index_begin(s, rows_index(s, "sessions_logged_out"), keys, 2);
+	found = rows_scan_next(scan, s->probe);
+	rows_scan_end(scan);
+	return found;
+}
+
+static void
+count_online(const char *user_id, UserRow *row, void *arg)
+{
+	bool		probe;
+
+	if (!users_count_online(row, *(const int *) arg, &probe))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("presence.users count of online sessions would go negative"),
+				 errdetail("A session row was changed outside the presence entry points."),
+				 errhint("Run presence.check() to see which rows differ.")));
+	if (probe)
+		row->logged_out = logged_out_at(user_id, row->last_offline_at);
+}
+
+/* The user's online sessions moved by delta (0: only a session's end changed). */
+void
+store_user_count_online(const char *user_id, int delta)
+{
+	change_user(user_id, count_online, &delta);
 }
 
 /* Read the session into row; its table row stays in the sessions slot. */
 void
 store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 {
-	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	RowsTable *t = rows_get(ROWS_SESSIONS);
 	ScanKeyData keys[2];
 	bool		isnull;
 	char	   *state;
 
 	memset(row, 0, sizeof(SessionRow));
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_text(&keys[1], 2, session_id);
-	if (!table_lookup(t, keys, 2))
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_text(&keys[1], 2, session_id);
+	if (!rows_lookup(t, keys, 2))
 		return;
 	row->exists = true;
-	state = slot_text(t->found, col.s_state);
+	state = rows_get_text(t->found, scol->state);
 	if (state == NULL || !session_state_from_name(state, &row->state))
 		elog(ERROR, "presence: session has an unknown state");
-	row->os = slot_text(t->found, col.s_os);
-	row->client_ip = slot_text(t->found, col.s_client_ip);
-	row->started_at = slot_time(t->found, col.s_started_at, &isnull);
+	row->os = rows_get_text(t->found, scol->os);
+	row->client_ip = rows_get_text(t->found, scol->client_ip);
+	row->started_at = rows_get_time(t->found, scol->started_at, &isnull);
 	row->has_started = !isnull;
-	row->ended_at = slot_time(t->found, col.s_ended_at, &isnull);
+	row->ended_at = rows_get_time(t->found, scol->ended_at, &isnull);
 	row->has_ended = !isnull;
-	row->last_event_at = slot_time(t->found, col.s_last_event_at, &isnull);
+	row->last_event_at = rows_get_time(t->found, scol->last_event_at, &isnull);
 }
 
 /* Is the event in the events slot greater than (time, status)? */
 static bool
-found_event_after(PresenceTable *t, TimestampTz time, char status)
+found_event_after(RowsTable *t, TimestampTz time, ItemStatus status)
 {
 	bool		isnull;
-	TimestampTz found = slot_time(t->found, col.e_status_time, &isnull);
+	TimestampTz found = rows_get_time(t->found, ecol->status_time, &isnull);
 	char	   *found_status;
 
 	if (found != time)
 		return found > time;
-	found_status = slot_text(t->found, col.e_status);
-	return found_status != NULL && (unsigned char) found_status[0] > (unsigned char) status;
+	found_status = rows_get_text(t->found, ecol->status);
+	return found_status != NULL && (ItemStatus) found_status[0] > status;
 }
 
 /*
@@ -246,20 +343,20 @@ found_event_after(PresenceTable *t, TimestampTz time, char status)
  * time are passed over, however long the session's history.
  */
 static bool
-logged_after(PresenceTable *t, const char *index, const char *user_id,
-			 const char *session_id, TimestampTz time, char status)
+logged_after(RowsTable *t, const char *index, const char *user_id,
+			 const char *session_id, TimestampTz time, ItemStatus status)
 {
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	bool		found = false;
 
-	scan_key_text(&keys[0], 1, user_id);
-	scan_key_text(&keys[1], 2, session_id);
-	scan_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
-	scan = table_scan_index_begin(t, table_index(t, index), keys, 3);
-	while (!found && table_scan_next(scan, t->found))
+	rows_key_text(&keys[0], 1, user_id);
+	rows_key_text(&keys[1], 2, session_id);
+	rows_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
+	scan = rows_scan_index_begin(t, rows_index(t, index), keys, 3);
+	while (!found && rows_scan_next(scan, t->found))
 		found = found_event_after(t, time, status);
-	table_scan_end(scan);
+	rows_scan_end(scan);
 	return found;
 }
 
@@ -269,9 +366,9 @@ logged_after(PresenceTable *t, const char *index, const char *user_id,
  */
 void
 store_find_superseding(const char *user_id, const char *session_id,
-					   TimestampTz time, char status, bool *os, bool *ip)
+					   TimestampTz time, ItemStatus status, bool *os, bool *ip)
 {
-	PresenceTable *t = tables_get(TABLE_EVENTS);
+	RowsTable *t = rows_get(ROWS_EVENTS);
 
 	*os = *os && logged_after(t, "events_os_key", user_id, session_id, time, status);
 	*ip = *ip && logged_after(t, "events_client_ip_key", user_id, session_id, time, status);
@@ -282,37 +379,61 @@ event_is_logged(const EventRow *ev, const char *status_text)
 {
 	ScanKeyData keys[4];
 
-	scan_key_text(&keys[0], 1, ev->user_id);
-	scan_key_text(&keys[1], 2, ev->session_id);
-	scan_key_time(&keys[2], 3, BTEqualStrategyNumber, ev->status_time);
-	scan_key_text(&keys[3], 4, status_text);
-	return table_lookup(tables_get(TABLE_EVENTS), keys, 4);
+	rows_key_text(&keys[0], 1, ev->user_id);
+	rows_key_text(&keys[1], 2, ev->session_id);
+	rows_key_time(&keys[2], 3, BTEqualStrategyNumber, ev->status_time);
+	rows_key_text(&keys[3], 4, status_text);
+	return rows_lookup(rows_get(ROWS_EVENTS), keys, 4);
 }
 
-/* Log a distinct item; false when it was received before (a duplicate). */
+/*
+ * Log a distinct item; false when it was received before (a duplicate), and
+ * then known holds the fields it was logged with, and the events slot its
+ * row, for store_widen_event.
+ */
 bool
-store_insert_event(const EventRow *ev)
+store_insert_event(const EventRow *ev, LoggedFields *known)
 {
-	PresenceTable *t = tables_get(TABLE_EVENTS);
+	RowsTable *t = rows_get(ROWS_EVENTS);
 	TupleTableSlot *slot = t->draft;
-	char		status_text[2] = {ev->status, '\0'};
+	char		status_text[2] = {(char) ev->status, '\0'};
 
 	if (event_is_logged(ev, status_text))
+	{
+		known->os = rows_get_text(t->found, ecol->os);
+		known->client_ip = rows_get_text(t->found, ecol->client_ip);
 		return false;
-	table_draft_clear(t);
-	slot_set_text(slot, col.e_user_id, ev->user_id);
-	slot_set_text(slot, col.e_session_id, ev->session_id);
-	slot_set_time(slot, col.e_status_time, true, ev->status_time);
-	slot_set_text(slot, col.e_status, status_text);
-	slot_set_text(slot, col.e_event_id, ev->event_id);
-	slot_set_time(slot, col.e_event_time, ev->has_event_time, ev->event_time);
-	slot_set_int32(slot, col.e_item_no, ev->item_no);
-	slot_set_text(slot, col.e_os, ev->os);
-	slot_set_text(slot, col.e_client_ip, ev->client_ip);
-	slot_set_time(slot, col.e_received_at, true, GetCurrentTransactionStartTimestamp());
-	slot_set_text(slot, col.e_outcome, ev->stale ? "stale" : "applied");
-	table_insert_draft(t);
+	}
+	rows_draft_clear(t);
+	rows_set_text(slot, ecol->user_id, ev->user_id);
+	rows_set_text(slot, ecol->session_id, ev->session_id);
+	rows_set_time(slot, ecol->status_time, true, ev->status_time);
+	rows_set_text(slot, ecol->status, status_text);
+	rows_set_text(slot, ecol->event_id, ev->event_id);
+	rows_set_time(slot, ecol->event_time, ev->has_event_time, ev->event_time);
+	rows_set_int32(slot, ecol->item_no, ev->item_no);
+	rows_set_text(slot, ecol->os, ev->os);
+	rows_set_text(slot, ecol->client_ip, ev->client_ip);
+	rows_set_time(slot, ecol->received_at, true, GetCurrentTransactionStartTimestamp());
+	rows_set_text(slot, ecol->outcome, ev->stale ? "stale" : "applied");
+	rows_insert_draft(t);
 	return true;
+}
+
+/*
+ * Give the item that store_insert_event found logged these os and client_ip
+ * (a copy of it brought greater values, doc/rules.md section 3.3); call before any other
+ * read of presence.events.
+ */
+void
+store_widen_event(const LoggedFields *fields)
+{
+	RowsTable *t = rows_get(ROWS_EVENTS);
+
+	rows_draft_from_found(t);
+	rows_set_text(t->draft, ecol->os, fields->os);
+	rows_set_text(t->draft, ecol->client_ip, fields->client_ip);
+	rows_update_found(t);
 }
 
 /*
@@ -323,28 +444,28 @@ void
 store_write_session(const char *user_id, const char *session_id,
 					const SessionRow *row, bool is_new)
 {
-	PresenceTable *t = tables_get(TABLE_SESSIONS);
+	RowsTable *t = rows_get(ROWS_SESSIONS);
 	TupleTableSlot *slot = t->draft;
 
 	if (is_new)
 	{
-		table_draft_clear(t);
-		slot_set_text(slot, col.s_user_id, user_id);
-		slot_set_text(slot, col.s_session_id, session_id);
+		rows_draft_clear(t);
+		rows_set_text(slot, scol->user_id, user_id);
+		rows_set_text(slot, scol->session_id, session_id);
 	}
 	else
-		table_draft_from_found(t);
-	slot_set_text(slot, col.s_state, session_state_name(row->state));
-	slot_set_text(slot, col.s_os, row->os);
-	slot_set_text(slot, col.s_client_ip, row->client_ip);
-	slot_set_time(slot, col.s_started_at, row->has_started, row->started_at);
-	slot_set_time(slot, col.s_ended_at, row->has_ended, row->ended_at);
-	slot_set_time(slot, col.s_last_event_at, true, row->last_event_at);
-	slot_set_time(slot, col.s_updated_at, true, GetCurrentTransactionStartTimestamp());
+		rows_draft_from_found(t);
+	rows_set_text(slot, scol->state, session_state_name(row->state));
+	rows_set_text(slot, scol->os, row->os);
+	rows_set_text(slot, scol->client_ip, row->client_ip);
+	rows_set_time(slot, scol->started_at, row->has_started, row->started_at);
+	rows_set_time(slot, scol->ended_at, row->has_ended, row->ended_at);
+	rows_set_time(slot, scol->last_event_at, true, row->last_event_at);
+	rows_set_time(slot, scol->updated_at, true, GetCurrentTransactionStartTimestamp());
 	if (is_new)
-		table_insert_draft(t);
+		rows_insert_draft(t);
 	else
-		table_update_found(t);
+		rows_update_found(t);
 }
 
 /* The retention horizon, read once for a call: -infinity until maintain() prunes. */
@@ -355,9 +476,8 @@ store_load_horizon(void)
 	TimestampTz horizon = DT_NOBEGIN;
 	bool		isnull;
 
-	if (plan == NULL)
-		plan = plan_prepare("SELECT horizon FROM presence.retention_state", 0, NULL);
-	plan_execute(plan, NULL, NULL, 1);
+	plan_execute(plan_cached(&plan, "SELECT horizon FROM presence.retention_state", 0, NULL),
+				 NULL, 0, NULL, 1);
 	if (SPI_processed > 0)
 		horizon = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1, &isnull));
@@ -372,9 +492,8 @@ store_load_secrets(void)
 	static SPIPlanPtr plan;
 	SecretSet  *set = palloc(sizeof(SecretSet));
 
-	if (plan == NULL)
-		plan = plan_prepare("SELECT app_key, secret FROM presence.secrets", 0, NULL);
-	plan_execute(plan, NULL, NULL, 0);
+	plan_execute(plan_cached(&plan, "SELECT app_key, secret FROM presence.secrets", 0, NULL),
+				 NULL, 0, NULL, 0);
 	set->n = (int) SPI_processed;
 	set->app_keys = palloc(sizeof(char *) * (set->n + 1));
 	set->secrets = palloc(sizeof(char *) * (set->n + 1));
@@ -406,19 +525,19 @@ store_secrets_serving(const SecretSet *set, const char *app_key, int *nsecrets)
 }
 
 static void
-draft_binding(PresenceTable *t, const SignatureBinding *b)
+draft_binding(RowsTable *t, const SignaturesColumns *gcol, const SignatureBinding *b)
 {
 	bytea	   *d = palloc(VARHDRSZ + BODY_DIGEST_LEN);
 
 	SET_VARSIZE(d, VARHDRSZ + BODY_DIGEST_LEN);
 	memcpy(VARDATA(d), b->digest, BODY_DIGEST_LEN);
-	table_draft_clear(t);
-	slot_set_text(t->draft, col.g_nonce, b->nonce);
-	slot_set_text(t->draft, col.g_sign_timestamp, b->sign_timestamp);
-	slot_set_text(t->draft, col.g_signature, b->signature);
-	t->draft->tts_values[col.g_body_sha256 - 1] = PointerGetDatum(d);
-	t->draft->tts_isnull[col.g_body_sha256 - 1] = false;
-	slot_set_time(t->draft, col.g_signed_at, true, b->signed_at);
+	rows_draft_clear(t);
+	rows_set_text(t->draft, gcol->nonce, b->nonce);
+	rows_set_text(t->draft, gcol->sign_timestamp, b->sign_timestamp);
+	rows_set_text(t->draft, gcol->signature, b->signature);
+	t->draft->tts_values[gcol->body_sha256 - 1] = PointerGetDatum(d);
+	t->draft->tts_isnull[gcol->body_sha256 - 1] = false;
+	rows_set_time(t->draft, gcol->signed_at, true, b->signed_at);
 }
 
 /*
@@ -431,13 +550,13 @@ draft_binding(PresenceTable *t, const SignatureBinding *b)
 void
 store_bind_signatures(SignatureBinding *b, int n)
 {
-	PresenceTable *t;
+	RowsTable  *t;
+	const SignaturesColumns *gcol;
 
 	if (n == 0)
 		return;
-	t = tables_get(TABLE_SIGNATURES);
-	table_find_columns(TABLE_SIGNATURES, signature_columns, lengthof(signature_columns),
-					   &col.g_found_at);
+	t = rows_get(ROWS_SIGNATURES);
+	gcol = columns_signatures(t->rel);
 	for (int i = 0; i < n; i++)
 	{
 		for (;;)
@@ -446,18 +565,18 @@ store_bind_signatures(SignatureBinding *b, int n)
 			bool		isnull;
 			bytea	   *stored;
 
-			draft_binding(t, &b[i]);
-			if (table_insert_draft_if_new(t))
+			draft_binding(t, gcol, &b[i]);
+			if (rows_insert_draft_if_new(t))
 			{
 				memcpy(b[i].stored, b[i].digest, BODY_DIGEST_LEN);
 				break;
 			}
-			scan_key_text(&keys[0], 1, b[i].nonce);
-			scan_key_text(&keys[1], 2, b[i].sign_timestamp);
-			scan_key_text(&keys[2], 3, b[i].signature);
-			if (!table_lookup_committed(t, keys, 3))
+			rows_key_text(&keys[0], 1, b[i].nonce);
+			rows_key_text(&keys[1], 2, b[i].sign_timestamp);
+			rows_key_text(&keys[2], 3, b[i].signature);
+			if (!rows_lookup_committed(t, keys, 3))
 				continue;		/* forgotten meanwhile: bind it again */
-			stored = DatumGetByteaPP(slot_getattr(t->found, col.g_body_sha256, &isnull));
+			stored = DatumGetByteaPP(slot_getattr(t->found, gcol->body_sha256, &isnull));
 			if (isnull || VARSIZE_ANY_EXHDR(stored) != BODY_DIGEST_LEN)
 				elog(ERROR, "presence: a remembered signature has no body digest");
 			memcpy(b[i].stored, VARDATA_ANY(stored), BODY_DIGEST_LEN);

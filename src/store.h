@@ -19,7 +19,7 @@ typedef struct EventRow
 	const char *user_id;
 	const char *session_id;
 	TimestampTz status_time;
-	char		status;
+	ItemStatus	status;
 	const char *event_id;		/* NULL for legacy bodies */
 	bool		has_event_time;
 	TimestampTz event_time;
@@ -29,30 +29,35 @@ typedef struct EventRow
 	bool		stale;
 } EventRow;
 
-/* The fields of the locked user's presence.users row that the live feed reports. */
-typedef struct UserRow
-{
-	int32		online_sessions;
-	bool		online;
-	bool		logged_out;
-	bool		has_online_at;
-	bool		has_offline_at;
-	bool		has_seen_at;
-	TimestampTz last_online_at;
-	TimestampTz last_offline_at;
-	TimestampTz last_seen_at;
-} UserRow;
-
+/*
+ * The user lock: store_lock_user locks a user's row (creating it), and the
+ * reads and writes that follow are that user's, until store_release_user
+ * (or the next store_lock_user, or store_end) writes the row once.  The
+ * triggers change the users row through store_user_note_item and
+ * store_user_count_online, in memory while ingest holds that user's lock,
+ * else under a lock of their own.
+ */
 extern void store_begin(void);
 extern void store_end(void);
+extern bool store_call_running(void);
 extern bool store_lock_user(const char *user_id);
 extern void store_release_user(void);
 extern void store_read_locked_user(UserRow *row);
+extern void store_user_note_item(const char *user_id, ItemStatus status, TimestampTz time);
+extern void store_user_count_online(const char *user_id, int delta);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
 extern void store_find_superseding(const char *user_id, const char *session_id,
-								   TimestampTz time, char status, bool *os, bool *ip);
-extern bool store_insert_event(const EventRow *ev);
+								   TimestampTz time, ItemStatus status, bool *os, bool *ip);
+/* The os and client_ip an item was logged with (either may be NULL). */
+typedef struct LoggedFields
+{
+	char	   *os;
+	char	   *client_ip;
+} LoggedFields;
+
+extern bool store_insert_event(const EventRow *ev, LoggedFields *known);
+extern void store_widen_event(const LoggedFields *fields);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new);
 

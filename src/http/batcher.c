@@ -276,17 +276,6 @@ reaper_main(void *arg)
 	return NULL;
 }
 
-static void
-cond_init_monotonic(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
 /* Start the workers and the reaper; false if a thread cannot start. */
 bool
 batcher_start(const ShimConfig *cfg)

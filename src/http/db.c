@@ -18,6 +18,7 @@
  * successfully its transaction has committed.  Values reach the server only
  * as parameters, never spliced into SQL.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -36,12 +37,21 @@
 /* statement_timeout is --db-timeout plus this many seconds. */
 #define STATEMENT_MARGIN 1.0
 
+/*
+ * Also the extension's schema, once per connection: the entry points are
+ * called qualified with it (db_sql), so no search_path needs to name it.
+ */
 static const char setup_sql[] =
 "SELECT pg_catalog.current_setting('port'), "
-"pg_catalog.set_config('statement_timeout', $1, false)";
+"pg_catalog.set_config('statement_timeout', $1, false), "
+"(SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'presence')";
 
 static const char extension_sql[] =
 "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'presence'";
+
+/* The keywords connect_params sets, and the terminating NULL. */
+#define CONNECT_PARAMS 5
 
 /*
  * Connection keywords.  Our defaults come before the user's conninfo so that
@@ -51,16 +61,20 @@ static void
 connect_params(const ShimConfig *cfg, const char **keys, const char **values,
 			   char *timeout, size_t size)
 {
+	int			i = 0;
+
 	snprintf(timeout, size, "%d", (int) ceil(cfg->connect_timeout));
-	keys[0] = "connect_timeout";
-	values[0] = timeout;
-	keys[1] = "fallback_application_name";
-	values[1] = "presence-http";
-	keys[2] = "dbname";
-	values[2] = cfg->db ? cfg->db : "";
-	keys[3] = "client_encoding";
-	values[3] = "UTF8";
-	keys[4] = values[4] = NULL;
+	keys[i] = "connect_timeout";
+	values[i++] = timeout;
+	keys[i] = "fallback_application_name";
+	values[i++] = "presence-http";
+	keys[i] = "dbname";
+	values[i++] = cfg->db ? cfg->db : "";
+	keys[i] = "client_encoding";
+	values[i++] = "UTF8";
+	keys[i] = NULL;
+	values[i++] = NULL;
+	assert(i == CONNECT_PARAMS);
 }
 
 /* The first line of libpq's error message, without the newline. */
@@ -140,8 +154,8 @@ wait_socket(PGconn *conn, short events, Pending *p)
 static bool
 connect_async(DbConn *db, Pending *p, bool *timed_out)
 {
-	const char *keys[5];
-	const char *values[5];
+	const char *keys[CONNECT_PARAMS];
+	const char *values[CONNECT_PARAMS];
 	char		timeout[16];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
@@ -163,8 +177,32 @@ connect_async(DbConn *db, Pending *p, bool *timed_out)
 	return PQsetnonblocking(db->conn, 1) == 0;
 }
 
+/* Keep the schema setup_sql found, as a prefix; none (unqualified) when it found none. */
+static void
+remember_schema(DbConn *db, const PGresult *res)
+{
+	const char *schema = PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2);
+
+	if (schema[0] == '\0' || strlen(schema) + 2 > sizeof(db->schema))
+		db->schema[0] = '\0';
+	else
+		snprintf(db->schema, sizeof(db->schema), "%s.", schema);
+}
+
 /*
- * Set statement_timeout for the session, and note whether the server
+ * The statement fmt, whose one %s stands before an entry point's name, with
+ * the extension's schema there (into buf, size bytes).
+ */
+const char *
+db_sql(const DbConn *db, char *buf, size_t size, const char *fmt)
+{
+	snprintf(buf, size, fmt, db->schema);
+	return buf;
+}
+
+/*
+ * Set statement_timeout for the session, look up the extension's schema,
+ * and note whether the server
  * listens on another port than the one we connected to: then something (a
  * pooler such as pgbouncer, or a proxy) is in between (deliver.c).
  */
@@ -185,8 +223,11 @@ setup_session(DbConn *db, Pending *p)
 	ok = end == CALL_DONE && PQresultStatus(res) == PGRES_TUPLES_OK &&
 		PQntuples(res) == 1;
 	if (ok)
+	{
 		db->via_proxy = port != NULL && port[0] != '\0' &&
 			strcmp(PQgetvalue(res, 0, 0), port) != 0;
+		remember_schema(db, res);
+	}
 	PQclear(res);
 	return ok && db_connected(db);
 }
@@ -404,8 +445,8 @@ db_ping(DbConn *db, double until)
 bool
 db_check_startup(const ShimConfig *cfg, char **why)
 {
-	const char *keys[5];
-	const char *values[5];
+	const char *keys[CONNECT_PARAMS];
+	const char *values[CONNECT_PARAMS];
 	char		timeout[16];
 	PGconn	   *conn;
 	PGresult   *res;

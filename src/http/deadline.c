@@ -31,7 +31,7 @@ typedef struct Tracked
 } Tracked;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake;		/* on CLOCK_MONOTONIC, see deadline_start */
+static pthread_cond_t wake;		/* on CLOCK_MONOTONIC (cond_init_monotonic) */
 static Tracked tracked = {.prev = &tracked, .next = &tracked};
 static pthread_t sweeper;
 static bool running;
@@ -130,12 +130,7 @@ deadline_mark(struct MHD_Connection *conn, bool headers_done)
 bool
 deadline_start(int timeout_s)
 {
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&wake);
 	limit_s = timeout_s;
 	running = true;
 	if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0)

@@ -32,12 +32,13 @@
 
 #define BATCH_STATEMENT "presence_http_batch"
 
+/* The entry points, qualified with the extension's schema (db_sql). */
 static const char batch_sql[] =
 "SELECT ord, items, applied, duplicates, stale, ignored, sqlstate, message "
-"FROM presence_ingest_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])";
+"FROM %spresence_ingest_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])";
 
 static const char single_sql[] =
-"SELECT (r).* FROM presence_ingest($1, $2, $3, $4, $5) r";
+"SELECT (r).* FROM %spresence_ingest($1, $2, $3, $4, $5) r";
 
 static PrepareMode prepare_mode;
 static atomic_bool churn_seen;	/* auto: a pooler moved our session */
@@ -95,10 +96,13 @@ static bool
 prepare_batch(DbConn *db, Pending *p, CallEnd *end)
 {
 	PGresult   *res;
+	char		sql[DB_SQL_MAX];
 
 	if (db->batch_prepared)
 		return true;
-	res = await_sent(db, p, PQsendPrepare(db->conn, BATCH_STATEMENT, batch_sql, 5, NULL), end);
+	res = await_sent(db, p, PQsendPrepare(db->conn, BATCH_STATEMENT,
+										  db_sql(db, sql, sizeof(sql), batch_sql), 5, NULL),
+					 end);
 	if (*end == CALL_DONE && PQresultStatus(res) == PGRES_COMMAND_OK)
 		db->batch_prepared = true;
 	else if (*end == CALL_DONE && strcmp(result_state(res), "42P05") == 0)
@@ -138,6 +142,8 @@ statement_failed(DbConn *db, Pending *p, const PGresult *res, CallEnd *end)
 static PGresult *
 send_batch(DbConn *db, Pending *p, const char **params, CallEnd *end)
 {
+	char		sql[DB_SQL_MAX];
+
 	*end = CALL_DONE;
 	if (want_prepared(db) && prepare_batch(db, p, end))
 	{
@@ -152,8 +158,8 @@ send_batch(DbConn *db, Pending *p, const char **params, CallEnd *end)
 	}
 	if (*end != CALL_DONE)
 		return NULL;
-	return await_sent(db, p, PQsendQueryParams(db->conn, batch_sql, 5, NULL, params,
-										  NULL, NULL, 0), end);
+	return await_sent(db, p, PQsendQueryParams(db->conn, db_sql(db, sql, sizeof(sql), batch_sql),
+											   5, NULL, params, NULL, NULL, 0), end);
 }
 
 /* One text[] literal holding field k of every live job. */
@@ -229,9 +235,11 @@ ingest_one(DbConn *db, Pending *p, int i)
 	{
 		const char *params[5] = {job->body, job->nonce, job->sign_ts,
 		job->signature, job->app_key};
+		char		sql[DB_SQL_MAX];
 
-		res = await_sent(db, p, PQsendQueryParams(db->conn, single_sql, 5, NULL,
-											 params, NULL, NULL, 0), &end);
+		res = await_sent(db, p, PQsendQueryParams(db->conn,
+												  db_sql(db, sql, sizeof(sql), single_sql),
+												  5, NULL, params, NULL, NULL, 0), &end);
 	}
 	if (p->jobs[i] != NULL && end == CALL_DONE)
 		single_outcome(job, res);

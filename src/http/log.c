@@ -45,6 +45,7 @@ sanitize(char *out, size_t size, const char *s)
 	out[i] = '\0';
 }
 
+/* Write one line to the log, with a UTC timestamp. */
 void
 log_msg(const char *fmt,...)
 {
@@ -62,6 +63,7 @@ log_msg(const char *fmt,...)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* Write the access log line of one request. */
 void
 log_request(const char *method, const char *path, int status, size_t bytes,
 			double latency, int batch, const char *sqlstate, const char *note)

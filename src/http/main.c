@@ -66,6 +66,7 @@ shutdown_gracefully(int sig)
 	log_msg("stopped");
 }
 
+/* presence-http: read the flags, start the workers and serve until a signal. */
 int
 main(int argc, char **argv)
 {

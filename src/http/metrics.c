@@ -52,6 +52,7 @@ static struct
 	uint64_t	reconcile[N_PROVIDER_ANSWERS];
 }			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Set up the counters (once, before any thread starts). */
 void
 metrics_init(void)
 {
@@ -73,6 +74,7 @@ observe(Histogram *h, double v)
 	h->sum += v;
 }
 
+/* Count one answered request. */
 void
 metrics_request(int status, bool ingest, double latency)
 {
@@ -84,6 +86,7 @@ metrics_request(int status, bool ingest, double latency)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* Observe one ingest call: how many deliveries it carried. */
 void
 metrics_batch(int size)
 {
@@ -92,6 +95,7 @@ metrics_batch(int size)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* Count one reconnection to the database. */
 void
 metrics_reconnect(void)
 {
@@ -123,6 +127,7 @@ metrics_unanswered(const char *reason)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* Record how many deliveries wait for a batch. */
 void
 metrics_queue_depth(int depth)
 {
@@ -176,6 +181,7 @@ render_histogram(Buf *out, const char *name, const char *help,
 			   (unsigned long long) h->count);
 }
 
+/* The counters in the Prometheus text format. */
 void
 metrics_render(Buf *out)
 {

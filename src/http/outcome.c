@@ -1,6 +1,6 @@
 /*
  * outcome.c: turns what the database said about one delivery into the HTTP
- * status and the small JSON reply (contract section 5).
+ * status and the small JSON reply (doc/rules.md section 5).
  */
 #include <stdlib.h>
 #include <string.h>

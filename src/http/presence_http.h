@@ -15,6 +15,7 @@
 #ifndef PRESENCE_HTTP_H
 #define PRESENCE_HTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,7 @@ extern bool utf8_valid(const char *s, size_t len);
 extern double mono_now(void);
 extern struct timespec deadline_after_us(long us);
 extern struct timespec mono_timespec(double at);
+extern void cond_init_monotonic(pthread_cond_t *cond);
 extern int	ms_until(double at);
 
 /* ---------- log.c ---------- */
@@ -246,6 +248,7 @@ typedef struct DbConn
 	bool		loss_logged;	/* the current outage was logged */
 	bool		batch_prepared; /* the batch statement is prepared on conn */
 	bool		via_proxy;		/* the server listens on another port */
+	char		schema[136];	/* the extension's schema, quoted, with a dot; or "" */
 	double		last_try;		/* mono_now() of the last connection attempt */
 	double		backoff;		/* seconds, grows while the server is away */
 } DbConn;
@@ -268,6 +271,8 @@ extern bool db_connected(DbConn *db);
 extern bool db_ensure(DbConn *db, double min_gap, Pending *p);
 extern double db_next_try(const DbConn *db);
 extern void db_close(DbConn *db);
+extern const char *db_sql(const DbConn *db, char *buf, size_t size, const char *fmt);
+#define DB_SQL_MAX 512			/* room for any statement of db_sql */
 extern PGresult *db_call(DbConn *db, Pending *p, CallEnd *end);
 extern void db_lost(DbConn *db);
 extern bool db_ping(DbConn *db, double until);

@@ -1,6 +1,6 @@
 /*
- * reconcile.c: the ghost-session reconcile loop of presence-http (contract
- * section 11), run only with --provider-url.
+ * reconcile.c: the ghost-session reconcile loop of presence-http
+ * (doc/rules.md section 11), run only with --provider-url.
  *
  * One thread with its own database connection: every --reconcile-every it
  * reads presence.suspects(--reconcile-idle, SUSPECTS_MAX), asks the
@@ -29,11 +29,15 @@
 /* A round ends early after this many transport errors or timeouts in a row. */
 #define MAX_FAILURES_IN_A_ROW 3
 
+/*
+ * Statements for query(): a %s stands before an entry point's name, for the
+ * extension's schema (db_sql); presence.suspects() is in schema presence.
+ */
 static const char suspects_sql[] =
 "SELECT user_id FROM presence.suspects($1::interval, $2::integer)";
 
 static const char reconcile_sql[] =
-"SELECT (r).applied FROM presence_reconcile($1, false, $2::timestamptz) r";
+"SELECT (r).applied FROM %spresence_reconcile($1, false, $2::timestamptz) r";
 
 static struct
 {
@@ -83,18 +87,20 @@ sleep_until(double at)
 	return go;
 }
 
-/* Send sql with params on the reconcile connection; NULL if it failed. */
+/* Send fmt (see db_sql) with params on the reconcile connection; NULL if it failed. */
 static PGresult *
-query(const char *sql, int n, const char *const *params)
+query(const char *fmt, int n, const char *const *params)
 {
 	Pending		p;
 	CallEnd		end;
 	PGresult   *res;
+	char		sql[DB_SQL_MAX];
 
 	pending_init(&p, NULL, 0, mono_now() + r.cfg->db_timeout);
 	if (!db_ensure(&r.db, DB_RETRY_BACKOFF, &p))
 		return NULL;
-	if (!PQsendQueryParams(r.db.conn, sql, n, NULL, params, NULL, NULL, 0))
+	if (!PQsendQueryParams(r.db.conn, db_sql(&r.db, sql, sizeof(sql), fmt), n, NULL, params,
+						   NULL, NULL, 0))
 	{
 		db_lost(&r.db);
 		return NULL;
@@ -225,14 +231,9 @@ reconcile_main(void *arg)
 bool
 reconcile_start(const ShimConfig *cfg)
 {
-	pthread_condattr_t attr;
-
 	if (cfg->provider_url == NULL)
 		return true;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r.wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&r.wake);
 	r.cfg = cfg;
 	r.last_sent = -1e9;
 	db_init(&r.db, cfg, "reconcile");

@@ -550,6 +550,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	log_msg("libmicrohttpd: %s", line);
 }
 
+/* Start the HTTP daemon on cfg->listen; false when it cannot. */
 bool
 server_start(const ShimConfig *cfg)
 {
@@ -557,13 +558,8 @@ server_start(const ShimConfig *cfg)
 	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
 		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
-	pthread_condattr_t attr;
-
 	config = cfg;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&idle_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&idle_cond);
 	ai = config_resolve_listen(cfg->listen);
 	if (ai == NULL)
 	{
@@ -628,6 +624,7 @@ server_wait_idle(double seconds)
 	return idle;
 }
 
+/* Stop taking requests, let those in flight finish, and stop the daemon. */
 void
 server_stop(void)
 {

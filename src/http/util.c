@@ -18,6 +18,7 @@ out_of_memory(void)
 	abort();
 }
 
+/* malloc that aborts when memory runs out. */
 void *
 xmalloc(size_t size)
 {
@@ -28,6 +29,7 @@ xmalloc(size_t size)
 	return p;
 }
 
+/* calloc that aborts when memory runs out. */
 void *
 xcalloc(size_t n, size_t size)
 {
@@ -38,6 +40,7 @@ xcalloc(size_t n, size_t size)
 	return p;
 }
 
+/* strdup that aborts when memory runs out. */
 char *
 xstrdup(const char *s)
 {
@@ -48,6 +51,7 @@ xstrdup(const char *s)
 	return p;
 }
 
+/* Start an empty growing buffer. */
 void
 buf_init(Buf *b, size_t cap)
 {
@@ -76,6 +80,7 @@ buf_reserve(Buf *b, size_t extra)
 	b->cap = cap;
 }
 
+/* Append len bytes to the buffer. */
 void
 buf_put(Buf *b, const char *s, size_t len)
 {
@@ -85,12 +90,14 @@ buf_put(Buf *b, const char *s, size_t len)
 	b->data[b->len] = '\0';
 }
 
+/* Append a string to the buffer. */
 void
 buf_puts(Buf *b, const char *s)
 {
 	buf_put(b, s, strlen(s));
 }
 
+/* Append printf output to the buffer. */
 void
 buf_printf(Buf *b, const char *fmt,...)
 {
@@ -109,6 +116,7 @@ buf_printf(Buf *b, const char *fmt,...)
 	b->len += (size_t) n;
 }
 
+/* Free the buffer's memory. */
 void
 buf_free(Buf *b)
 {
@@ -257,6 +265,18 @@ mono_now(void)
  * (condition variables are made with pthread_condattr_setclock), so that a
  * change of the wall clock never stretches or cuts one short.
  */
+
+/* Make cond a condition variable whose timed waits are on CLOCK_MONOTONIC. */
+void
+cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
 
 /* mono_now() time at as an absolute timespec, for pthread_cond_timedwait. */
 struct timespec

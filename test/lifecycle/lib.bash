@@ -344,11 +344,13 @@ write_history() {
 	: >"$OUT"
 	admin "SELECT presence.set_secret('$SECRET')"
 	admin "SELECT presence.set_secret('$APP_SECRET', '$APP_KEY')"
-	# alice: identified sessions, a re-sent copy with another client ip, a stale connect
-	unsigned "$(envelope e1 0 "$(item 0 alice 0 s1 iOS 10.0.0.1:5000)")"
+	# alice: identified sessions, a re-sent copy with another client ip, a stale connect.
+	# The copy's ip is the lesser: 0.1.0 kept the first copy, 0.2.0 keeps the byte-wise
+	# greatest, and both keep 10.0.0.9 (part 2 re-sends it with a greater one).
+	unsigned "$(envelope e1 0 "$(item 0 alice 0 s1 iOS 10.0.0.9:5000)")"
 	signed "$SECRET" "" "$(envelope e2 10 "$(item 0 alice 10 s2 Android 10.0.0.2:5000)")"
 	OLD_TRIPLE=("$LAST_NONCE" "$LAST_TS" "$LAST_SIG" "$LAST_APP" "$LAST_BODY")
-	unsigned "$(envelope e1-again 0 "$(item 0 alice 0 s1 iOS 10.0.0.9:5000)")"
+	unsigned "$(envelope e1-again 0 "$(item 0 alice 0 s1 iOS 10.0.0.1:5000)")"
 	unsigned "$(envelope e3 1 "$(item 0 alice -5 s1)")"
 	# a batched envelope: bob anonymous, carol, dave's disconnect before his connect
 	unsigned "$(envelope e4 30 "$(item 0 bob 5 '' PC)" "$(item 0 carol 6 c1 Web 192.168.1.7:80)" "$(item 1 dave 30 d1)")"
@@ -376,7 +378,9 @@ write_history() {
 
 	OUT=$2
 	: >"$OUT"
-	unsigned "$(envelope e20 100 "$(item 0 alice 100 s3 iOS 10.0.0.3:5000)" "$(item 1 alice 110 s2)")"
+	# with a copy of alice's first connect bearing a greater client ip: kept (contract 3.3)
+	unsigned "$(envelope e20 100 "$(item 0 alice 100 s3 iOS 10.0.0.3:5000)" "$(item 1 alice 110 s2)" \
+		"$(item 0 alice 0 s1 iOS 10.0.1.1:5000)")"
 	# bob's anonymous session: a logout, then a late connect that only fills started_at
 	signed "$SECRET" "" "$(envelope e21 120 "$(item 2 bob 120)")"
 	unsigned "$(envelope e22 118 "$(item 0 bob 118 '' Android)")"

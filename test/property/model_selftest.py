@@ -27,10 +27,9 @@ def main():
     tests = []
 
     for name, items, want_s, want_u in pm.HAND_CASES:
-        orders = [list(items)]
-        if len({i.ident for i in items}) == len(items):     # no conflicting copies
-            orders.append(list(reversed(items)))
-            orders += [items[k:] + items[:k] for k in range(1, len(items))]
+        # Copies that disagree keep the greatest values: every order is prescribed.
+        orders = [list(items), list(reversed(items))]
+        orders += [items[k:] + items[:k] for k in range(1, len(items))]
         bad = []
         for n, order in enumerate(orders):
             m = pm.model_of(order)

@@ -13,8 +13,9 @@ order:
     (presence_model.py), and equal the rows of the other orders (updated_at ignored);
   * presence.check() returns no rows;
   * presence.events holds exactly the distinct items of the history, with the outcomes the
-    ingest results counted; from one connection, each row is the first copy received (os,
-    client_ip), with its envelope's id and time, and the model's outcome;
+    ingest results counted; from one connection, each row is the first copy received, with
+    its envelope's id and time and the model's outcome, and the byte-wise greatest os and
+    client_ip of all the copies (contract 3.3);
   * every ingest_result adds up, and per order applied+stale = distinct items,
     duplicates = copies sent - distinct items, ignored = foreign-type deliveries;
   * in the one-connection orders, applied / stale / duplicates of every delivery are those of
@@ -88,7 +89,7 @@ TESTS = [
     ('orders_agree', 'all orders of a history end in identical sessions and users rows'),
     ('check', 'presence.check() returns no rows after every order'),
     ('events', 'presence.events holds exactly the distinct items (nothing from foreign types), '
-               'outcomes as counted; one connection: first copy, envelope id/time, outcome'),
+               'outcomes as counted; one connection: first copy, envelope id/time, outcome, greatest os/ip'),
     ('result_rows', 'every ingest_result adds up (items = items in the body, '
                     'applied+duplicates+stale+ignored = items)'),
     ('result_sums', 'per order: applied+stale = distinct items, duplicates = copies - distinct, '
@@ -371,24 +372,37 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
         for d, r in results:
             if d.kind == 'foreign':
                 continue
-            outs = [m.offer(i) for i in d.items]
-            new_per_session = {}
+            outs, widened = [], set()
+            for i in d.items:
+                known = m.by_ident.get(i.ident)
+                was = (known.os, known.ip) if known is not None else None
+                outs.append(m.offer(i))
+                if was is not None and was != (known.os, known.ip):
+                    widened.add(id(i))
+            new_per_session, per_session = {}, {}
             for i, o in zip(d.items, outs):
+                if o != 'duplicate' or id(i) in widened:
+                    per_session[(i.user, i.sid)] = per_session.get((i.user, i.sid), 0) + 1
                 if o != 'duplicate':
                     new_per_session[(i.user, i.sid)] = new_per_session.get((i.user, i.sid), 0) + 1
+            # A new item shares its delivery with another of its session (a new one, or a copy
+            # that brings a greater os / clientIp): the contract does not fix the order
+            # inside a delivery, so its outcome is not determined.
+            fixed = {k for k, n in new_per_session.items() if per_session[k] == 1}
             for i, o in zip(d.items, outs):
                 if o != 'duplicate':
-                    first[i.ident] = (d, i, o if new_per_session[(i.user, i.sid)] == 1 else None)
+                    first[i.ident] = (d, i, o if (i.user, i.sid) in fixed else None)
             want_d = outs.count('duplicate')
             want_a, want_s = outs.count('applied'), outs.count('stale')
-            if max(new_per_session.values() or [0]) <= 1:
+            if len(fixed) == len(new_per_session):
                 good_r = (r[1], r[2], r[3]) == (want_a, want_d, want_s)
             else:
-                # Several new items of one session in one delivery: the rules do not fix
-                # the order inside a delivery, so only applied+stale is determined.
+                # Only applied+stale is determined (see fixed above).
                 good_r = r[2] == want_d and r[1] + r[3] == want_a + want_s
             if not good_r:
                 mism.append((d, r, (want_a, want_d, want_s), outs))
+        # Each events row holds the greatest os / clientIp of the copies (the model's item).
+        first = {k: (d, m.by_ident[k], o) for k, (d, _c, o) in first.items()}
         rep.check('stale_rule', not mism, hno,
                   lambda: '%s: %d deliveries differ; first: delivery %d items %r got '
                           '(applied, duplicates, stale) = %r, model %r (per item %r)'
@@ -426,13 +440,14 @@ def check_state(rep, hno, name, h, state, want_s, want_u, sequential, totals, fi
             problems.append('outcomes logged (applied, stale) = %r, ingest results said %r'
                             % (got_t, totals))
     if first is not None and got_e == want_e:
-        # One connection: each event row is the first copy received (a duplicate changes
-        # nothing), with the envelope id and time of the delivery that brought it.
+        # One connection: each event row is the first copy received, with the envelope id
+        # and time of the delivery that brought it, and the byte-wise greatest os and
+        # clientIp of all the copies (contract 3.3).
         for ident, (d, c, outcome) in sorted(first.items()):
             event_id, event_time, os_, ip, got_outcome = events[ident]
             want = (c.os, c.ip)
             if (os_, ip) != want:
-                problems.append('%r: logged os/client_ip %r, first copy received had %r'
+                problems.append('%r: logged os/client_ip %r, greatest of the copies %r'
                                 % (ident, (os_, ip), want))
             if d.kind == 'envelope' and (event_id, event_time) != (d.env_id, d.env_time):
                 problems.append('%r: logged envelope (id, time) %r, delivery %d had %r'
@@ -449,13 +464,11 @@ def check_state(rep, hno, name, h, state, want_s, want_u, sequential, totals, fi
 def run_hand_cases(rep, conn, workers, rng):
     cur = conn.cursor()
     for name, items, want_s, want_u in pm.HAND_CASES:
-        conflicting = len({i.ident for i in items}) != len(items)
-        orders = [('written', list(items))]
-        if not conflicting:
-            orders.append(('reversed', list(reversed(items))))
-            sh = list(items)
-            rng.shuffle(sh)
-            orders.append(('shuffled', sh))
+        # Copies that disagree keep the greatest values: every order is prescribed.
+        orders = [('written', list(items)), ('reversed', list(reversed(items)))]
+        sh = list(items)
+        rng.shuffle(sh)
+        orders.append(('shuffled', sh))
         for oname, seq in orders:
             cur.execute(RESET_SQL)
             errs = []
@@ -527,7 +540,7 @@ def inject(kind, orders, rng):
 
 def seq_failure(conn, seq):
     """Apply seq from one connection; the first disagreement with the streaming model
-    (first copy counts) as a string, or None."""
+    (copies merge their greatest os / clientIp) as a string, or None."""
     cur = conn.cursor()
     cur.execute(RESET_SQL)
     results = run_sequential(conn, seq)

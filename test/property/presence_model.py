@@ -14,7 +14,8 @@ The model is written from the text of doc/rules.md alone (not from presence--0.1
   * 3.3 os / client_ip from the greatest item carrying the field; last_event_at = greatest time;
     users = aggregate of the user's sessions and of all the user's distinct items;
   * duplicates: same (user_id, session_id, status, status_time) as an item already received,
-    whatever the other fields: the first copy received is the one that counts;
+    whatever the other fields; copies that disagree on os or clientIp keep the byte-wise
+    greatest value (a value beats none), so the rows never depend on which copy came first;
   * stale: a new item that changes no session field.
 
 Times are integers (Unix ms).  Statuses are the ints 0, 1, 2.
@@ -116,21 +117,35 @@ def user_row(session_rows, items):
     return (online_sessions, online, last_online_at, last_offline_at, last_seen_at, logged_out)
 
 
+def greatest_value(a, b):
+    """Of two copies' values of os or clientIp, the one an item keeps: byte-wise greatest
+    (UTF-8 bytes), a value beating none."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a.encode('utf-8') >= b.encode('utf-8') else b
+
+
 class Model(object):
     """
-    Streaming model: feed items in the order the database receives them.  Keeps the first copy
-    of every identity (later copies are duplicates), and can tell for each new item whether it
-    is stale (changes no session field).
+    Streaming model: feed items in the order the database receives them.  Keeps one item per
+    identity (later copies are duplicates, which only merge their os / clientIp into it), and
+    can tell for each new item whether it is stale (changes no session field).
     """
 
     def __init__(self):
-        self.by_ident = {}      # ident -> first copy received
+        self.by_ident = {}      # ident -> the item as stored (copies merged in)
         self.by_session = {}    # (user, sid) -> list of distinct items
 
     def offer(self, item):
         """Receive one item: returns 'duplicate', 'applied' or 'stale'."""
-        if item.ident in self.by_ident:
+        known = self.by_ident.get(item.ident)
+        if known is not None:
+            known.os = greatest_value(known.os, item.os)
+            known.ip = greatest_value(known.ip, item.ip)
             return 'duplicate'
+        item = item.copy()      # merged into by later copies: never change the caller's
         skey = (item.user, item.sid)
         lst = self.by_session.get(skey)
         before = session_row(lst, item.sid == '') if lst else None
@@ -195,7 +210,8 @@ HAND_CASES = [
      {'a': _u(0, False, 5, 10, 10, False)}),
     ('identified: connect re-delivered after its disconnect does not resurrect',
      [_i('a', 's1', 0, 5), _i('a', 's1', 1, 10), _i('a', 's1', 0, 5, 'Android')],
-     {('a', 's1'): _s('offline', None, None, 5, 10, 10)},
+     # the copy's os beats none (3.3); the state stays ended
+     {('a', 's1'): _s('offline', 'Android', None, 5, 10, 10)},
      {'a': _u(0, False, 5, 10, 10, False)}),
     ('identified: a later connect after the end only fills started_at',
      [_i('a', 's1', 0, 5), _i('a', 's1', 1, 10), _i('a', 's1', 0, 20, 'PC')],
@@ -258,10 +274,15 @@ HAND_CASES = [
      [_i('a', 's1', 1, 10, 'PC'), _i('a', 's1', 0, 10, 'iOS')],
      {('a', 's1'): _s('offline', 'PC', None, 10, 10, 10)},
      {'a': _u(0, False, 10, 10, 10, False)}),
-    ('duplicate with other fields is ignored (first copy counts)',
+    ('copies that disagree keep the byte-wise greatest os and client_ip',
      [_i('a', 's1', 0, 5, 'iOS', '1.1.1.1:1'), _i('a', 's1', 0, 5, 'Android', '2.2.2.2:2')],
-     {('a', 's1'): _s('online', 'iOS', '1.1.1.1:1', 5, None, 5)},
+     {('a', 's1'): _s('online', 'iOS', '2.2.2.2:2', 5, None, 5)},
      {'a': _u(1, True, 5, None, 5, False)}),
+    ('a copy with a value beats one with none; bytes, not collation',
+     [_i('a', 's1', 1, 5, None, '1.1.1.1:1'), _i('a', 's1', 1, 5, 'PC'), _i('a', 's1', 1, 5, 'iOS'),
+      _i('a', 's1', 0, 2, 'iOSX', '9.9.9.9:9')],
+     {('a', 's1'): _s('offline', 'iOS', '1.1.1.1:1', 2, 5, 5)},
+     {'a': _u(0, False, 2, 5, 5, False)}),
     ('online_sessions counts identified and anonymous sessions; users are separate',
      [_i('a', 's1', 0, 1), _i('a', 's2', 0, 2), _i('a', '', 0, 3), _i('a', 's3', 0, 4),
       _i('a', 's3', 1, 5), _i('b', 's1', 0, 1)],
@@ -294,7 +315,9 @@ HAND_OUTCOMES = {
         ['applied', 'applied', 'duplicate'],
     'anonymous: late connect does not bring it back': ['applied', 'applied'],   # fills started_at
     'anonymous: an older connect changes nothing': ['applied', 'stale', 'applied'],
-    'duplicate with other fields is ignored (first copy counts)': ['applied', 'duplicate'],
+    'copies that disagree keep the byte-wise greatest os and client_ip': ['applied', 'duplicate'],
+    'a copy with a value beats one with none; bytes, not collation':
+        ['applied', 'duplicate', 'duplicate', 'applied'],
     'os and client_ip each from the greatest item carrying it': ['applied', 'stale', 'applied'],
     'identified: greatest terminal decides, 2 beats 1 at the same time':
         ['applied', 'applied', 'stale'],
@@ -303,16 +326,13 @@ HAND_OUTCOMES = {
 
 def check_hand_cases():
     """Run the model on every hand case in the order written and in every rotation and the
-    reverse (order must not matter where there are no conflicting duplicates).  Returns a list
-    of failure strings."""
+    reverse (order must not matter, conflicting copies included).  Returns a list of failure
+    strings."""
     fails = []
     for name, items, want_s, want_u in HAND_CASES:
         orders = [list(items), list(reversed(items))]
         orders += [items[k:] + items[:k] for k in range(1, len(items))]
-        conflicting = len({i.ident for i in items}) != len(items)
         for n, order in enumerate(orders):
-            if conflicting and n > 0:
-                break   # first copy wins: only the written order is prescribed
             m = model_of(order)
             got_s, got_u = m.sessions(), m.users()
             if got_s != want_s:
@@ -466,7 +486,7 @@ def _pick_size(rng):
 
 class History(object):
     def __init__(self):
-        self.idents = []        # canonical (first generated) copy of each distinct item
+        self.idents = []        # each distinct item as stored (merged_items)
         self.copies = []        # every copy sent at least once (>= len(idents))
         self.deliveries = []    # Delivery objects
         self.users = []
@@ -517,7 +537,8 @@ def generate_history(rng, no=0):
         it.enc = _random_enc(rng)
         h.idents.append(it)
 
-    # Copies: some items are re-sent, some with other os / clientIp values.
+    # Copies: some items are re-sent, some with other os / clientIp values, or without them, or
+    # with them where the first copy had none; the item keeps the byte-wise greatest of each.
     copies = []
     for idx, it in enumerate(h.idents):
         copies.append(it)
@@ -525,17 +546,14 @@ def generate_history(rng, no=0):
             for _ in range(rng.choice([1, 1, 2])):
                 c = it.copy(enc=_random_enc(rng))
                 if rng.random() < 0.5:
-                    if c.os is not None:
-                        c.os = rng.choice(OS_VALUES)
-                    if c.ip is not None:
-                        c.ip = '172.16.%d.%d:%d' % (rng.randrange(256), rng.randrange(256),
-                                                     rng.randrange(1024, 65536))
+                    c.os = _copy_value(rng, c.os, lambda: rng.choice(OS_VALUES))
+                    c.ip = _copy_value(rng, c.ip, lambda: '172.16.%d.%d:%d' % (
+                        rng.randrange(256), rng.randrange(256), rng.randrange(1024, 65536)))
                 copies.append(c)
-    _canonicalize_winners(h.idents, copies)
+    h.idents = merged_items(h.idents, copies)
     h.copies = copies
 
-    # Pack copies into deliveries; conflicting copies of one identity never share a delivery
-    # (the rules leave the order of items inside one delivery to the implementation).
+    # Pack copies into deliveries; copies of one item may share a delivery, in any order.
     queue = list(copies)
     rng.shuffle(queue)
     deliveries = []
@@ -548,16 +566,7 @@ def generate_history(rng, no=0):
         else:
             kind = 'envelope'
             k = rng.randint(1, 4) if rng.random() < 0.75 else rng.randint(3, 25)
-        taken, rest, fields = [], [], {}
-        for c in queue:
-            if len(taken) < k:
-                f = fields.get(c.ident)
-                if f is None or f == (c.os, c.ip):
-                    fields[c.ident] = (c.os, c.ip)
-                    taken.append(c)
-                    continue
-            rest.append(c)
-        queue = rest
+        taken, queue = queue[:k], queue[k:]
         if kind == 'object' and len(taken) != 1:
             kind = 'array'
         deliveries.append((kind, taken))
@@ -615,31 +624,26 @@ def _random_enc(rng):
     return e
 
 
-def _canonicalize_winners(idents, copies):
-    """Copies of one identity may differ in os / clientIp values (never in whether they carry
-    the field).  Only the first copy received counts, so where such an item is the greatest
-    carrying os (or clientIp) in its session the outcome would depend on the order received,
-    which no order-independence claim can cover.  Give those items' copies one value."""
-    by_session = {}
-    for it in idents:
-        by_session.setdefault((it.user, it.sid), []).append(it)
-    win_os, win_ip = set(), set()
-    for items in by_session.values():
-        ordered = sorted(items, key=lambda i: i.key, reverse=True)
-        for i in ordered:
-            if i.os is not None:
-                win_os.add(i.ident)
-                break
-        for i in ordered:
-            if i.ip is not None:
-                win_ip.add(i.ident)
-                break
-    canon = {it.ident: it for it in idents}
+def _copy_value(rng, value, choices):
+    """What a re-sent copy carries for os or clientIp: the same value, another, or none (or one
+    where the item had none)."""
+    r = rng.random()
+    if r < 0.5:
+        return value
+    if r < 0.7:
+        return None
+    return choices()
+
+
+def merged_items(idents, copies):
+    """Each distinct item as stored: its first copy with the byte-wise greatest os and clientIp
+    of all its copies (a value beats none), contract 3.3."""
+    merged = {it.ident: it.copy() for it in idents}
     for c in copies:
-        if c.ident in win_os:
-            c.os = canon[c.ident].os
-        if c.ident in win_ip:
-            c.ip = canon[c.ident].ip
+        m = merged[c.ident]
+        m.os = greatest_value(m.os, c.os)
+        m.ip = greatest_value(m.ip, c.ip)
+    return [merged[it.ident] for it in idents]
 
 
 def expected_state(h):

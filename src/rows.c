@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * tables.c
+ * rows.c
  *	  Direct row access to the presence tables, one executor state per call.
  *
  * Ingest touches one row at a time by primary key.  Running each touch as
@@ -11,13 +11,13 @@
  * executor's row routines, so constraints, indexes and every row trigger
  * (the ones that keep presence.users) behave as for an INSERT or UPDATE.
  *
- * Visibility follows what SPI gives a statement: the caller locks a user's
- * row (table_lock_row), then tables_begin_user takes a snapshot, and the
- * lock and each read first make the transaction's earlier writes visible:
- * the call's own, and those of an earlier call in the same SQL statement,
- * which no statement boundary separates from this one.  Everything of a
- * user is read and written under that user's row lock, so no other ingest
- * can change it in between.
+ * Visibility follows what SPI gives a statement: the caller locks a row
+ * (rows_lock), then rows_begin_reading takes a snapshot, and the lock and
+ * each read first make the transaction's earlier writes visible: the call's
+ * own, and those of an earlier call in the same SQL statement, which no
+ * statement boundary separates from this one.  What a caller locks and why
+ * is its own business (store.c's user lock); this layer knows no table's
+ * meaning, only their names.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class_d.h"
 #include "commands/trigger.h"
@@ -40,9 +41,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "tables.h"
+#include "rows.h"
 
-static const char *const table_names[NUM_TABLES] = {
+static const char *const rows_table_names[ROWS_NUM_TABLES] = {
 	"users", "sessions", "events", "seen_signatures"
 };
 
@@ -50,24 +51,19 @@ typedef struct CallTables
 {
 	EState	   *estate;
 	EPQState	epqstate;
-	PresenceTable tables[NUM_TABLES];
-	const char *user_id;		/* the user whose row is locked (and whose
-								 * snapshot is pushed), or NULL */
-	ItemPointerData user_tid;	/* where the locked user's row is */
-	bool		user_row_drafted;	/* users' draft holds that row */
-	bool		user_row_pending;	/* the triggers changed the draft */
+	RowsTable tables[ROWS_NUM_TABLES];
+	bool		reading;		/* rows_begin_reading pushed a snapshot */
+	void	   *owner;			/* the caller's state for this call */
 	SubTransactionId subid;		/* the subtransaction that opened the tables */
 	struct CallTables *outer;	/* the call this one runs inside (a trigger's) */
 } CallTables;
 
 /*
- * The running call's tables, from tables_open to tables_close or abort; a
+ * The running call's tables, from rows_open to rows_close or abort; a
  * call made from a trigger during another call stacks on it.
  */
 static CallTables *call;
 static bool callbacks_registered;
-
-static void update_row(PresenceTable *t, ItemPointer tid);
 
 /* Bumped by every relcache invalidation: cached column numbers are then stale. */
 static uint64 generation = 1;
@@ -101,8 +97,19 @@ on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 		forget_calls_since(mySubid);
 }
 
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(on_xact_event, NULL);
+	RegisterSubXactCallback(on_subxact_event, NULL);
+	CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
+	callbacks_registered = true;
+}
+
 static Oid
-lookup_table_oid(Oid nsp, const char *name)
+rows_table_oid(Oid nsp, const char *name)
 {
 	Oid			relid = get_relname_relid(name, nsp);
 
@@ -116,9 +123,9 @@ lookup_table_oid(Oid nsp, const char *name)
 
 /* The tables' OIDs, looked up again only after a relcache invalidation. */
 static const Oid *
-table_oids(void)
+rows_table_oids(void)
 {
-	static Oid	relids[NUM_TABLES];
+	static Oid	relids[ROWS_NUM_TABLES];
 	static uint64 found_at;
 
 	while (found_at != generation)
@@ -126,8 +133,8 @@ table_oids(void)
 		uint64		g = generation;
 		Oid			nsp = get_namespace_oid("presence", false);
 
-		for (int i = 0; i < NUM_TABLES; i++)
-			relids[i] = lookup_table_oid(nsp, table_names[i]);
+		for (int i = 0; i < ROWS_NUM_TABLES; i++)
+			relids[i] = rows_table_oid(nsp, rows_table_names[i]);
 		found_at = g;
 	}
 	return relids;
@@ -148,16 +155,15 @@ primary_key_of(ResultRelInfo *rri)
 
 /* Lock the table and open it, its indexes and its slots, for this call. */
 static void
-open_table(EState *estate, PresenceTable *t, Index rti)
+rows_open_table(EState *estate, RowsTable *t, Index rti)
 {
 	TupleDesc	desc;
-	bool		speculative = (rti - 1 == TABLE_USERS || rti - 1 == TABLE_SIGNATURES);
 
 	table_close(table_open(exec_rt_fetch(rti, estate)->relid, RowExclusiveLock), NoLock);
 	t->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(estate, t->rri, rti);
 	t->rel = t->rri->ri_RelationDesc;
-	ExecOpenIndices(t->rri, speculative);
+	ExecOpenIndices(t->rri, false);	/* rows_insert_draft_if_new adds the rest */
 	t->pkey = primary_key_of(t->rri);
 	desc = RelationGetDescr(t->rel);
 	t->found = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
@@ -165,9 +171,9 @@ open_table(EState *estate, PresenceTable *t, Index rti)
 	t->probe = ExecInitExtraTupleSlot(estate, desc, table_slot_callbacks(t->rel));
 }
 
-/* Lock and open the tables for this call; tables_close ends it. */
+/* Lock and open the tables for this call; rows_close ends it. */
 void
-tables_open(void)
+rows_open(void)
 {
 	EState	   *estate;
 	MemoryContext old;
@@ -175,21 +181,15 @@ tables_open(void)
 	List	   *rtable = NIL;
 	const Oid  *relids;
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(on_xact_event, NULL);
-		RegisterSubXactCallback(on_subxact_event, NULL);
-		CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum) 0);
-		callbacks_registered = true;
-	}
-	relids = table_oids();
+	register_callbacks();
+	relids = rows_table_oids();
 	estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(estate->es_query_cxt);
 	call = palloc0(sizeof(CallTables));
 	call->estate = estate;
 	call->subid = GetCurrentSubTransactionId();
 	call->outer = outer;
-	for (int i = 0; i < NUM_TABLES; i++)
+	for (int i = 0; i < ROWS_NUM_TABLES; i++)
 	{
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
 
@@ -200,20 +200,21 @@ tables_open(void)
 		rtable = lappend(rtable, rte);
 	}
 	ExecInitRangeTable(estate, rtable);
-	/* seen_signatures only when a call binds a signature (tables_get) */
-	for (int i = 0; i < NUM_TABLES; i++)
-		if (i != TABLE_SIGNATURES)
-			open_table(estate, &call->tables[i], i + 1);
+	/* seen_signatures only when a call binds a signature (rows_get) */
+	for (int i = 0; i < ROWS_NUM_TABLES; i++)
+		if (i != ROWS_SIGNATURES)
+			rows_open_table(estate, &call->tables[i], i + 1);
 	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 }
 
+/* End the running call: close its tables and free its executor state. */
 void
-tables_close(void)
+rows_close(void)
 {
 	EState	   *estate = call->estate;
 
-	tables_end_user();
+	rows_end_reading();
 	EvalPlanQualEnd(&call->epqstate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	ExecCloseResultRelations(estate);
@@ -222,40 +223,33 @@ tables_close(void)
 	FreeExecutorState(estate);
 }
 
-/* Is an ingest call running (its tables open)? */
-bool
-tables_call_running(void)
+/* Table id of the running call, opened on first use. */
+RowsTable *
+rows_get(RowsTableId id)
 {
-	return call != NULL;
-}
-
-PresenceTable *
-tables_get(TableId id)
-{
-	PresenceTable *t = &call->tables[id];
+	RowsTable *t = &call->tables[id];
 
 	if (t->rri == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(call->estate->es_query_cxt);
 
-		open_table(call->estate, t, id + 1);
+		rows_open_table(call->estate, t, id + 1);
 		MemoryContextSwitchTo(old);
 	}
 	return t;
 }
 
 /*
- * Look up the number of each column of refs in table id, unless *found_at
- * says it was done since the last relcache invalidation.
+ * Look up the number of each column of refs in rel (one of the presence
+ * tables), unless *found_at says it was done since the last relcache
+ * invalidation.
  */
 void
-table_find_columns(TableId id, const TableColumn *refs, int n, uint64 *found_at)
+rows_find_columns(Relation rel, const RowsColumn *refs, int n, uint64 *found_at)
 {
-	Relation	rel;
-
+	register_callbacks();
 	if (*found_at == generation)
 		return;
-	rel = tables_get(id)->rel;
 	for (int i = 0; i < n; i++)
 	{
 		int			attnum = attnameAttNum(rel, refs[i].name, false);
@@ -269,74 +263,48 @@ table_find_columns(TableId id, const TableColumn *refs, int n, uint64 *found_at)
 }
 
 /*
- * After the user's row is locked: read with a snapshot taken now, as the
- * next statement would (under REPEATABLE READ, the transaction's own).
+ * After the caller has locked what it reads: read with a snapshot taken now,
+ * as the next statement would (under REPEATABLE READ, the transaction's own).
  */
 void
-tables_begin_user(const char *user_id, ItemPointer tid, bool drafted)
+rows_begin_reading(void)
 {
-	Assert(call->user_id == NULL);
-	call->user_tid = *tid;
-	call->user_row_drafted = drafted;
+	Assert(!call->reading);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	call->user_id = user_id;
+	call->reading = true;
 	ResetPerTupleExprContext(call->estate);
 }
 
-/* Done with the user: write the row the triggers changed, once. */
+/* Done reading: drop the snapshot rows_begin_reading took, if any. */
 void
-tables_end_user(void)
+rows_end_reading(void)
 {
-	if (call->user_id == NULL)
+	if (!call->reading)
 		return;
-	if (call->user_row_pending)
-	{
-		call->user_row_pending = false;
-		update_row(&call->tables[TABLE_USERS], &call->user_tid);
-	}
 	PopActiveSnapshot();
-	call->user_id = NULL;
+	call->reading = false;
 }
 
-/*
- * When a running ingest call holds this user's row lock: the user's row as
- * the triggers have changed it so far, for them to change further; ingest
- * writes it once, when it is done with the user (tables_end_user).  Else
- * NULL, and the triggers write the row themselves.
- */
-TupleTableSlot *
-tables_locked_user_row(const char *user_id)
+/* The caller's state for the running call (NULL when none is running or set). */
+void *
+rows_call_owner(void)
 {
-	PresenceTable *u;
-
-	if (call == NULL || call->user_id == NULL || strcmp(call->user_id, user_id) != 0)
-		return NULL;
-	u = &call->tables[TABLE_USERS];
-	if (!call->user_row_drafted)
-		table_draft_from_found(u);
-	call->user_row_drafted = true;
-	call->user_row_pending = true;
-	return u->draft;
+	return call != NULL ? call->owner : NULL;
 }
 
-/*
- * The locked user's row as it stands now, for reading only: as the triggers
- * have changed it so far, else as it was locked (or drafted, when new).
- */
-TupleTableSlot *
-tables_current_user_row(void)
+/* Give the running call zeroed caller's state of size bytes, freed with the call. */
+void *
+rows_call_set_owner(Size size)
 {
-	PresenceTable *u = &call->tables[TABLE_USERS];
-
-	Assert(call->user_id != NULL);
-	return call->user_row_drafted ? u->draft : u->found;
+	call->owner = MemoryContextAllocZero(call->estate->es_query_cxt, size);
+	return call->owner;
 }
 
 /* Make this call's earlier writes, and those of the triggers, visible. */
 static Snapshot
 reading_snapshot(void)
 {
-	Assert(call->user_id != NULL);
+	Assert(call->reading);
 	CommandCounterIncrement();
 	UpdateActiveSnapshotCommandId();
 	return GetActiveSnapshot();
@@ -348,7 +316,7 @@ reading_snapshot(void)
  * serialization failure, as SQL would raise.
  */
 static void
-require_visible_to_transaction(PresenceTable *t)
+require_visible_to_transaction(RowsTable *t)
 {
 	if (IsolationUsesXactSnapshot() &&
 		!table_tuple_satisfies_snapshot(t->rel, t->found, GetTransactionSnapshot()))
@@ -359,7 +327,7 @@ require_visible_to_transaction(PresenceTable *t)
 
 /* Scan index with keys (each in the index column's collation). */
 static IndexScanDesc
-begin_index_scan(PresenceTable *t, Relation index, Snapshot snapshot, ScanKey keys, int nkeys)
+begin_index_scan(RowsTable *t, Relation index, Snapshot snapshot, ScanKey keys, int nkeys)
 {
 	IndexScanDesc scan = index_beginscan(t->rel, index, snapshot, nkeys, 0);
 
@@ -371,14 +339,14 @@ begin_index_scan(PresenceTable *t, Relation index, Snapshot snapshot, ScanKey ke
 
 /* Scan the primary key with keys. */
 static IndexScanDesc
-begin_key_scan(PresenceTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
+begin_key_scan(RowsTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
 {
 	return begin_index_scan(t, t->pkey, snapshot, keys, nkeys);
 }
 
 /* The index of t called name, opened with the table; an error when it is missing. */
 Relation
-table_index(PresenceTable *t, const char *name)
+rows_index(RowsTable *t, const char *name)
 {
 	for (int i = 0; i < t->rri->ri_NumIndices; i++)
 		if (strcmp(RelationGetRelationName(t->rri->ri_IndexRelationDescs[i]), name) == 0)
@@ -392,7 +360,7 @@ table_index(PresenceTable *t, const char *name)
 
 /* Begin a scan of one of t's indexes; fetch rows into a slot of t. */
 IndexScanDesc
-table_scan_index_begin(PresenceTable *t, Relation index, ScanKey keys, int nkeys)
+rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys, int nkeys)
 {
 	return begin_index_scan(t, index, reading_snapshot(), keys, nkeys);
 }
@@ -407,12 +375,12 @@ table_scan_index_begin(PresenceTable *t, Relation index, ScanKey keys, int nkeys
  * call of the same statement, say) would be invisible to the lock.
  */
 bool
-table_lock_row(PresenceTable *t, Datum key)
+rows_lock(RowsTable *t, Datum key)
 {
 	AttrNumber	keycol = t->pkey->rd_index->indkey.values[0];
 
 	CommandCounterIncrement();
-	table_draft_clear(t);
+	rows_draft_clear(t);
 	t->draft->tts_values[keycol - 1] = key;
 	t->draft->tts_isnull[keycol - 1] = false;
 	if (!RelationFindReplTupleByIndex(t->rel, RelationGetRelid(t->pkey),
@@ -424,42 +392,44 @@ table_lock_row(PresenceTable *t, Datum key)
 
 /* Begin a scan of the primary key; fetch rows into t->found. */
 IndexScanDesc
-table_scan_begin(PresenceTable *t, ScanKey keys, int nkeys)
+rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys)
 {
 	return begin_key_scan(t, reading_snapshot(), keys, nkeys);
 }
 
+/* The next row of the scan into slot; false at the end. */
 bool
-table_scan_next(IndexScanDesc scan, TupleTableSlot *slot)
+rows_scan_next(IndexScanDesc scan, TupleTableSlot *slot)
 {
 	return index_getnext_slot(scan, ForwardScanDirection, slot);
 }
 
+/* End a scan. */
 void
-table_scan_end(IndexScanDesc scan)
+rows_scan_end(IndexScanDesc scan)
 {
 	index_endscan(scan);
 }
 
 /* The first row matching keys into t->found; false when there is none. */
 bool
-table_lookup(PresenceTable *t, ScanKey keys, int nkeys)
+rows_lookup(RowsTable *t, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan = table_scan_begin(t, keys, nkeys);
+	IndexScanDesc scan = rows_scan_begin(t, keys, nkeys);
 	bool		found = index_getnext_slot(scan, ForwardScanDirection, t->found);
 
-	table_scan_end(scan);
+	rows_scan_end(scan);
 	return found;
 }
 
 /*
  * The committed row matching keys, read with a snapshot taken now (after
- * table_insert_draft_if_new found the key taken).  Under REPEATABLE READ a
+ * rows_insert_draft_if_new found the key taken).  Under REPEATABLE READ a
  * row the transaction cannot see is a serialization failure, as for
  * INSERT ... ON CONFLICT DO UPDATE.
  */
 bool
-table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys)
+rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys)
 {
 	IndexScanDesc scan;
 	bool		found;
@@ -475,7 +445,7 @@ table_lookup_committed(PresenceTable *t, ScanKey keys, int nkeys)
 
 /* Start a row of nulls in t->draft; set columns, then insert it. */
 void
-table_draft_clear(PresenceTable *t)
+rows_draft_clear(RowsTable *t)
 {
 	TupleTableSlot *slot = t->draft;
 
@@ -490,7 +460,7 @@ table_draft_clear(PresenceTable *t)
 
 /* Start t->draft as a copy of t->found; set columns, then update. */
 void
-table_draft_from_found(PresenceTable *t)
+rows_draft_from_found(RowsTable *t)
 {
 	TupleTableSlot *slot = t->draft;
 	int			natts = slot->tts_tupleDescriptor->natts;
@@ -517,12 +487,33 @@ end_write(void)
 	AfterTriggerEndQuery(call->estate);
 }
 
+/* Insert t->draft, firing the row triggers. */
 void
-table_insert_draft(PresenceTable *t)
+rows_insert_draft(RowsTable *t)
 {
 	begin_write();
 	ExecSimpleRelationInsert(t->rri, call->estate, t->draft);
 	end_write();
+}
+
+/*
+ * What ExecOpenIndices(..., true) adds for ON CONFLICT, once per call and
+ * only for the tables a caller inserts into that way.
+ */
+static void
+prepare_speculative(RowsTable *t)
+{
+	MemoryContext old;
+
+	if (t->speculative)
+		return;
+	old = MemoryContextSwitchTo(call->estate->es_query_cxt);
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+		if (t->rri->ri_IndexRelationInfo[i]->ii_Unique)
+			BuildSpeculativeIndexInfo(t->rri->ri_IndexRelationDescs[i],
+									  t->rri->ri_IndexRelationInfo[i]);
+	MemoryContextSwitchTo(old);
+	t->speculative = true;
 }
 
 /*
@@ -532,12 +523,13 @@ table_insert_draft(PresenceTable *t)
  * inserter has finished.
  */
 bool
-table_insert_draft_if_new(PresenceTable *t)
+rows_insert_draft_if_new(RowsTable *t)
 {
 	EState	   *estate = call->estate;
 	List	   *arbiters = list_make1_oid(RelationGetRelid(t->pkey));
 	ItemPointerData conflict;
 
+	prepare_speculative(t);
 	for (;;)
 	{
 		TransactionId xid = GetCurrentTransactionId();
@@ -569,8 +561,8 @@ table_insert_draft_if_new(PresenceTable *t)
  * row in a slot: constraints, the heap, indexes unless the update was HOT,
  * and the AFTER ROW triggers.  The caller holds the row's lock.
  */
-static void
-update_row(PresenceTable *t, ItemPointer tid)
+void
+rows_update_at(RowsTable *t, ItemPointer tid)
 {
 	EState	   *estate = call->estate;
 	ItemPointerData old_tid = *tid;
@@ -583,41 +575,40 @@ update_row(PresenceTable *t, ItemPointer tid)
 	simple_table_tuple_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &update_indexes);
 	if (t->rri->ri_NumIndices > 0 && update_indexes)
 		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, true, false, NULL, NIL);
-#if PG_VERSION_NUM >= 150000
 	ExecARUpdateTriggers(estate, t->rri, NULL, NULL, &old_tid, NULL, t->draft, recheck,
 						 NULL, false);
-#else
-	ExecARUpdateTriggers(estate, t->rri, &old_tid, NULL, t->draft, recheck, NULL);
-#endif
 	end_write();
 	list_free(recheck);
 }
 
 /* Replace the row in t->found by t->draft. */
 void
-table_update_found(PresenceTable *t)
+rows_update_found(RowsTable *t)
 {
 	begin_write();
 	ExecSimpleRelationUpdate(t->rri, call->estate, &call->epqstate, t->found, t->draft);
 	end_write();
 }
 
+/* A scan key: index column indexcol equals the text value. */
 void
-scan_key_text(ScanKey key, AttrNumber indexcol, const char *value)
+rows_key_text(ScanKey key, AttrNumber indexcol, const char *value)
 {
 	ScanKeyInit(key, indexcol, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(value));
 }
 
+/* A scan key: index column indexcol = or >= the timestamptz value. */
 void
-scan_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy, TimestampTz value)
+rows_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy, TimestampTz value)
 {
 	ScanKeyInit(key, indexcol, strategy,
 				strategy == BTEqualStrategyNumber ? F_TIMESTAMPTZ_EQ : F_TIMESTAMPTZ_GE,
 				TimestampTzGetDatum(value));
 }
 
+/* A text column of slot, NULL when null. */
 char *
-slot_text(TupleTableSlot *slot, AttrNumber attnum)
+rows_get_text(TupleTableSlot *slot, AttrNumber attnum)
 {
 	bool		isnull;
 	Datum		d = slot_getattr(slot, attnum, &isnull);
@@ -625,37 +616,42 @@ slot_text(TupleTableSlot *slot, AttrNumber attnum)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* A timestamptz column of slot; *isnull says whether it is null. */
 TimestampTz
-slot_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
+rows_get_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
 {
 	Datum		d = slot_getattr(slot, attnum, isnull);
 
 	return *isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/* Set a text column of a draft (NULL sets null). */
 void
-slot_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value)
+rows_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value)
 {
 	slot->tts_isnull[attnum - 1] = (value == NULL);
 	slot->tts_values[attnum - 1] = value ? CStringGetTextDatum(value) : (Datum) 0;
 }
 
+/* Set a timestamptz column of a draft, or null when !present. */
 void
-slot_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz value)
+rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz value)
 {
 	slot->tts_isnull[attnum - 1] = !present;
 	slot->tts_values[attnum - 1] = present ? TimestampTzGetDatum(value) : (Datum) 0;
 }
 
+/* Set a boolean column of a draft. */
 void
-slot_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
+rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)
 {
 	slot->tts_values[attnum - 1] = BoolGetDatum(value);
 	slot->tts_isnull[attnum - 1] = false;
 }
 
+/* Set an integer column of a draft. */
 void
-slot_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value)
+rows_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value)
 {
 	slot->tts_values[attnum - 1] = Int32GetDatum(value);
 	slot->tts_isnull[attnum - 1] = false;

@@ -1,0 +1,83 @@
+/*-------------------------------------------------------------------------
+ *
+ * rows.h
+ *	  Direct row access to the presence tables, one executor state per call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PRESENCE_ROWS_H
+#define PRESENCE_ROWS_H
+
+#include "access/genam.h"
+#include "access/skey.h"
+#include "datatype/timestamp.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+
+typedef enum RowsTableId
+{
+	ROWS_USERS,
+	ROWS_SESSIONS,
+	ROWS_EVENTS,
+	ROWS_SIGNATURES,
+	ROWS_NUM_TABLES
+} RowsTableId;
+
+/* One table opened for a call: its row slots and its primary key. */
+typedef struct RowsTable
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	Relation	pkey;			/* primary key index, opened with the others */
+	TupleTableSlot *found;		/* the row the last lookup found */
+	TupleTableSlot *draft;		/* a row being built to write */
+	TupleTableSlot *probe;		/* rows read beside found (a second cursor) */
+	bool		speculative;	/* index info for ON CONFLICT is built */
+} RowsTable;
+
+extern void rows_open(void);
+extern void rows_close(void);
+extern RowsTable *rows_get(RowsTableId id);
+/* A column looked up by name, and where its number is kept. */
+typedef struct RowsColumn
+{
+	const char *name;
+	AttrNumber *attnum;
+} RowsColumn;
+
+extern void rows_find_columns(Relation rel, const RowsColumn *refs, int n, uint64 *found_at);
+
+extern void rows_begin_reading(void);
+extern void rows_end_reading(void);
+extern void *rows_call_owner(void);
+extern void *rows_call_set_owner(Size size);
+
+extern bool rows_lock(RowsTable *t, Datum key);
+extern bool rows_lookup(RowsTable *t, ScanKey keys, int nkeys);
+extern bool rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys);
+extern IndexScanDesc rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys);
+extern Relation rows_index(RowsTable *t, const char *name);
+extern IndexScanDesc rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys,
+											int nkeys);
+extern bool rows_scan_next(IndexScanDesc scan, TupleTableSlot *slot);
+extern void rows_scan_end(IndexScanDesc scan);
+
+extern void rows_draft_clear(RowsTable *t);
+extern void rows_draft_from_found(RowsTable *t);
+extern void rows_insert_draft(RowsTable *t);
+extern bool rows_insert_draft_if_new(RowsTable *t);
+extern void rows_update_found(RowsTable *t);
+extern void rows_update_at(RowsTable *t, ItemPointer tid);
+
+extern void rows_key_text(ScanKey key, AttrNumber indexcol, const char *value);
+extern void rows_key_time(ScanKey key, AttrNumber indexcol, StrategyNumber strategy,
+						  TimestampTz value);
+extern char *rows_get_text(TupleTableSlot *slot, AttrNumber attnum);
+extern TimestampTz rows_get_time(TupleTableSlot *slot, AttrNumber attnum, bool *isnull);
+extern void rows_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value);
+extern void rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present,
+						  TimestampTz value);
+extern void rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value);
+extern void rows_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value);
+
+#endif							/* PRESENCE_ROWS_H */
