@@ -377,6 +377,8 @@ array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls, int *count)
 	return elems;
 }
 
+static void bad_share(const char *why) pg_attribute_noreturn();
+
 static void
 bad_share(const char *why)
 {
@@ -384,6 +386,7 @@ bad_share(const char *why)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("partition_apply got a malformed share"),
 			 errdetail("%s", why)));
+	pg_unreachable();
 }
 
 /* One item of the share, into its delivery's payload. */
