@@ -85,16 +85,17 @@ stop_cluster() {
 	return 0
 }
 
-# start_router_cluster DIR PORT [NPART] [SECRET]: a presence router and NPART (default 4)
-# partitions on this machine, each its own cluster: partition i in DIR/p<i> on port
+# start_router_cluster DIR PORT [NPART] [SECRET] [SETTING...]: a presence router and NPART
+# (default 4) partitions on this machine (each SETTING as for start_cluster), each its own cluster: partition i in DIR/p<i> on port
 # PORT+1+i, the router in DIR/router on PORT, each with database 'presence'.  The
 # router reaches the partitions as the role presence_partition (a member of
 # presence_router there) over their sockets.  Leaves the libpq environment on the router.
 start_router_cluster() {
 	local dir=$1 port=$2 nparts=${3:-4} secret=${4:-}
 	local conns="" i
+	shift $(($# < 4 ? $# : 4))
 	for ((i = 0; i < nparts; i++)); do
-		start_cluster "$dir/p$i" $((port + 1 + i))
+		start_cluster "$dir/p$i" $((port + 1 + i)) "$@"
 		if ! psql -qAtX -d presence -c 'SELECT 1' >/dev/null 2>&1; then
 			createdb presence
 			psql -qX -v ON_ERROR_STOP=1 -d presence >/dev/null <<SQL
@@ -105,7 +106,7 @@ SQL
 		fi
 		conns="$conns${conns:+,}'host=$dir/p$i port=$((port + 1 + i)) dbname=presence user=presence_partition'"
 	done
-	start_cluster "$dir/router" "$port"
+	start_cluster "$dir/router" "$port" "$@"
 	if ! psql -qAtX -d presence -c 'SELECT 1' >/dev/null 2>&1; then
 		createdb presence
 		psql -qX -v ON_ERROR_STOP=1 -d presence >/dev/null <<SQL

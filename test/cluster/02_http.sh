@@ -82,7 +82,7 @@ is "$CODE" 503 "a delivery with one item on the stopped partition and one elsewh
 pids=()
 for i in 2 3; do
 	for kind in down up; do
-		eval "user=\${$kind[$i]}"
+		if [ "$kind" = down ]; then user=${down[$i]}; else user=${up[$i]}; fi
 		sign
 		printf '%s %s %s\n' "$NONCE" "$TS" "$SIG" >"$WORK/b-$kind-$i.sig"
 		envelope "ev-b-$kind-$i" "$user" 0 "b$i" "$t" >"$WORK/b-$kind-$i.json"

@@ -176,6 +176,44 @@ def check_reads(c, router, users, sessions):
             '%r, want %r' % (online, want_online))
 
 
+def check_create_cluster(c, router):
+    """create_cluster() by a presence_admin member that is no superuser, in a new database."""
+    cur = router.cursor()
+    cur.execute("DROP DATABASE IF EXISTS presence_create_cluster")
+    cur.execute("CREATE DATABASE presence_create_cluster")
+    dsn = router.get_dsn_parameters()
+    conn = psycopg2.connect(host=dsn['host'], port=dsn['port'], user=dsn['user'],
+                            dbname='presence_create_cluster')
+    conn.autocommit = True
+    db = conn.cursor()
+    db.execute("SET client_min_messages = warning")
+    db.execute("CREATE EXTENSION presence")
+    db.execute("CREATE EXTENSION presence_router CASCADE")
+    db.execute("DO $$ BEGIN CREATE ROLE presence_test_admin IN ROLE presence_admin; "
+               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.execute("SET ROLE presence_test_admin")
+    parts = ['host=/nonexistent dbname=a', 'host=/nonexistent dbname=b']
+    outcomes = []
+    for arg in (parts[:1] * 3, parts, parts, parts[::-1]):
+        try:
+            db.execute("SELECT presence.create_cluster(%s)", (arg,))
+            outcomes.append(db.fetchone()[0])
+        except psycopg2.Error as e:
+            outcomes.append(e.pgcode)
+    db.execute("RESET ROLE")
+    db.execute("SELECT srvowner::regrole::text, presence.cluster_partitions() FROM pg_foreign_server "
+               "WHERE srvname = 'presence_cluster'")
+    server = db.fetchone()
+    c.check(outcomes == ['22023', 2, 2, '55000'],
+            'create_cluster: 22023 for 3 partitions; a presence_admin member (no superuser) makes '
+            'a 2-partition cluster; the same list again changes nothing; another list is 55000',
+            repr(outcomes))
+    c.check(server == ('presence_owner', 2), 'the cluster\'s server belongs to presence_owner',
+            repr(server))
+    conn.close()
+    cur.execute("DROP DATABASE presence_create_cluster")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--seed', type=int, default=int(os.environ.get('PROPERTY_SEED', 20261201)))
@@ -195,7 +233,6 @@ def main():
     c.check(not bad, 'presence.partition_of gives the pinned partitions', '; '.join(bad))
     workers = [connect(os.environ['PRESENCE_ROUTER']) for _ in range(4)]
     problems = {k: [] for k in ('errors', 'results', 'placement', 'model', 'check')}
-    last = None
     for hno in range(args.histories):
         rng = random.Random('%d/%d' % (args.seed, hno))
         h = pm.generate_history(rng, hno)
@@ -212,7 +249,7 @@ def main():
                 for d in seq:
                     lists[rng.randrange(len(workers))].append(d)
                 results = run_concurrent(workers, lists)
-            last = check_order(c, problems, label, h, results, parts, router)
+            check_order(c, problems, label, h, results, parts, router)
     c.check(not problems['errors'], 'no delivery through the router raised an error',
             '; '.join(problems['errors'][:2]))
     c.check(not problems['results'], 'the ingest results add up as on one node',
@@ -223,8 +260,21 @@ def main():
             '(sequential and from 4 connections)', '; '.join(problems['model'][:2]))
     c.check(not problems['check'], 'cluster_check() returns no rows after every order',
             '; '.join(problems['check'][:2]))
-    if last is not None:
-        check_reads(c, router, last[0], last[1])
+    # The reads, on a known state: 16 users, every other one online with two sessions.
+    for p in parts:
+        p.cursor().execute(oi.RESET_SQL)
+    items = ','.join('{"status":"%s","userId":"r%d","time":%d,"sessionId":"s%d"}'
+                     % ('0' if k % 2 == 0 else '1', k, 1730000000000 + k, j)
+                     for k in range(16) for j in range(2))
+    ingest(router, '{"type":"user:connection_status","id":"reads","time":1730000000000,'
+           '"data":[%s]}' % items)
+    users, sessions = {}, {}
+    for p in parts:
+        s_, u_, _, _ = read_partition(p.cursor())
+        users.update(u_)
+        sessions.update(s_)
+    check_reads(c, router, users, sessions)
+    check_create_cluster(c, router)
     return c.finish()
 
 
