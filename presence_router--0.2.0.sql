@@ -101,8 +101,25 @@ REVOKE ALL ON FUNCTION presence.cluster_apply(integer, text[], text[], text[], b
 ALTER FUNCTION presence.cluster_apply(integer, text[], text[], text[], bigint[], text[], text[],
 									  integer[], integer[], text[], bigint[]) OWNER TO presence_owner;
 
--- Reads: each user's rows live on its partition only.
-CREATE FUNCTION presence.cluster_users(user_ids text[]) RETURNS SETOF presence.users
+/*
+ * Reads: each user's rows live on its partition only.  The PL/Proxy functions
+ * (partition_*) are wrapped by cluster_* in PL/pgSQL, which turn PL/Proxy's own
+ * failures (XX000 "PL/Proxy function ...": a partition it cannot reach) into 08006,
+ * as ingest does.
+ */
+CREATE FUNCTION presence.unreachable(message text) RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RAISE EXCEPTION 'a partition of the presence cluster is unreachable'
+		USING ERRCODE = '08006', DETAIL = unreachable.message;
+END
+$$;
+COMMENT ON FUNCTION presence.unreachable(text) IS
+	'Raise 08006 with PL/Proxy''s message as the detail (the router''s reads).';
+
+CREATE FUNCTION presence.partition_users(user_ids text[]) RETURNS SETOF presence.users
 	LANGUAGE plproxy VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -113,13 +130,31 @@ CREATE FUNCTION presence.cluster_users(user_ids text[]) RETURNS SETOF presence.u
 		   u.last_seen_at, u.logged_out, u.updated_at
 	  FROM presence.users u WHERE u.user_id = ANY (user_ids);
 $$;
+COMMENT ON FUNCTION presence.partition_users(text[]) IS
+	'The presence.users rows of these users, each read from its partition (behind cluster_users).';
+REVOKE ALL ON FUNCTION presence.partition_users(text[]) FROM PUBLIC;
+ALTER FUNCTION presence.partition_users(text[]) OWNER TO presence_owner;
+
+CREATE FUNCTION presence.cluster_users(user_ids text[]) RETURNS SETOF presence.users
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM presence.partition_users(cluster_users.user_ids);
+EXCEPTION WHEN internal_error THEN
+	IF SQLERRM LIKE 'PL/Proxy function %' THEN
+		PERFORM presence.unreachable(SQLERRM);
+	END IF;
+	RAISE;
+END
+$$;
 COMMENT ON FUNCTION presence.cluster_users(text[]) IS
 	'The presence.users rows of these users, each read from its partition.';
 REVOKE ALL ON FUNCTION presence.cluster_users(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION presence.cluster_users(text[]) TO presence_reader, presence_admin;
 ALTER FUNCTION presence.cluster_users(text[]) OWNER TO presence_owner;
 
-CREATE FUNCTION presence.cluster_sessions(user_id text) RETURNS SETOF presence.sessions
+CREATE FUNCTION presence.partition_sessions(user_id text) RETURNS SETOF presence.sessions
 	LANGUAGE plproxy VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -128,6 +163,24 @@ CREATE FUNCTION presence.cluster_sessions(user_id text) RETURNS SETOF presence.s
 	SELECT s.user_id, s.session_id, s.state, s.os, s.client_ip, s.started_at, s.ended_at,
 		   s.last_event_at, s.updated_at
 	  FROM presence.sessions s WHERE s.user_id = $1;
+$$;
+COMMENT ON FUNCTION presence.partition_sessions(text) IS
+	'The presence.sessions rows of one user, read from its partition (behind cluster_sessions).';
+REVOKE ALL ON FUNCTION presence.partition_sessions(text) FROM PUBLIC;
+ALTER FUNCTION presence.partition_sessions(text) OWNER TO presence_owner;
+
+CREATE FUNCTION presence.cluster_sessions(user_id text) RETURNS SETOF presence.sessions
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM presence.partition_sessions(cluster_sessions.user_id);
+EXCEPTION WHEN internal_error THEN
+	IF SQLERRM LIKE 'PL/Proxy function %' THEN
+		PERFORM presence.unreachable(SQLERRM);
+	END IF;
+	RAISE;
+END
 $$;
 COMMENT ON FUNCTION presence.cluster_sessions(text) IS
 	'The presence.sessions rows of one user, read from its partition.';
@@ -149,9 +202,18 @@ REVOKE ALL ON FUNCTION presence.partition_online_counts() FROM PUBLIC;
 ALTER FUNCTION presence.partition_online_counts() OWNER TO presence_owner;
 
 CREATE FUNCTION presence.cluster_online_count() RETURNS bigint
-	LANGUAGE sql STABLE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT COALESCE(pg_catalog.sum(c), 0)::bigint FROM presence.partition_online_counts() c $$;
+	AS $$
+BEGIN
+	RETURN (SELECT COALESCE(pg_catalog.sum(c), 0)::bigint FROM presence.partition_online_counts() c);
+EXCEPTION WHEN internal_error THEN
+	IF SQLERRM LIKE 'PL/Proxy function %' THEN
+		PERFORM presence.unreachable(SQLERRM);
+	END IF;
+	RAISE;
+END
+$$;
 COMMENT ON FUNCTION presence.cluster_online_count() IS
 	'The number of users online on the whole cluster.';
 REVOKE ALL ON FUNCTION presence.cluster_online_count() FROM PUBLIC;
@@ -183,7 +245,7 @@ ALTER FUNCTION presence.partition_check(integer, integer) OWNER TO presence_owne
 CREATE FUNCTION presence.cluster_check()
 	RETURNS TABLE ("partition" integer, user_id text, session_id text, field text, stored text,
 				   expected text)
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -197,6 +259,11 @@ BEGIN
 		RETURN QUERY SELECT p, c.user_id, c.session_id, c.field, c.stored, c.expected
 					   FROM presence.partition_check(p, n) c;
 	END LOOP;
+EXCEPTION WHEN internal_error THEN
+	IF SQLERRM LIKE 'PL/Proxy function %' THEN
+		PERFORM presence.unreachable(SQLERRM);
+	END IF;
+	RAISE;
 END
 $$;
 COMMENT ON FUNCTION presence.cluster_check() IS

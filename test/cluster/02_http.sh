@@ -10,7 +10,7 @@
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 17
+plan 19
 start_shim --workers 1 --batch-wait-us 1000000 --batch-max 64
 
 # ---- group commit ----
@@ -96,6 +96,12 @@ is "$(cat "$WORK"/b-down-2.code) $(cat "$WORK"/b-down-3.code) $(cat "$WORK"/b-up
 	"503 503 200 200" "sent together: the deliveries touching the stopped partition 503, the others 200"
 is "$(part_sql 1 "SELECT count(*) FROM presence.users WHERE user_id IN ('${up[0]}', '${up[2]}', '${up[3]}') AND online")" 3 \
 	"the deliveries that did not touch it are applied"
+
+like "$(psql -X -q -v VERBOSITY=verbose -At -d presence -c 'SELECT presence.cluster_online_count()' 2>&1)" \
+	'ERROR: +08006: a partition of the presence cluster is unreachable' \
+	"a read that needs the stopped partition is 08006"
+is "$(sql "SELECT count(*) FROM presence.cluster_users(ARRAY['${up[0]}'])")" 1 \
+	"a read of a user on a running partition still works"
 
 # The partition comes back; the provider re-delivers what got 503, with the same values.
 start_partition 2
