@@ -1,4 +1,10 @@
 # presence: PGXS build of the extension, plus the presence-http shim.
+#
+#   make && make install                  the extension (PGXS; PG_CONFIG=... for another server)
+#   make http && make install-http        presence-http, the HTTP shim (src/http)
+#   make installcheck                     pg_regress and the isolation specs
+#   make lint, make bench                 static checks; benchmarks (BENCHMARKS.md)
+#   WERROR=1                              warnings are errors (extension and shim)
 
 EXTENSION = presence presence_router
 MODULE_big = presence
@@ -21,16 +27,17 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # The HTTP shim lives in src/http and reaches the extension only through SQL.
-all: src/http/presence-http
-src/http/presence-http: $(wildcard src/http/*.c src/http/*.h)
-	$(MAKE) -C src/http PG_CONFIG=$(PG_CONFIG)
-install: install-http
-install-http: src/http/presence-http
-	$(MAKE) -C src/http install PG_CONFIG=$(PG_CONFIG)
+# It has targets of its own, so that plain `make && make install` builds and
+# installs the extension alone, as PGXS extensions do.  WERROR=1 turns warnings
+# into errors for both (CI sets it).
+http:
+	$(MAKE) -C src/http PG_CONFIG=$(PG_CONFIG) WERROR=$(WERROR)
+install-http: http
+	$(MAKE) -C src/http install PG_CONFIG=$(PG_CONFIG) WERROR=$(WERROR)
 clean: clean-http
 clean-http:
 	$(MAKE) -C src/http clean
-.PHONY: install-http clean-http
+.PHONY: http install-http clean-http
 
 # Static checks of our own C (headers of PostgreSQL and libraries are not ours).
 LINT_INCLUDES = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir-server) -I$(shell $(PG_CONFIG) --includedir)

@@ -486,7 +486,7 @@ GRANT EXECUTE ON FUNCTION presence.advance_horizon(),
 	presence.prune_users(timestamptz, text, integer) TO presence_admin;
 GRANT EXECUTE ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) TO presence_admin;
 
--- History and views (contract section 10): what the kept items say about the past.
+-- History and views (doc/rules.md section 10): what the kept items say about the past.
 -- Everything here reads only what retention keeps: presence.events, presence.sessions
 -- (which check() proves equal to the rules over events and folds) and
 -- presence.folded_sessions (a session online at the horizon stands for one connect at
@@ -900,7 +900,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA presence FROM presence_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA presence TO presence_admin;
 
 -- Ghost sessions: users that look online but have said nothing for a while, and the
--- disconnect the provider's status API lets us apply for them (contract section 11).
+-- disconnect the provider's status API lets us apply for them (doc/rules.md section 11).
 CREATE FUNCTION presence.suspects(idle interval DEFAULT '1 hour', max integer DEFAULT 100)
 	RETURNS TABLE (user_id text, online_sessions integer, last_event_at timestamptz)
 	LANGUAGE sql STABLE SECURITY DEFINER
@@ -958,6 +958,52 @@ REVOKE ALL ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz
 GRANT EXECUTE ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) TO presence_writer;
 ALTER FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) OWNER TO presence_owner;
 
+-- Every object the extension makes says what it is for (\dd, \d+, \df+ show it);
+-- test/sql/comments.sql fails when one lacks a comment.  The rules the comments
+-- name are in doc/rules.md.
+COMMENT ON SCHEMA presence IS
+	'The presence model (sessions, users, events), its secrets, retention and history; see doc/rules.md.';
+COMMENT ON TYPE presence.ingest_result IS
+	'What one delivery did: items = applied + duplicates + stale + ignored.';
+COMMENT ON TYPE presence.status_item IS
+	'One status item of a delivery as presence_parse() reads it; status is ''0'', ''1'' or ''2'', session_id '''' for the anonymous session.';
+COMMENT ON TABLE presence.users IS
+	'One row per user ever seen, the aggregate of its sessions and items (doc/rules.md section 3.3); kept by triggers, never written by hand.';
+COMMENT ON TABLE presence.sessions IS
+	'One row per session key (user_id, session_id); session_id '''' is the user''s anonymous session (doc/rules.md section 3).';
+COMMENT ON TABLE presence.events IS
+	'Every distinct status item received, with its envelope and outcome (applied or stale); the key is the duplicate identity.';
+COMMENT ON TABLE presence.secrets IS
+	'Active signing secrets; app_key '''' serves deliveries with any or no app key.  Readable only by the owner and presence_admin.';
+COMMENT ON TABLE presence.seen_signatures IS
+	'Signature triples already accepted, each bound to the SHA-256 of its body (the replay binding, doc/rules.md section 4).';
+COMMENT ON INDEX presence.seen_signatures_signed_at IS
+	'Remembered triples by signing time, for forgetting those past the age window.';
+COMMENT ON FUNCTION presence.users_follow_events() IS
+	'Trigger on presence.events: a new item moves its user''s last_online_at, last_offline_at and last_seen_at in presence.users.';
+COMMENT ON FUNCTION presence.users_follow_sessions() IS
+	'Trigger on presence.sessions: a session''s change of state moves its user''s online_sessions, online and logged_out in presence.users.';
+COMMENT ON FUNCTION @extschema@.presence_parse(text) IS
+	'Parse and validate a delivery body without applying it: its status items, or the error that ingest would raise.';
+COMMENT ON FUNCTION @extschema@.presence_verify(text, text, text, text) IS
+	'Check a delivery''s signature (nonce, signTimestamp, signature, appKey) against the active secrets and the age limit; remembers nothing.';
+COMMENT ON FUNCTION @extschema@.presence_ingest(text, text, text, text, text) IS
+	'Verify the signature, bind the triple to the body, parse and apply one delivery atomically.';
+COMMENT ON FUNCTION @extschema@.presence_ingest_unsigned(text) IS
+	'Parse and apply one delivery without a signature: replay, backfill and tests (presence_admin only).';
+COMMENT ON FUNCTION @extschema@.presence_ingest_batch(text[], text[], text[], text[], text[]) IS
+	'Group commit: several signed deliveries in one transaction, one outcome row each; a refused delivery writes nothing.';
+COMMENT ON FUNCTION presence.set_secret(text, text) IS
+	'Add an active signing secret for app_key ('''' serves every app key); several may be active at once.';
+COMMENT ON FUNCTION presence.drop_secret(text, text) IS
+	'Remove an active signing secret; true when it was there.';
+COMMENT ON FUNCTION presence.check() IS
+	'Every stored field of presence.users and presence.sessions that differs from what the kept items say; no rows means all is well.';
+COMMENT ON ROLE presence_reader IS 'presence: may read presence.sessions, presence.users, presence.events and the history.';
+COMMENT ON ROLE presence_writer IS 'presence: may ingest signed deliveries (what presence-http connects as) and reconcile.';
+COMMENT ON ROLE presence_admin IS 'presence: secrets, the unsigned path, maintain(), and every presence table.';
+COMMENT ON ROLE presence_owner IS 'presence: owns the tables and SECURITY DEFINER functions; no login, no superuser; grant it to no one.';
+
 -- Entry points in a schema every role may create objects in can be shadowed by an overload.
 DO $schema$
 BEGIN
@@ -970,7 +1016,7 @@ END
 $schema$;
 
 /*
- * Scale-out (contract section 12).  A partition is an ordinary presence database; a
+ * Scale-out (doc/rules.md section 12).  A partition is an ordinary presence database; a
  * router (extension presence_router, on PL/Proxy) sends each item to the partition
  * presence.partition_of(user_id, partitions) and calls presence.partition_apply() there
  * as a role in presence_router.  A user's partition never changes for a given count.
@@ -983,6 +1029,7 @@ BEGIN
 END
 $router_role$;
 GRANT presence_reader TO presence_router;
+COMMENT ON ROLE presence_router IS 'presence: the role a router logs in to a partition as; may call presence.partition_apply and read as presence_reader.';
 
 CREATE FUNCTION presence.user_hash(user_id text) RETURNS integer
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

@@ -1,4 +1,4 @@
-/* presence_router--0.2.0.sql: a presence router on PL/Proxy (contract section 12) */
+/* presence_router--0.2.0.sql: a presence router on PL/Proxy (doc/rules.md section 12) */
 
 \echo Use "CREATE EXTENSION presence_router" to load this file. \quit
 

@@ -66,7 +66,7 @@ fi
 HTTP_BIN=$ROOT/src/http/presence-http
 if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
 	say "building presence-http"
-	make -s -C "$ROOT/src/http" PG_CONFIG="$PG_CONFIG" >/dev/null ||
+	make -s -C "$ROOT" PG_CONFIG="$PG_CONFIG" http >/dev/null ||
 		die "presence-http does not build (BENCH_SKIP_HTTP=1 skips figures 4, 5, 7a)"
 	"$HTTP_BIN" --help >/dev/null || die "presence-http --help fails"
 fi

@@ -29,19 +29,19 @@ ensure_packages() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-# Build the extension alone and install it into PostgreSQL.
+# Build the extension alone (warnings are errors) and install it into PostgreSQL:
+# the README's `make && make install`.
 install_extension() {
-	make -s PG_CONFIG="$PG_BIN/pg_config" presence.so >/dev/null
-	as_root install -m 755 presence.so "$("$PG_BIN/pg_config" --pkglibdir)/presence.so"
-	as_root install -m 644 presence.control presence--*.sql presence_router.control presence_router--*.sql \
-		"$("$PG_BIN/pg_config" --sharedir)/extension/"
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install >/dev/null
 }
 
-# Build the extension and the shim, and install them into PostgreSQL.
+# Build the extension and the shim (warnings are errors), and install both
+# into PostgreSQL: `make && make http`, then `make install install-http`.
 build_and_install() {
 	say "building with PostgreSQL $PG_MAJOR"
-	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all >/dev/null
-	as_root make -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all http >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install install-http >/dev/null
 }
 
 # The account that runs the cluster: ourselves, or 'postgres' when we are root.
@@ -84,7 +84,6 @@ stop_cluster() {
 		as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
 	return 0
 }
-
 # start_router_cluster DIR PORT [NPART] [SECRET] [SETTING...]: a presence router and NPART
 # (default 4) partitions on this machine (each SETTING as for start_cluster), each its own cluster: partition i in DIR/p<i> on port
 # PORT+1+i, the router in DIR/router on PORT, each with database 'presence'.  The

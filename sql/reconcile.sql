@@ -1,4 +1,4 @@
--- Ghost sessions: presence.suspects() and presence_reconcile() (contract section 11).
+-- Ghost sessions: presence.suspects() and presence_reconcile() (doc/rules.md section 11).
 -- Times are ms after 2024-10-29 09:00 UTC, as in the other files.
 
 GRANT USAGE ON SCHEMA t TO PUBLIC;

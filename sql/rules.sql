@@ -1,4 +1,4 @@
--- The state rules of contract section 3, one story at a time.  Times are ms
+-- The state rules of doc/rules.md section 3, one story at a time.  Times are ms
 -- after 1730192400000 (2024-10-29 09:00 UTC); t.sessions and t.user_row show them so.
 
 -- 3.1 A disconnect that arrives before its connect: the session stays ended.

@@ -1,4 +1,4 @@
--- Signatures (contract section 4): the scheme, age, rotation, app keys and the replay binding.
+-- Signatures (doc/rules.md section 4): the scheme, age, rotation, app keys and the replay binding.
 
 -- Helper: sign with a secret, the way the provider does (SHA1 from pgcrypto).
 CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA t;

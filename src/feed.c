@@ -12,6 +12,12 @@
  * nothing leaves a transaction that rolls back, a savepoint rolled back
  * takes its messages with it, and listeners see them at commit.
  *
+ * NOTIFY folds a payload equal to one already pending in the transaction into
+ * that one, which would lose a state the user went back to (online, offline,
+ * online again in three calls of one transaction): the listener's last
+ * message would be the offline.  So each repeat of a user's payload within a
+ * transaction gets one more trailing space, still the same JSON value.
+ *
  * A payload always fits NOTIFY's 8000 bytes: user and session ids have at
  * most 256 bytes, os and client_ip at most 64 (payload.h), so even with
  * every byte escaped as \u00XX a session message stays under 4200 bytes.
@@ -21,12 +27,17 @@
 #include "postgres.h"
 
 #include "commands/async.h"
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "replication/message.h"
+#include "storage/proc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "feed.h"
+#include "payload.h"
 
 #define FEED_CHANNEL "presence"
 
@@ -112,11 +123,78 @@ feed_payload(const char *user_id, const UserRow *u, const char *session_id,
 	return buf.data;
 }
 
-/* Send one payload the way presence.feed says. */
-static void
-send_payload(const char *payload)
+/* The payloads each user was sent by NOTIFY in the current transaction. */
+typedef struct FeedSent
 {
-	size_t		len = strlen(payload);
+	char		user_id[PAYLOAD_MAX_ID_BYTES + 1];	/* the hash key */
+	List	   *payloads;		/* char *, in TopTransactionContext */
+} FeedSent;
+
+static HTAB *sent_in_xact = NULL;
+static LocalTransactionId sent_lxid = InvalidLocalTransactionId;
+
+#if PG_VERSION_NUM >= 170000
+#define CURRENT_LXID (MyProc->vxid.lxid)
+#else
+#define CURRENT_LXID (MyProc->lxid)
+#endif
+
+/* The user's list of payloads sent in this transaction, made on first use. */
+static FeedSent *
+sent_for_user(const char *user_id)
+{
+	bool		found;
+	FeedSent   *entry;
+
+	if (sent_in_xact == NULL || sent_lxid != CURRENT_LXID)
+	{
+		HASHCTL		ctl = {.keysize = PAYLOAD_MAX_ID_BYTES + 1, .entrysize = sizeof(FeedSent),
+		.hcxt = TopTransactionContext};
+
+		/* The old table went with its transaction's memory. */
+		sent_in_xact = hash_create("presence feed payloads", 64, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		sent_lxid = CURRENT_LXID;
+	}
+	entry = hash_search(sent_in_xact, user_id, HASH_ENTER, &found);
+	if (!found)
+		entry->payloads = NIL;
+	return entry;
+}
+
+/*
+ * The payload to NOTIFY for the user: itself, or with one trailing space
+ * for each time the same payload was sent for the user in this transaction.
+ */
+static char *
+unfolded_payload(const char *user_id, char *payload)
+{
+	FeedSent   *entry = sent_for_user(user_id);
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	int			repeats = 0;
+	ListCell   *lc;
+
+	foreach(lc, entry->payloads)
+	{
+		if (strcmp(lfirst(lc), payload) == 0)
+			repeats++;
+	}
+	entry->payloads = lappend(entry->payloads, pstrdup(payload));
+	MemoryContextSwitchTo(old);
+	if (repeats == 0)
+		return payload;
+	return psprintf("%s%*s", payload, repeats, "");
+}
+
+/* Send one payload for the user the way presence.feed says. */
+static void
+send_payload(const char *user_id, char *payload)
+{
+	size_t		len;
+
+	if (presence_feed == PRESENCE_FEED_NOTIFY)
+		payload = unfolded_payload(user_id, payload);
+	len = strlen(payload);
 
 	if (presence_feed == PRESENCE_FEED_LOGICAL)
 	{
@@ -147,12 +225,12 @@ feed_user_end(FeedUser *fu)
 
 	if (fu->before.online != fu->after.online ||
 		fu->before.logged_out != fu->after.logged_out)
-		send_payload(feed_payload(fu->user_id, &fu->after, NULL, NULL));
+		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
 	foreach(lc, fu->sessions)
 	{
 		FeedSession *s = lfirst(lc);
 
-		send_payload(feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
+		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
 	}
 	fu->sessions = NIL;
 }

@@ -1,4 +1,4 @@
-# test/cluster/lib.bash: a router and four partitions for the scale-out tests (contract 12).
+# test/cluster/lib.bash: a router and four partitions for the scale-out tests (doc/rules.md section 12).
 #
 # Sourced by test/cluster/*.sh (its name keeps it out of "prove test/cluster/*.sh").  Reuses
 # the TAP, shim and signing helpers of test/http/lib.bash and start_router_cluster of

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-router_property.py: the property test's histories through a presence router (contract 12).
+router_property.py: the property test's histories through a presence router (doc/rules.md section 12).
 
 Needs a running router cluster (test/cluster/lib.bash starts one): PRESENCE_ROUTER, a libpq
 connection string of the router database, and PRESENCE_PARTITIONS, the partitions' connection

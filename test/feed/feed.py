@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-feed.py: the live feed (contract.md section 9), with a real listener and real logical decoding.
+feed.py: the live feed (doc/rules.md section 9), with a real listener and real logical decoding.
 
 A second connection runs LISTEN presence and reads conn.notifies; after each step the ingesting
 connection sends NOTIFY feed_sync, and the listener reads up to that marker, so "no message" is
@@ -8,9 +8,11 @@ exact, not a timeout.  Asserts:
 
   * presence.feed = off (the default) sends nothing;
   * notify: a user's first session gives one message, online true, with exactly the payload of
-    the contract (key order, spacing, ISO 8601 UTC milliseconds, null); a second session none;
+    doc/rules.md section 9 (key order, spacing, ISO 8601 UTC milliseconds, null); a second session none;
     the first of two disconnects none, the last one online false; a logout logged_out true;
   * a re-delivery, a stale item and a rolled-back transaction give none;
+  * three calls in one transaction that take a user online, offline and online again with the
+    first call's payload give three messages (NOTIFY would fold the repeat into the first);
   * a user id with quotes, backslashes, control and non-ASCII characters comes back intact;
   * presence_ingest_batch naming 20 users: exactly one message per changed user, none for the
     others, each equal to the user's presence.users row;
@@ -128,7 +130,7 @@ def user_part(msg):
 
 
 def expected_payload(row):
-    """The contract's payload, byte for byte, from a users row."""
+    """The payload of doc/rules.md section 9, byte for byte, from a users row."""
     def t(v):
         return 'null' if v is None else '"%s"' % v
     return ('{"user_id": %s, "online": %s, "online_sessions": %d, "logged_out": %s, '
@@ -147,7 +149,7 @@ def basics(cur, listen):
     got = listen.read(cur)
     rows = users_rows(cur)
     check(len(got) == 1 and got[0] == expected_payload(rows['alice']),
-          'the first session gives one message, exactly the contract payload', repr(got))
+          'the first session gives one message, exactly the payload of the rules', repr(got))
     check(got and got[0] == '{"user_id": "alice", "online": true, "online_sessions": 1, '
           '"logged_out": false, "last_online_at": "2024-10-29T09:00:00.000Z", '
           '"last_offline_at": null, "last_seen_at": "2024-10-29T09:00:00.000Z"}',
@@ -177,6 +179,20 @@ def basics(cur, listen):
     ingest(cur, item('bob', 0, 0, 'b1'))
     cur.execute("ROLLBACK")
     check(listen.read(cur) == [], 'a rolled-back transaction gives no message')
+    ingest(cur, item('dora', 0, 0, 'd1'), item('dora', 1, 10000, 'd1'))
+    listen.read(cur)
+    cur.execute("BEGIN")
+    ingest(cur, item('dora', 0, 5000, 'd2'))
+    ingest(cur, item('dora', 1, 6000, 'd2'))
+    ingest(cur, item('dora', 0, 5000, 'd3'))
+    cur.execute("COMMIT")
+    got = listen.read(cur)
+    final = users_rows(cur)['dora']
+    check(len(got) == 3 and got[0].rstrip() == got[2].rstrip() and got[0] != got[2]
+          and json.loads(got[1])['online'] is False and got[2].rstrip() == expected_payload(final)
+          and final['online'],
+          'online, offline, online again in one transaction: three messages, the repeat kept '
+          'apart from the first by a trailing space, the last one the final row', repr(got))
     ingest(cur, item('bob', 0, 0), item('bob', 1, 10))
     got = listen.read(cur)
     check(got == [], 'a call that leaves online and logged_out as they were gives none', repr(got))

@@ -2,7 +2,7 @@
 # test/http/01_ingest.sh: signed deliveries through presence-http end up in
 # presence.sessions and presence.users; signature values from the query
 # string or from headers; bad signatures, stale timestamps, replays and bad
-# bodies get the status contract section 5 maps their SQLSTATE to.
+# bodies get the status doc/rules.md section 5 maps their SQLSTATE to.
 
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"

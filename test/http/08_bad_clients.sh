@@ -81,7 +81,7 @@ attack slowloris slowloris --conns 64 --interval 0.25 --duration 7
 sleep 1.5
 good "slowloris"
 finish slowloris
-# The contract says slow clients time out; libmicrohttpd's timeout is one of
+# doc/rules.md section 6 says slow clients time out; libmicrohttpd's timeout is one of
 # inactivity, so a byte every 0.25 s would keep a connection forever: the shim
 # gives every request's headers a deadline of --timeout.
 is "$(jget "$WORK/slowloris.json" still-open)" 0 \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test/http/10_db_deadline.sh: every reply leaves within --db-timeout of the
-# delivery's arrival, even when the database does not answer (contract
+# delivery's arrival, even when the database does not answer (doc/rules.md
 # section 6).  With LOCK TABLE presence.users IN EXCLUSIVE MODE held for 8 s,
 # a signed delivery gets 503 with Retry-After within --db-timeout (plus a
 # margin), its backend is cancelled instead of being left waiting, /healthz

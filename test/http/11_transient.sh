@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/http/11_transient.sh: timeouts and cancels are transient (contract
+# test/http/11_transient.sh: timeouts and cancels are transient (doc/rules.md
 # section 5): 57014 (a cancelled call) and 55P03 (lock_timeout) answer 503
 # with Retry-After, not 500.  A batch that fails as a whole for a transient
 # reason answers every delivery in it at once, instead of trying them again

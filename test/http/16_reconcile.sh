@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/http/16_reconcile.sh: presence-http's reconcile loop (contract section
+# test/http/16_reconcile.sh: presence-http's reconcile loop (doc/rules.md section
 # 11) against test/http/tools/fake_provider.py: a lost offline is reconciled,
 # an online answer keeps the sessions, a connect after the check wins, every
 # provider error changes nothing and is counted, the rate limit holds, every

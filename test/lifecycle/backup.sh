@@ -1,7 +1,7 @@
 #!/bin/bash
 # test/lifecycle/backup.sh: pg_dump carries all of the extension's data, and a
 # restore into an empty database gives the same rows, an empty
-# presence.check() and ingest that goes on as before (contract section 7).
+# presence.check() and ingest that goes on as before (doc/rules.md section 7).
 #
 # Restored three ways: a plain dump through psql, a custom dump through
 # pg_restore -j 2, and the custom dump of a database created at 0.1.0 (fed

@@ -127,5 +127,23 @@ facts(section, object, detail) AS (
 		   (SELECT pg_catalog.string_agg(a::text, ',' ORDER BY a::text) FROM unnest(ip.initprivs) a)
 	  FROM pg_catalog.pg_init_privs ip
 	  JOIN member m ON m.classid = ip.classoid AND m.objid = ip.objoid
+	UNION ALL
+	-- COMMENT ON: every member's comment ('(none)' when it has none), and those of the
+	-- relations of schema presence, their columns and indexes
+	SELECT 'comment', pg_catalog.pg_describe_object(m.classid, m.objid, m.objsubid),
+		   coalesce((SELECT c.description FROM pg_catalog.pg_description c
+					  WHERE c.classoid = m.classid AND c.objoid = m.objid AND c.objsubid = 0), '(none)')
+	  FROM member m
+	UNION ALL
+	SELECT 'comment', pg_catalog.pg_describe_object(c.classoid, c.objoid, c.objsubid), c.description
+	  FROM pg_catalog.pg_description c
+	 WHERE c.classoid = 'pg_catalog.pg_class'::regclass
+	   AND (c.objsubid <> 0 OR c.objoid NOT IN (SELECT objid FROM member))
+	   AND (c.objoid IN (SELECT oid FROM rel)
+			OR c.objoid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM rel)))
+	UNION ALL
+	SELECT 'role comment', r.rolname::text, coalesce(pg_catalog.shobj_description(r.oid, 'pg_authid'), '(none)')
+	  FROM pg_catalog.pg_roles r
+	 WHERE r.rolname IN ('presence_reader', 'presence_writer', 'presence_admin', 'presence_owner')
 )
 SELECT section, object, detail FROM facts ORDER BY 1, 2, 3;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test/lifecycle/upgrade.sh: ALTER EXTENSION presence UPDATE from 0.1.0 keeps
 # every row and ends in the same objects and the same rows as a fresh install
-# fed the same deliveries (contract section 7); and a new library under the
+# fed the same deliveries (doc/rules.md section 7); and a new library under the
 # old version's SQL refuses with 55000 and a hint, without crashing.
 #
 # Database a is created at 0.1.0 on a private cluster running the 0.1.0
@@ -18,7 +18,7 @@
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 26
+plan 27
 
 private_install
 old_library
@@ -105,7 +105,9 @@ describe a "$WORK/a.objects"
 describe b "$WORK/b.objects"
 same "$WORK/a.objects" "$WORK/b.objects" \
 	"the same columns, indexes, constraints, triggers, owners, privileges, functions, types and extconfig"
-for section in column index constraint trigger function extconfig 'initial privileges'; do
+is "$(grep -Ec '^(comment|role comment)	.*	\(none\)$' "$WORK/a.objects")" 0 \
+	"every object of the updated extension has a comment (COMMENT ON), the same as a fresh install's"
+for section in column index constraint trigger function extconfig 'initial privileges' comment; do
 	grep -q "^$section	" "$WORK/b.objects" || diag "describe.sql found no $section"
 done
 is "$(cut -f1 "$WORK/b.objects" | grep -Ec '^(column|index|constraint|trigger|function|extconfig)$' | sed 's/^[1-9][0-9]*$/some/')" some \

@@ -1,5 +1,5 @@
 #!/bin/bash
-# contention.sh: contract.md 3.4 invariants 1 and 4 under load.
+# contention.sh: doc/rules.md section 3.4 invariants 1 and 4 under load.
 #
 # CONTENTION_CLIENTS (8) pgbench connections send CONTENTION_DELIVERIES (200000) batched
 # deliveries in total (contention.sql: 1 to 20 items each, naming CONTENTION_USERS (100) hot

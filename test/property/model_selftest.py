@@ -2,7 +2,7 @@
 """
 model_selftest.py: checks of presence_model.py alone (no database), as TAP.
 
-  * every hand-written contract case (the rows written by hand from contract.md section 3)
+  * every hand-written case of the rules (the rows written by hand from doc/rules.md section 3)
     comes out of the model, in the order written, reversed and rotated;
   * the per-item outcomes (applied / stale / duplicate) written by hand for some cases;
   * the generator keeps its promises (at most 300 items and 50 users, replayable from the

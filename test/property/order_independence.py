@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-order_independence.py: property test of contract.md 3.4 (invariants 1 and 2, and the ingest
+order_independence.py: property test of doc/rules.md section 3.4 (invariants 1 and 2, and the ingest
 result counts of 3.3).
 
 For every random history (see presence_model.generate_history) the deliveries are applied in
@@ -9,7 +9,7 @@ connection, one split over four concurrent connections, and one over four concur
 connections with every delivery sent from two of them at about the same moment.  After every
 order:
 
-  * presence.sessions and presence.users equal this directory's own model of contract section 3
+  * presence.sessions and presence.users equal this directory's own model of doc/rules.md section 3
     (presence_model.py), and equal the rows of the other orders (updated_at ignored);
   * presence.check() returns no rows;
   * presence.events holds exactly the distinct items of the history, with the outcomes the
@@ -18,7 +18,7 @@ order:
   * every ingest_result adds up, and per order applied+stale = distinct items,
     duplicates = copies sent - distinct items, ignored = foreign-type deliveries;
   * in the one-connection orders, applied / stale / duplicates of every delivery are those of
-    the model (where the contract fixes them: one new item per session in the delivery).
+    the model (where the rules fix them: one new item per session in the delivery).
 
 Output is TAP.  Run:  prove -e python3 test/property/order_independence.py
   (PGHOST, PGPORT, PGUSER: a superuser; the test creates and drops its own database)
@@ -78,9 +78,9 @@ RESET_SQL = "TRUNCATE presence.events, presence.sessions, presence.users"
 SETUP_SQL = "CREATE EXTENSION presence"
 
 TESTS = [
-    ('model', 'the model reproduces the hand-written contract cases'),
+    ('model', 'the model reproduces the hand-written cases of the rules'),
     ('db', 'test database created with CREATE EXTENSION presence'),
-    ('hand', 'hand-written contract cases through the extension end in the hand-written rows'),
+    ('hand', 'hand-written cases of the rules through the extension end in the hand-written rows'),
     ('errors', 'no delivery raised an error (no deadlock, no serialization failure)'),
     ('seq_sessions', 'one-connection orders: presence.sessions equals the model'),
     ('seq_users', 'one-connection orders: presence.users equals the model'),
@@ -367,7 +367,7 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
     if sequential and not errors:
         m = pm.Model()
         mism = []
-        first = {}      # ident -> (delivery, copy, outcome or None where the contract leaves it)
+        first = {}      # ident -> (delivery, copy, outcome or None where the rules leave it)
         for d, r in results:
             if d.kind == 'foreign':
                 continue
@@ -384,7 +384,7 @@ def check_results(rep, hno, name, h, results, sequential, foreign_mode):
             if max(new_per_session.values() or [0]) <= 1:
                 good_r = (r[1], r[2], r[3]) == (want_a, want_d, want_s)
             else:
-                # Several new items of one session in one delivery: the contract does not fix
+                # Several new items of one session in one delivery: the rules do not fix
                 # the order inside a delivery, so only applied+stale is determined.
                 good_r = r[2] == want_d and r[1] + r[3] == want_a + want_s
             if not good_r:

@@ -1,8 +1,8 @@
 """
-presence_model.py: an independent model of contract.md section 3 (state rules), a random
+presence_model.py: an independent model of doc/rules.md section 3 (state rules), a random
 history generator and the body encoder used by the property tests in this directory.
 
-The model is written from the contract text alone (not from presence--0.1.0.sql):
+The model is written from the text of doc/rules.md alone (not from presence--0.1.0.sql):
 
   * an item is applied to the session key (user_id, session_id); no sessionId or an empty one
     is the anonymous key '';
@@ -163,7 +163,7 @@ def model_of(items):
 
 
 # ----------------------------------------------------------------------------------------------
-# Hand-written histories, each with the rows the contract text prescribes (written by hand,
+# Hand-written histories, each with the rows the rules prescribe (written by hand,
 # not computed).  Times are small integers added to BASE.  Session rows: (state, os, client_ip,
 # started_at, ended_at, last_event_at); user rows: (online_sessions, online, last_online_at,
 # last_offline_at, last_seen_at, logged_out).  None = NULL.
@@ -286,7 +286,7 @@ HAND_CASES = [
      {'a': _u(0, False, None, 7, 7, False)}),
 ]
 
-# Stale outcomes the contract prescribes, item by item, for a few of the hand cases received in
+# Stale outcomes the rules prescribe, item by item, for a few of the hand cases received in
 # the order written ('applied' / 'stale' / 'duplicate').
 HAND_OUTCOMES = {
     'identified: disconnect received before its connect': ['applied', 'applied'],
@@ -535,7 +535,7 @@ def generate_history(rng, no=0):
     h.copies = copies
 
     # Pack copies into deliveries; conflicting copies of one identity never share a delivery
-    # (the contract leaves the order of items inside one delivery to the implementation).
+    # (the rules leave the order of items inside one delivery to the implementation).
     queue = list(copies)
     rng.shuffle(queue)
     deliveries = []

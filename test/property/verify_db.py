@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 verify_db.py: recompute presence.sessions and presence.users from presence.events with
-presence_model.py (contract section 3, written independently of the extension's own
+presence_model.py (doc/rules.md section 3, written independently of the extension's own
 presence.check()) and compare.  Database from the libpq environment (PGDATABASE etc.).
 Exit 0 when equal, 1 when not (differences printed), 3 when psycopg2 is missing.
 Used by contention.sh; also handy on any database:  PGDATABASE=mydb python3 verify_db.py

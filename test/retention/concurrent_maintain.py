@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-concurrent_maintain.py: presence.maintain() while four connections ingest (contract.md
+concurrent_maintain.py: presence.maintain() while four connections ingest (doc/rules.md
 section 8: safe to run while ingest runs, holding no lock that stops ingest for long).
 
 A month of old traffic is loaded, then four threads ingest deliveries for the same users at the

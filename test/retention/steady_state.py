@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 steady_state.py: 90 days of steady traffic with a 7-day retention; the presence tables stop
-growing once the horizon is reached (contract.md section 8).
+growing once the horizon is reached (doc/rules.md section 8).
 
 Every simulated day, USERS users each connect and disconnect two identified sessions (new ids
 every day) and their anonymous session, with times spread over that day; then

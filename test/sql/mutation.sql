@@ -1,4 +1,4 @@
--- pgTAP: mutation test of the body parser inside the server (contract sections 2 and 5).
+-- pgTAP: mutation test of the body parser inside the server (doc/rules.md sections 2 and 5).
 --
 -- A PL/pgSQL mutator derives 100,000 bodies (by default) from a handful of
 -- valid seeds (bit flips, truncation, deleted/inserted/swapped characters,

@@ -1,4 +1,4 @@
--- pgTAP: roles, privileges and settings (contract section 1).
+-- pgTAP: roles, privileges and settings (doc/rules.md section 1).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 SELECT plan(29);
