@@ -773,3 +773,53 @@ BEGIN
 	END IF;
 END
 $schema$;
+
+/*
+ * Scale-out (doc/rules.md section 12).  A partition is an ordinary presence database; a
+ * router (extension presence_router, on PL/Proxy) sends each item to the partition
+ * presence.partition_of(user_id, partitions) and calls presence.partition_apply() there
+ * as a role in presence_router.  A user's partition never changes for a given count.
+ */
+DO $router_role$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'presence_router') THEN
+		CREATE ROLE presence_router NOLOGIN;
+	END IF;
+END
+$router_role$;
+GRANT presence_reader TO presence_router;
+COMMENT ON ROLE presence_router IS 'presence: the role a router logs in to a partition as; may call presence.partition_apply and read as presence_reader.';
+
+CREATE FUNCTION presence.user_hash(user_id text) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT ('x' || pg_catalog.substr(pg_catalog.md5(user_hash.user_id), 1, 8))::bit(32)::integer $$;
+COMMENT ON FUNCTION presence.user_hash(text) IS
+	'The first 32 bits of md5(user_id) as a signed integer: the hash PL/Proxy masks to find a user''s partition.';
+
+CREATE FUNCTION presence.partition_of(user_id text, partitions integer) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT presence.user_hash(partition_of.user_id) & (partition_of.partitions - 1) $$;
+COMMENT ON FUNCTION presence.partition_of(text, integer) IS
+	'The partition (0 to partitions - 1, a power of two) that holds a user''s rows: user_hash(user_id) & (partitions - 1).';
+
+CREATE FUNCTION presence.partition_apply(user_ids text[], session_ids text[], statuses text[],
+										 times bigint[], oses text[], client_ips text[],
+										 item_nos integer[], deliveries integer[],
+										 event_ids text[], event_times bigint[])
+	RETURNS TABLE (delivery integer, applied integer, duplicates integer, stale integer)
+	AS 'MODULE_PATHNAME', 'presence_partition_apply'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION presence.partition_apply(text[], text[], text[], bigint[], text[], text[],
+											 integer[], integer[], text[], bigint[]) IS
+	'A router''s share of one ingest call, applied on this partition: the items (times in ms, deliveries indexing the envelope arrays from 1); one row of counts per delivery with items here.';
+REVOKE ALL ON FUNCTION presence.partition_apply(text[], text[], text[], bigint[], text[], text[],
+												integer[], integer[], text[], bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.partition_apply(text[], text[], text[], bigint[], text[], text[],
+												   integer[], integer[], text[], bigint[])
+	TO presence_router;
+ALTER FUNCTION presence.partition_apply(text[], text[], text[], bigint[], text[], text[],
+										integer[], integer[], text[], bigint[])
+	OWNER TO presence_owner;

@@ -75,6 +75,10 @@ else:
 
 ratio_row("f6", "reconnect storm, 200,000 users x (disconnect, connect), 100-item deliveries (items/s)",
           "/s", "ratio >= 0.5", True, lambda r: r >= 0.5)
+ratio_row("f12", "figure 1 through a router with 4 partitions on this machine (ratio = router / one node)",
+          "/s", "reported", True, lambda r: True)
+ratio_row("f12s", "the storm (figure 6) through the router (items/s; ratio = router / one node)",
+          "/s", "reported", True, lambda r: True)
 
 if "f7a.kb" in vals:
     kb, idle = float(vals["f7a.kb"]), float(vals["f7a.idle_kb"])

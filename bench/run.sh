@@ -21,6 +21,7 @@
 #   BENCH_NO_INSTALL=1        do not build and install the extension first
 #   BENCH_HISTORY_USERS (100000), BENCH_HISTORY_SESSIONS (1000000)  figure 10's size
 #   BENCH_SKIP_HTTP=1         skip figures 4, 5, 7a (e.g. presence-http not built)
+#   BENCH_SKIP_CLUSTER=1      skip figure 12 (a router and 4 partitions, ports BENCH_PORT+20..+24)
 #   BENCH_REPORT=FILE         also write the report (markdown) to FILE
 #   BENCH_KEEP=1              keep the temporary directory (logs, raw outputs)
 #   BENCH_SETTINGS="a = 1; b = 2"  extra server settings (experiments; printed in the report)
@@ -84,6 +85,7 @@ cleanup() {
 	local rc=$?
 	[ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null
 	if [ -n "$http_pid" ]; then kill "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null; fi
+	stop_router_cluster "$dir/cluster"
 	stop_cluster "$dir"
 	if [ -n "${BENCH_KEEP:-}" ]; then say "kept $dir"; else rm -rf "$dir"; fi
 	exit $rc
@@ -512,6 +514,43 @@ put f8.items "$f8_items"
 put f8.sessions "$f8_sessions"
 put f8.items_after "$(sql "SELECT count(*) FROM presence.events")"
 
+# --- figure 12: scale-out, a router with 4 partitions against one node -------------------
+# Both sides fresh: the router's partitions, and a second database bench1 on the bench
+# server.  Every server runs on this one machine, so the router cannot be faster here: the
+# figure is its overhead (README, Scaling out).  The partitions commit with
+# synchronous_commit = off, like the sessions of figure 1.
+f12_c() { PGHOST=$cdir/router PGPORT=$CPORT PGDATABASE=presence PGOPTIONS='-c synchronous_commit=off' \
+	pgbench_tps "f12c$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f12_b() { PGDATABASE=bench1 PGOPTIONS='-c synchronous_commit=off' \
+	pgbench_tps "f12b$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f12s_run() {
+	local side=$1 r=$2 first per tps
+	read -r first per <<<"$(storm_slice "$r")"
+	tps=$(pgbench_tps "f12s$side$r" storm_ingest.sql -c $CLIENTS -j 2 -t "$per" -D k=0 -D first="$first" -D nclients=$CLIENTS)
+	python3 -c "print(round($tps * 100, 1))"
+}
+f12s_c() { PGHOST=$cdir/router PGPORT=$CPORT PGDATABASE=presence f12s_run c "$1"; }
+f12s_b() { PGDATABASE=bench1 f12s_run b "$1"; }
+if [ -z "${BENCH_SKIP_CLUSTER:-}" ]; then
+	say "figure 12: a router with 4 partitions against one node ($(elapsed)s)"
+	cdir=$dir/cluster
+	CPORT=$((PORT + 20))
+	mkdir -p "$cdir"
+	( start_router_cluster "$cdir" "$CPORT" 4 "" "shared_buffers = 128MB" "max_wal_size = 8GB" \
+		"checkpoint_timeout = 30min" "log_min_messages = warning" "synchronous_commit = off" ) ||
+		die "the router cluster did not start"
+	sed "/^CREATE EXTENSION presence;$/d" "$BENCH/sql/setup.sql" | psql -qX -v ON_ERROR_STOP=1 -h "$cdir/router" -p "$CPORT" -d presence >/dev/null
+	psql -qX -d postgres -c 'CREATE DATABASE bench1' >/dev/null
+	psql -qX -v ON_ERROR_STOP=1 -d bench1 -f "$BENCH/sql/setup.sql" >/dev/null
+	alternate f12 f12_c f12_b
+	alternate f12s f12s_c f12s_b
+	put f12.check "$(psql -qXAt -h "$cdir/router" -p "$CPORT" -d presence -c 'SELECT count(*) FROM presence.cluster_check()')"
+	put f12.check1 "$(psql -qXAt -d bench1 -c 'SELECT count(*) FROM presence.check()')"
+	put f12.users "$(psql -qXAt -h "$cdir/router" -p "$CPORT" -d presence -c "SELECT count(*) FROM presence.cluster_users(ARRAY(SELECT 'storm' || g FROM generate_series(0, 199999) g))")"
+	stop_router_cluster "$cdir"
+	psql -qX -d postgres -c 'DROP DATABASE bench1' >/dev/null
+fi
+
 # --- correctness ---------------------------------------------------------------------
 say "correctness: presence.check() ($(elapsed)s)"
 nevents=$(sql "SELECT count(*) FROM presence.events")
@@ -557,10 +596,17 @@ runtime=$(elapsed)
 	fi
 	[ -s "$dir/retries" ] && echo "- Runs stopped from outside and retried once: $(tr '\n' ' ' <"$dir/retries")."
 	echo "- Figure 8: presence.maintain() with a 30-day retention pruned every item the figures wrote (dated months ago); $(get f8.items_after) items are left."
+	if [ -z "${BENCH_SKIP_CLUSTER:-}" ]; then
+		echo "- Figure 12: router and 4 partitions, each its own server, on these same $(nproc) CPUs as the single node (shared_buffers 128MB each, synchronous_commit off on the partitions): the ratio is the router's cost (a second hop, a transaction per partition touched), not what partitions on machines of their own would give. $(get f12.users) storm users found through cluster_users; cluster_check() returned $(get f12.check) rows, check() of the single-node side $(get f12.check1)."
+	fi
 	echo "- Correctness: presence.check() over $nevents events and the folds of $(get f8.items) pruned items returned $nbad rows."
 } >"$out/report.md"
 cat "$out/report.md"
 [ -n "${BENCH_REPORT:-}" ] && cp "$out/report.md" "$BENCH_REPORT"
+if [ -z "${BENCH_SKIP_CLUSTER:-}" ] && [ "$(get f12.check)$(get f12.check1)" != 00 ]; then
+	say "figure 12: cluster_check() or check() of bench1 is NOT empty"
+	exit 1
+fi
 if [ "$nbad" -ne 0 ]; then
 	say "presence.check() is NOT empty:"
 	psql -X -c 'SELECT * FROM presence.check() LIMIT 20' >&2

@@ -7,7 +7,7 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev libcurl4-openssl-dev pkg-config
 	build-essential curl python3 python3-psycopg2 cppcheck clang-tidy
-	clang libclang-rt-14-dev pgbouncer"
+	clang libclang-rt-14-dev pgbouncer postgresql-$PG_MAJOR-plproxy"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -82,5 +82,47 @@ stop_cluster() {
 	local dir=$1
 	[ -f "$dir/data/postmaster.pid" ] &&
 		as_cluster_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+	return 0
+}
+# start_router_cluster DIR PORT [NPART] [SECRET] [SETTING...]: a presence router and NPART
+# (default 4) partitions on this machine (each SETTING as for start_cluster), each its own cluster: partition i in DIR/p<i> on port
+# PORT+1+i, the router in DIR/router on PORT, each with database 'presence'.  The
+# router reaches the partitions as the role presence_partition (a member of
+# presence_router there) over their sockets.  Leaves the libpq environment on the router.
+start_router_cluster() {
+	local dir=$1 port=$2 nparts=${3:-4} secret=${4:-}
+	local conns="" i
+	shift $(($# < 4 ? $# : 4))
+	for ((i = 0; i < nparts; i++)); do
+		start_cluster "$dir/p$i" $((port + 1 + i)) "$@"
+		if ! psql -qAtX -d presence -c 'SELECT 1' >/dev/null 2>&1; then
+			createdb presence
+			psql -qX -v ON_ERROR_STOP=1 -d presence >/dev/null <<SQL
+SET client_min_messages = error;
+CREATE EXTENSION presence;
+CREATE ROLE presence_partition LOGIN IN ROLE presence_router;
+SQL
+		fi
+		conns="$conns${conns:+,}'host=$dir/p$i port=$((port + 1 + i)) dbname=presence user=presence_partition'"
+	done
+	start_cluster "$dir/router" "$port" "$@"
+	if ! psql -qAtX -d presence -c 'SELECT 1' >/dev/null 2>&1; then
+		createdb presence
+		psql -qX -v ON_ERROR_STOP=1 -d presence >/dev/null <<SQL
+SET client_min_messages = error;
+CREATE EXTENSION presence;
+CREATE EXTENSION presence_router CASCADE;
+SELECT presence.create_cluster(ARRAY[$conns]);
+SQL
+		[ -z "$secret" ] || psql -qX -v ON_ERROR_STOP=1 -d presence -c "SELECT presence.set_secret('$secret')" >/dev/null
+	fi
+}
+
+# stop_router_cluster DIR: stop the router and every partition started in DIR.
+stop_router_cluster() {
+	local d
+	for d in "$1"/router "$1"/p*; do
+		[ -d "$d" ] && stop_cluster "$d"
+	done
 	return 0
 }

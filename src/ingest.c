@@ -30,6 +30,7 @@
 #include "feed.h"
 #include "ingest.h"
 #include "presence.h"
+#include "router.h"
 #include "store.h"
 
 /*
@@ -607,12 +608,20 @@ ingest_deliveries(Delivery *deliveries, int n)
 	int			nwork;
 	SecretSet  *secrets = NULL;
 	TimestampTz horizon = store_load_horizon();
+	int			partitions = router_partitions();
 
 	for (int i = 0; i < n; i++)
-		if (!deliveries[i].rejected)
+		if (!deliveries[i].rejected && !deliveries[i].parsed)
 			check_delivery(&deliveries[i], &secrets);
 	store_begin();
 	bind_signatures(deliveries, n);
+	if (partitions > 0)
+	{
+		/* A router keeps no presence rows: the partitions apply (router.c). */
+		store_end();
+		router_apply(deliveries, n, partitions);
+		return;
+	}
 	work = collect_work(deliveries, n, horizon, &nwork);
 	apply_work(work, nwork);
 	store_end();

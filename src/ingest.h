@@ -27,6 +27,7 @@ typedef struct Delivery
 	/* input */
 	Datum		body;			/* text, possibly still toasted */
 	bool		verify;			/* false for the unsigned path */
+	bool		parsed;			/* payload given (a router's share), no body */
 	const char *nonce;			/* NULL when absent */
 	const char *sign_timestamp;
 	const char *signature;

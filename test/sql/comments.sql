@@ -28,7 +28,7 @@ SELECT is(ARRAY(
 
 SELECT is(ARRAY(
 	SELECT r FROM unnest(ARRAY['presence_reader', 'presence_writer', 'presence_admin',
-							   'presence_owner']) r
+							   'presence_owner', 'presence_router']) r
 	 WHERE shobj_description(r::regrole, 'pg_authid') IS NULL
 	 ORDER BY 1), '{}'::text[],
 	'every role the extension creates has a comment');

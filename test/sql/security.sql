@@ -1,7 +1,7 @@
 -- pgTAP: roles, privileges and settings (doc/rules.md section 1).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(24);
+SELECT plan(29);
 
 SELECT has_role('presence_reader');
 SELECT has_role('presence_writer');
@@ -62,10 +62,23 @@ JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef AND NOT EXISTS (
 	SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
 
-SELECT is(count(*)::int, 6, 'six SECURITY DEFINER functions: the entry points and presence.suspects()')
+SELECT is(count(*)::int, 7,
+	'seven SECURITY DEFINER functions: the entry points, presence.suspects() and presence.partition_apply()')
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef;
+
+-- Scale-out: a partition's apply function is the router's alone (contract section 12).
+SELECT ok(NOT has_function_privilege(r, 'presence.partition_apply(text[], text[], text[], bigint[], text[], text[], integer[], integer[], text[], bigint[])', 'EXECUTE'),
+		  r || ' cannot call presence.partition_apply')
+  FROM unnest(ARRAY['presence_writer', 'presence_reader', 'presence_admin']) r;
+SELECT ok(has_function_privilege('presence_router', 'presence.partition_apply(text[], text[], text[], bigint[], text[], text[], integer[], integer[], text[], bigint[])', 'EXECUTE'),
+		  'presence_router may call presence.partition_apply');
+CREATE ROLE presence_test_nobody LOGIN;
+SET ROLE presence_test_nobody;
+SELECT throws_ok($$SELECT * FROM presence.partition_apply('{u}', '{s}', '{0}', '{1}', '{NULL}', '{NULL}', '{0}', '{1}', '{e}', '{1}')$$,
+				 '42501', NULL, 'PUBLIC cannot call presence.partition_apply');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
