@@ -24,9 +24,9 @@
 /* The most arguments a plan of ours takes. */
 #define PLAN_MAX_ARGS 16
 
-/* Prepare sql under the pinned search_path, with a generic plan, and keep it. */
-SPIPlanPtr
-plan_prepare(const char *sql, int nargs, const Oid *argtypes)
+/* Prepare sql under the pinned search_path with the given cursor options, and keep it. */
+static SPIPlanPtr
+prepare_pinned(const char *sql, int nargs, const Oid *argtypes, int cursor_options)
 {
 	int			nestlevel = NewGUCNestLevel();
 	SPIPlanPtr	plan;
@@ -34,8 +34,7 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	(void) set_config_option("search_path", PINNED_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	/* Generic plans: these statements gain nothing from re-planning per call. */
-	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, CURSOR_OPT_GENERIC_PLAN);
+	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, cursor_options);
 	if (plan == NULL)
 		elog(ERROR, "presence: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -44,12 +43,35 @@ plan_prepare(const char *sql, int nargs, const Oid *argtypes)
 	return plan;
 }
 
+/* Prepare sql under the pinned search_path, with a generic plan, and keep it. */
+SPIPlanPtr
+plan_prepare(const char *sql, int nargs, const Oid *argtypes)
+{
+	/* Generic plans: these statements gain nothing from re-planning per call. */
+	return prepare_pinned(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+}
+
 /* The plan in *cache, prepared (plan_prepare) and kept there on first use. */
 SPIPlanPtr
 plan_cached(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
 {
 	if (*cache == NULL)
 		*cache = plan_prepare(sql, nargs, argtypes);
+	return *cache;
+}
+
+/*
+ * As plan_cached, but planned again at every execution, for a statement on a
+ * table that may be empty when first planned and grow within one call: a
+ * generic plan made then keeps a sequential scan (its cost is nothing on no
+ * pages) however large the table grows before the backend's statistics are
+ * flushed, so maintain() would scan presence.folded_sessions once per user.
+ */
+SPIPlanPtr
+plan_cached_replanned(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*cache == NULL)
+		*cache = prepare_pinned(sql, nargs, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 	return *cache;
 }
 

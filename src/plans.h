@@ -18,6 +18,8 @@
 extern SPIPlanPtr plan_prepare(const char *sql, int nargs, const Oid *argtypes);
 extern SPIPlanPtr plan_cached(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
+extern SPIPlanPtr plan_cached_replanned(SPIPlanPtr *cache, const char *sql, int nargs,
+										const Oid *argtypes);
 extern int	plan_execute(SPIPlanPtr plan, Datum *values, int nvalues, const bool *isnull,
 						 long limit);
 

@@ -174,7 +174,7 @@ read_user_fold(Datum user_id, UserFold *fold)
 	char	   *status;
 
 	memset(fold, 0, sizeof(UserFold));
-	plan_execute(plan_cached(&plan,
+	plan_execute(plan_cached_replanned(&plan,
 					  "SELECT f.last_online_at, f.last_offline_at, f.last_end_status "
 					  "FROM presence.folded_users f WHERE f.user_id = $1", lengthof(types), types),
 				 values, lengthof(values), NULL, 0);
@@ -285,7 +285,7 @@ read_session_fold(Datum user_id, const char *session_id, RuleItem *seed)
 	TupleDesc	desc;
 	bool		isnull;
 
-	plan_execute(plan_cached(&plan,
+	plan_execute(plan_cached_replanned(&plan,
 					  "SELECT f.started_at, f.os, f.client_ip FROM presence.folded_sessions f "
 					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
 				 values, lengthof(values), NULL, 0);
@@ -334,7 +334,7 @@ drop_session_fold(Datum user_id, const char *session_id)
 	static const Oid types[] = {TEXTOID, TEXTOID};
 	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(plan_cached(&plan,
+	plan_execute(plan_cached_replanned(&plan,
 					  "DELETE FROM presence.folded_sessions f "
 					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
 				 values, lengthof(values), NULL, 0);

@@ -401,7 +401,7 @@ take_item(Datum **a, bool **nl, int i, Delivery *d)
 		bad_share("Every item needs a user id, a session id, a status \"0\", \"1\" or \"2\", a time and a number.");
 	it->user_id = text_elem(a[0], nl[0], i);
 	it->session_id = text_elem(a[1], nl[1], i);
-	it->status = status[0];
+	it->status = (ItemStatus) (unsigned char) status[0];
 	it->time_ms = DatumGetInt64(a[3][i]);
 	it->os = text_elem(a[4], nl[4], i);
 	it->client_ip = text_elem(a[5], nl[5], i);
