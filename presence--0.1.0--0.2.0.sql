@@ -286,12 +286,16 @@ BEGIN
 	WITH cand AS MATERIALIZED (
 		SELECT s.user_id, s.session_id, s.state, s.os, s.client_ip, s.started_at, s.ended_at
 		  FROM presence.sessions s
-		 WHERE (s.session_id <> ''
+		 -- First the test most sessions fail (ended, and quiet, before since),
+		 -- which both branches below imply (an online session has no ended_at).
+		 WHERE (s.ended_at IS NULL OR s.ended_at > intervals.since
+				OR s.last_event_at > intervals.since)
+		   AND ((s.session_id <> ''
 				AND s.started_at < intervals.until
 				AND (s.ended_at IS NULL
 					 OR (s.ended_at > intervals.since AND s.ended_at > s.started_at)))
 			OR (s.session_id = ''
-				AND (s.state = 'online' OR s.last_event_at > intervals.since))),
+				AND (s.state = 'online' OR s.last_event_at > intervals.since)))),
 	anon AS (
 		SELECT c.user_id, c.os, c.client_ip FROM cand c WHERE c.session_id = ''),
 	items AS (
@@ -401,12 +405,16 @@ BEGIN
 	WITH cand AS MATERIALIZED (
 		SELECT s.user_id, s.session_id, s.os, s.started_at
 		  FROM presence.sessions s
-		 WHERE (s.session_id <> ''
+		 -- First the test most sessions fail (ended, and quiet, before at),
+		 -- which both branches below imply (an online session has no ended_at).
+		 WHERE (s.ended_at IS NULL OR s.ended_at > online_at.at
+				OR s.last_event_at > online_at.at)
+		   AND ((s.session_id <> ''
 				AND s.started_at <= online_at.at
 				AND (s.ended_at IS NULL
 					 OR (s.ended_at > online_at.at AND s.ended_at > s.started_at)))
 			OR (s.session_id = ''
-				AND (s.state = 'online' OR s.last_event_at > online_at.at)))
+				AND (s.state = 'online' OR s.last_event_at > online_at.at))))
 	SELECT c.user_id, c.session_id, c.os, c.started_at FROM cand c WHERE c.session_id <> ''
 	UNION ALL
 	SELECT c.user_id, ''::text, h.os, h.online_from
