@@ -30,6 +30,6 @@ ok 'grep -qE "presence.check\(\) over [0-9]+ events and the folds of [1-9][0-9]*
 ok 'grep -qE "non-2xx or socket errors: 0;" <<<"$report"' "every signed request through presence-http got a 2xx"
 ok 'grep -qE "Figure 4, CPU per delivery .*server [0-9]+ µs" <<<"$report"' \
 	"figure 4's CPU per process is reported"
-ok 'grep -qE "Figure 11: .*cluster_check\(\) returned 0 rows, check\(\) of the single-node side 0" <<<"$report"' \
-	"figure 11: the router's cluster_check() and the single node's check() are empty"
+ok 'grep -qE "Figure 12: .*cluster_check\(\) returned 0 rows, check\(\) of the single-node side 0" <<<"$report"' \
+	"figure 12: the router's cluster_check() and the single node's check() are empty"
 [ "$rc" -eq 0 ] || tail -30 "$out/log" | sed 's/^/# /'
