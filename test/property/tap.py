@@ -1,7 +1,10 @@
 """
-tap.py: the checks of a small TAP test, printed as TAP at the end.  Shared by the tests in
-test/retention/ and test/security/.
+tap.py: the checks of a small TAP test, printed as TAP at the end, and the throwaway database
+such a test runs in.  Shared by the tests in test/retention/ and test/security/.
 """
+
+import contextlib
+import os
 
 
 class Checks(object):
@@ -21,3 +24,27 @@ class Checks(object):
                                     (' (%s)' % detail) if detail else ''))
         return 0 if all(r[0] for r in self.results) else 1
 
+
+
+@contextlib.contextmanager
+def throwaway_database(prefix, connect):
+    """A database of the test's own (prefix_PID): yields its name and connect(name); dropped after."""
+    import psycopg2
+    dbname = '%s_%d' % (prefix, os.getpid())
+    admin = psycopg2.connect(dbname='postgres')
+    admin.autocommit = True
+    admin.cursor().execute('CREATE DATABASE %s' % dbname)
+    conn = connect(dbname)
+    try:
+        yield dbname, conn
+    finally:
+        conn.close()
+        admin.cursor().execute('DROP DATABASE %s' % dbname)
+        admin.close()
+
+
+def check_consistent(checks, cur):
+    """The check that presence.check() returns no rows."""
+    cur.execute("SELECT * FROM presence.check() LIMIT 5")
+    bad = cur.fetchall()
+    checks.check(not bad, 'presence.check() is empty', repr(bad))

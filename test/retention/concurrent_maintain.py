@@ -58,11 +58,11 @@ def ingester(dbname, no, stop, log):
 def main():
     checks = tap.Checks()
     check = checks.check
-    dbname = 'presence_cmaint_%d' % os.getpid()
-    admin = psycopg2.connect(dbname='postgres')
-    admin.autocommit = True
-    admin.cursor().execute('CREATE DATABASE %s' % dbname)
-    conn = oi.connect(dbname)
+    with tap.throwaway_database('presence_cmaint', oi.connect) as (dbname, conn):
+        return run(checks, check, dbname, conn)
+
+
+def run(checks, check, dbname, conn):
     cur = conn.cursor()
     stop = threading.Event()
     logs = [[] for _ in range(THREADS)]
@@ -105,16 +105,11 @@ def main():
         got = cur.fetchone()[0]
         check(got > 0 and got <= sent, 'the deliveries sent during maintain() are kept',
               '%d items kept of %d sent (same-key copies merge)' % (got, sent))
-        cur.execute("SELECT * FROM presence.check() LIMIT 5")
-        bad = cur.fetchall()
-        check(not bad, 'presence.check() is empty', repr(bad))
+        tap.check_consistent(checks, cur)
     finally:
         stop.set()
         for t in threads:
             t.join(30)
-        conn.close()
-        admin.cursor().execute('DROP DATABASE %s' % dbname)
-        admin.close()
     return checks.finish()
 
 

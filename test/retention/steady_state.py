@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import order_independence as oi    # noqa: E402  (connect; re-execs for psycopg2)
 import tap                         # noqa: E402
 
-import psycopg2                    # noqa: E402
 
 DAYS = 90
 KEEP_DAYS = 7
@@ -61,57 +60,50 @@ def ingest_day(cur, day_start, day):
 def main():
     checks = tap.Checks()
     check = checks.check
-    dbname = 'presence_steady_%d' % os.getpid()
-    admin = psycopg2.connect(dbname='postgres')
-    admin.autocommit = True
-    admin.cursor().execute('CREATE DATABASE %s' % dbname)
-    conn = oi.connect(dbname)
+    with tap.throwaway_database('presence_steady', oi.connect) as (dbname, conn):
+        return run(checks, check, dbname, conn)
+
+
+def run(checks, check, dbname, conn):
     cur = conn.cursor()
     sizes = []
-    try:
-        cur.execute("CREATE EXTENSION presence")
-        cur.execute("SELECT (extract(epoch FROM date_trunc('day', now())) * 1000)::bigint")
-        today = cur.fetchone()[0]
-        for day in range(DAYS):
-            back = DAYS - 1 - day
-            ingest_day(cur, today - back * DAY_MS, day)
-            # Both horizons 7 days behind the simulated day: the items and presence.daily.
-            for setting in ('presence.retention', 'presence.daily_retention'):
-                cur.execute("SELECT set_config(%s, %s, false)",
-                            (setting, '%d days' % (back + KEEP_DAYS)))
-            cur.execute("CALL presence.maintain()")
-            cur.execute("VACUUM presence.events, presence.sessions, presence.users, "
-                        "presence.folded_sessions, presence.folded_users, presence.retention_state, "
-                        "presence.daily")
-            cur.execute(SIZE_SQL)
-            sizes.append(cur.fetchone()[0])
-        print('# total size of the presence tables (kB) every 10 days: %s'
-              % ', '.join(str(sizes[d] // 1024) for d in range(0, DAYS, 10)))
-        grown = sizes[-1] / float(sizes[14])
-        check(grown <= 1.15, 'the tables stop growing once the horizon is reached',
-              'day 15: %d kB, day 90: %d kB (%.2fx)' % (sizes[14] // 1024, sizes[-1] // 1024, grown))
-        check(max(sizes[30:]) <= 1.15 * sizes[14], 'no day after the first month is larger',
-              'largest after day 30: %d kB' % (max(sizes[30:]) // 1024))
-        cur.execute("SELECT count(*), min(status_time) >= now() - interval '8 days' "
-                    "FROM presence.events")
-        n_events, recent = cur.fetchone()
-        per_day = USERS * 6
-        check(recent and n_events <= (KEEP_DAYS + 1) * per_day,
-              'presence.events keeps only the last days', '%d items' % n_events)
-        cur.execute("SELECT count(*) FROM presence.sessions")
-        n_sessions = cur.fetchone()[0]
-        check(n_sessions <= (KEEP_DAYS + 1) * USERS * 2 + USERS, 'ended sessions are removed',
-              '%d sessions' % n_sessions)
-        cur.execute("SELECT count(*) FROM presence.users WHERE last_seen_at >= now() - interval '1 day'"
-                    " AND last_online_at IS NOT NULL AND NOT online")
-        check(cur.fetchone()[0] == USERS, 'every user keeps its last_* times')
-        cur.execute("SELECT * FROM presence.check() LIMIT 5")
-        bad = cur.fetchall()
-        check(not bad, 'presence.check() is empty', repr(bad))
-    finally:
-        conn.close()
-        admin.cursor().execute('DROP DATABASE %s' % dbname)
-        admin.close()
+    cur.execute("CREATE EXTENSION presence")
+    cur.execute("SELECT (extract(epoch FROM date_trunc('day', now())) * 1000)::bigint")
+    today = cur.fetchone()[0]
+    for day in range(DAYS):
+        back = DAYS - 1 - day
+        ingest_day(cur, today - back * DAY_MS, day)
+        # Both horizons 7 days behind the simulated day: the items and presence.daily.
+        for setting in ('presence.retention', 'presence.daily_retention'):
+            cur.execute("SELECT set_config(%s, %s, false)",
+                        (setting, '%d days' % (back + KEEP_DAYS)))
+        cur.execute("CALL presence.maintain()")
+        cur.execute("VACUUM presence.events, presence.sessions, presence.users, "
+                    "presence.folded_sessions, presence.folded_users, presence.retention_state, "
+                    "presence.daily")
+        cur.execute(SIZE_SQL)
+        sizes.append(cur.fetchone()[0])
+    print('# total size of the presence tables (kB) every 10 days: %s'
+          % ', '.join(str(sizes[d] // 1024) for d in range(0, DAYS, 10)))
+    grown = sizes[-1] / float(sizes[14])
+    check(grown <= 1.15, 'the tables stop growing once the horizon is reached',
+          'day 15: %d kB, day 90: %d kB (%.2fx)' % (sizes[14] // 1024, sizes[-1] // 1024, grown))
+    check(max(sizes[30:]) <= 1.15 * sizes[14], 'no day after the first month is larger',
+          'largest after day 30: %d kB' % (max(sizes[30:]) // 1024))
+    cur.execute("SELECT count(*), min(status_time) >= now() - interval '8 days' "
+                "FROM presence.events")
+    n_events, recent = cur.fetchone()
+    per_day = USERS * 6
+    check(recent and n_events <= (KEEP_DAYS + 1) * per_day,
+          'presence.events keeps only the last days', '%d items' % n_events)
+    cur.execute("SELECT count(*) FROM presence.sessions")
+    n_sessions = cur.fetchone()[0]
+    check(n_sessions <= (KEEP_DAYS + 1) * USERS * 2 + USERS, 'ended sessions are removed',
+          '%d sessions' % n_sessions)
+    cur.execute("SELECT count(*) FROM presence.users WHERE last_seen_at >= now() - interval '1 day'"
+                " AND last_online_at IS NOT NULL AND NOT online")
+    check(cur.fetchone()[0] == USERS, 'every user keeps its last_* times')
+    tap.check_consistent(checks, cur)
     return checks.finish()
 
 
