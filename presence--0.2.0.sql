@@ -49,7 +49,8 @@ CREATE TABLE presence.users (
 	last_offline_at timestamptz,
 	last_seen_at timestamptz,
 	logged_out boolean NOT NULL DEFAULT false,
-	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_offline_logout boolean NOT NULL DEFAULT false
 );
 
 -- One row per session key; session_id '' is the user's anonymous session.
@@ -63,6 +64,8 @@ CREATE TABLE presence.sessions (
 	ended_at timestamptz,
 	last_event_at timestamptz NOT NULL,
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	os_key bigint,
+	client_ip_key bigint,
 	PRIMARY KEY (user_id, session_id)
 );
 
@@ -100,19 +103,6 @@ CREATE TABLE presence.seen_signatures (
 	PRIMARY KEY (nonce, sign_timestamp, signature)
 );
 CREATE INDEX seen_signatures_signed_at ON presence.seen_signatures (signed_at);
-
--- Bounded apply: whether a newer item of a session carried os or client_ip, and
--- whether a user's last end was a logout, are each one index probe away, however
--- long the history behind them.
-CREATE INDEX events_os_key ON presence.events (user_id, session_id, status_time, status)
-	WHERE os IS NOT NULL;
-CREATE INDEX events_client_ip_key ON presence.events (user_id, session_id, status_time, status)
-	WHERE client_ip IS NOT NULL;
-CREATE INDEX sessions_logged_out ON presence.sessions (user_id, ended_at)
-	WHERE state = 'logged_out';
-COMMENT ON INDEX presence.events_os_key IS 'The items that carry os, for the rule that os comes from the greatest one.';
-COMMENT ON INDEX presence.events_client_ip_key IS 'The items that carry client_ip, for the rule that client_ip comes from the greatest one.';
-COMMENT ON INDEX presence.sessions_logged_out IS 'Logged-out sessions by end, for the rule that decides presence.users.logged_out.';
 
 -- Backups: pg_dump carries every table that holds data.
 SELECT pg_catalog.pg_extension_config_dump('presence.users', '');
@@ -321,10 +311,25 @@ COMMENT ON FUNCTION presence.forget_signatures(interval) IS
 REVOKE ALL ON FUNCTION presence.forget_signatures(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION presence.forget_signatures(interval) TO presence_admin;
 
+-- The (status_time, status) order of items as one bigint, as ingest keeps it
+-- in presence.sessions.os_key and client_ip_key (session_rules.c).
+CREATE FUNCTION presence.item_key(status_time timestamptz, status text)
+	RETURNS bigint
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (least(greatest((extract(epoch FROM item_key.status_time) - 946684800) * 1000000,
+						   -2305843009213693952), 2305843009213693952)::bigint * 4
+			+ (ascii(item_key.status) - 48))
+$$;
+COMMENT ON FUNCTION presence.item_key(timestamptz, text) IS
+	'The order of items as one bigint: microseconds since 2000-01-01 (clamped to +-2^61) times 4, plus the status; what presence.sessions.os_key and client_ip_key hold.';
+
 -- The expected state, recomputed by the rules from presence.events and the folds of pruned items.
 CREATE FUNCTION presence.expected_sessions()
 	RETURNS TABLE (user_id text, session_id text, state text, os text, client_ip text,
-				   started_at timestamptz, ended_at timestamptz, last_event_at timestamptz)
+				   started_at timestamptz, ended_at timestamptz, last_event_at timestamptz,
+				   os_key bigint, client_ip_key bigint)
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -335,7 +340,8 @@ CREATE FUNCTION presence.expected_sessions()
 		   greatest(g.started_at, f.started_at),
 		   CASE WHEN k.session_id = '' AND coalesce(g.top_status, '0') = '0' THEN NULL
 				ELSE g.end_time END,
-		   greatest(g.last_event_at, f.started_at)
+		   greatest(g.last_event_at, f.started_at),
+		   g.os_key, g.client_ip_key
 	  FROM (SELECT ev.user_id, ev.session_id FROM presence.events ev
 			UNION
 			SELECT fs.user_id, fs.session_id FROM presence.folded_sessions fs) k
@@ -348,6 +354,10 @@ CREATE FUNCTION presence.expected_sessions()
 					FILTER (WHERE x.os IS NOT NULL))[1] AS os,
 			   (array_agg(x.client_ip ORDER BY x.status_time DESC, x.status DESC)
 					FILTER (WHERE x.client_ip IS NOT NULL))[1] AS client_ip,
+			   max(presence.item_key(x.status_time, x.status))
+					FILTER (WHERE x.os IS NOT NULL) AS os_key,
+			   max(presence.item_key(x.status_time, x.status))
+					FILTER (WHERE x.client_ip IS NOT NULL) AS client_ip_key,
 			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC))[1] AS top_status,
 			   (array_agg(x.status ORDER BY x.status_time DESC, x.status DESC)
 					FILTER (WHERE x.status <> '0'))[1] AS end_status,
@@ -357,19 +367,20 @@ CREATE FUNCTION presence.expected_sessions()
 		 WHERE x.user_id = k.user_id AND x.session_id = k.session_id) g
 $$;
 COMMENT ON FUNCTION presence.expected_sessions() IS
-	'The presence.sessions rows the state rules give for presence.events and presence.folded_sessions.';
+	'The presence.sessions rows the state rules give for presence.events and presence.folded_sessions; a key is NULL when no kept item carries its field.';
 
 CREATE FUNCTION presence.expected_users()
 	RETURNS TABLE (user_id text, online_sessions integer, online boolean,
 				   last_online_at timestamptz, last_offline_at timestamptz,
-				   last_seen_at timestamptz, logged_out boolean)
+				   last_seen_at timestamptz, logged_out boolean, last_offline_logout boolean)
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT e.user_id, coalesce(s.n, 0)::integer, coalesce(s.n, 0) > 0,
 		   e.last_online_at, e.last_offline_at,
 		   greatest(e.last_online_at, e.last_offline_at),
-		   coalesce(s.n, 0) = 0 AND e.last_end_status IS NOT DISTINCT FROM '2'
+		   coalesce(s.n, 0) = 0 AND e.last_end_status IS NOT DISTINCT FROM '2',
+		   e.last_end_status IS NOT DISTINCT FROM '2'
 	  FROM (SELECT a.user_id,
 				   max(a.status_time) FILTER (WHERE a.status = '0') AS last_online_at,
 				   max(a.status_time) FILTER (WHERE a.status <> '0') AS last_offline_at,
@@ -393,6 +404,8 @@ COMMENT ON FUNCTION presence.expected_users() IS
 /*
  * presence.check(): every stored user and session field that differs from what
  * presence.events and presence.sessions say it must be.  No rows means all is well.
+ * A key whose field only a fold of pruned items carries is taken as stored: the
+ * item it names is no longer kept.
  */
 CREATE FUNCTION presence.check()
 	RETURNS TABLE (user_id text, session_id text, field text, stored text, expected text)
@@ -402,30 +415,38 @@ CREATE FUNCTION presence.check()
 	WITH u AS (
 		SELECT coalesce(a.user_id, b.user_id) AS user_id,
 			   ARRAY[a.online_sessions::text, a.online::text, a.last_online_at::text,
-					 a.last_offline_at::text, a.last_seen_at::text, a.logged_out::text] AS got,
+					 a.last_offline_at::text, a.last_seen_at::text, a.logged_out::text,
+					 a.last_offline_logout::text] AS got,
 			   ARRAY[b.online_sessions::text, b.online::text, b.last_online_at::text,
-					 b.last_offline_at::text, b.last_seen_at::text, b.logged_out::text] AS want
+					 b.last_offline_at::text, b.last_seen_at::text, b.logged_out::text,
+					 b.last_offline_logout::text] AS want
 		  FROM presence.users a
 		  FULL JOIN presence.expected_users() b USING (user_id)),
 	s AS (
 		SELECT coalesce(a.user_id, b.user_id) AS user_id,
 			   coalesce(a.session_id, b.session_id) AS session_id,
 			   ARRAY[a.state, a.os, a.client_ip, a.started_at::text, a.ended_at::text,
-					 a.last_event_at::text] AS got,
+					 a.last_event_at::text, a.os_key::text, a.client_ip_key::text] AS got,
 			   ARRAY[b.state, b.os, b.client_ip, b.started_at::text, b.ended_at::text,
-					 b.last_event_at::text] AS want
+					 b.last_event_at::text,
+					 CASE WHEN b.os_key IS NULL AND b.os IS NOT NULL THEN a.os_key
+						  ELSE b.os_key END::text,
+					 CASE WHEN b.client_ip_key IS NULL AND b.client_ip IS NOT NULL
+						  THEN a.client_ip_key ELSE b.client_ip_key END::text] AS want
 		  FROM presence.sessions a
 		  FULL JOIN presence.expected_sessions() b USING (user_id, session_id))
 	SELECT u.user_id, NULL::text, f.name, u.got[f.i], u.want[f.i]
 	  FROM u,
 		   unnest(ARRAY['online_sessions', 'online', 'last_online_at', 'last_offline_at',
-						'last_seen_at', 'logged_out']) WITH ORDINALITY AS f(name, i)
+						'last_seen_at', 'logged_out', 'last_offline_logout'])
+			WITH ORDINALITY AS f(name, i)
 	 WHERE u.got[f.i] IS DISTINCT FROM u.want[f.i]
 	UNION ALL
 	SELECT s.user_id, s.session_id, f.name, s.got[f.i], s.want[f.i]
 	  FROM s,
 		   unnest(ARRAY['state', 'os', 'client_ip', 'started_at', 'ended_at',
-						'last_event_at']) WITH ORDINALITY AS f(name, i)
+						'last_event_at', 'os_key', 'client_ip_key'])
+			WITH ORDINALITY AS f(name, i)
 	 WHERE s.got[f.i] IS DISTINCT FROM s.want[f.i]
 	ORDER BY 1, 2 NULLS FIRST, 3
 $$;
@@ -979,6 +1000,12 @@ COMMENT ON TABLE presence.users IS
 	'One row per user ever seen, the aggregate of its sessions and items (doc/rules.md section 3.3); kept by triggers, never written by hand.';
 COMMENT ON TABLE presence.sessions IS
 	'One row per session key (user_id, session_id); session_id '''' is the user''s anonymous session (doc/rules.md section 3).';
+COMMENT ON COLUMN presence.users.last_offline_logout IS
+	'Whether the item at last_offline_at (the greatest "1" or "2") is a "2": logged_out is this while no session is online.';
+COMMENT ON COLUMN presence.sessions.os_key IS
+	'presence.item_key() of the greatest item that carried os, NULL when none did: a later item takes os only if it is greater.';
+COMMENT ON COLUMN presence.sessions.client_ip_key IS
+	'presence.item_key() of the greatest item that carried client_ip, NULL when none did.';
 COMMENT ON TABLE presence.events IS
 	'Every distinct status item received, with its envelope and outcome (applied or stale); the key is the duplicate identity.';
 COMMENT ON TABLE presence.secrets IS

@@ -127,7 +127,7 @@ CREATE FUNCTION presence.partition_users(user_ids text[]) RETURNS SETOF presence
 	SPLIT user_ids;
 	RUN ON presence.user_hash(user_ids);
 	SELECT u.user_id, u.online_sessions, u.online, u.last_online_at, u.last_offline_at,
-		   u.last_seen_at, u.logged_out, u.updated_at
+		   u.last_seen_at, u.logged_out, u.updated_at, u.last_offline_logout
 	  FROM presence.users u WHERE u.user_id = ANY (user_ids);
 $$;
 COMMENT ON FUNCTION presence.partition_users(text[]) IS
@@ -161,7 +161,7 @@ CREATE FUNCTION presence.partition_sessions(user_id text) RETURNS SETOF presence
 	CLUSTER 'presence_cluster';
 	RUN ON presence.user_hash(user_id);
 	SELECT s.user_id, s.session_id, s.state, s.os, s.client_ip, s.started_at, s.ended_at,
-		   s.last_event_at, s.updated_at
+		   s.last_event_at, s.updated_at, s.os_key, s.client_ip_key
 	  FROM presence.sessions s WHERE s.user_id = $1;
 $$;
 COMMENT ON FUNCTION presence.partition_sessions(text) IS

@@ -26,6 +26,7 @@ static const RowsColumn users_map[] = {
 	{"online_sessions", &users.online_sessions},
 	{"online", &users.online},
 	{"logged_out", &users.logged_out},
+	{"last_offline_logout", &users.last_offline_logout},
 	{"last_online_at", &users.last_online_at},
 	{"last_offline_at", &users.last_offline_at},
 	{"last_seen_at", &users.last_seen_at},
@@ -42,6 +43,8 @@ static const RowsColumn sessions_map[] = {
 	{"ended_at", &sessions.ended_at},
 	{"last_event_at", &sessions.last_event_at},
 	{"updated_at", &sessions.updated_at},
+	{"os_key", &sessions.os_key},
+	{"client_ip_key", &sessions.client_ip_key},
 };
 
 static const RowsColumn events_map[] = {

@@ -17,6 +17,7 @@ typedef struct UsersColumns
 	AttrNumber	online_sessions;
 	AttrNumber	online;
 	AttrNumber	logged_out;
+	AttrNumber	last_offline_logout;
 	AttrNumber	last_online_at;
 	AttrNumber	last_offline_at;
 	AttrNumber	last_seen_at;
@@ -35,6 +36,8 @@ typedef struct SessionsColumns
 	AttrNumber	ended_at;
 	AttrNumber	last_event_at;
 	AttrNumber	updated_at;
+	AttrNumber	os_key;
+	AttrNumber	client_ip_key;
 } SessionsColumns;
 
 /* Column numbers of presence.events. */

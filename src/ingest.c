@@ -432,23 +432,6 @@ same_session(const WorkItem *a, const WorkItem *b)
 		strcmp(a->item->session_id, b->item->session_id) == 0;
 }
 
-/*
- * The session rules for one item: first which fields to ask about, then the
- * answers, then the rule.  Returns whether the row changed.
- */
-static bool
-apply_rule(const PayloadItem *it, const RuleItem *ri, SessionRow *row)
-{
-	bool		os_superseded = false;
-	bool		ip_superseded = false;
-
-	session_fields_to_check(row, ri, &os_superseded, &ip_superseded);
-	if (os_superseded || ip_superseded)
-		store_find_superseding(it->user_id, it->session_id, ri->time, it->status,
-							   &os_superseded, &ip_superseded);
-	return session_apply(row, ri, os_superseded, ip_superseded);
-}
-
 /* The value a copy brings that beats the logged one, else NULL. */
 static const char *
 greater_copy_value(const char *logged, const char *copy)
@@ -479,7 +462,7 @@ merge_copy(const PayloadItem *it, RuleItem ri, LoggedFields *known, SessionRow *
 	store_widen_event(known);
 	ri.os = os;
 	ri.client_ip = ip;
-	return apply_rule(it, &ri, row);
+	return session_apply(row, &ri);
 }
 
 /* Apply one item to the session row in memory and log it; count its outcome. */
@@ -496,7 +479,7 @@ apply_item(const WorkItem *w, SessionRow *row)
 		.client_ip = it->client_ip,
 	};
 	SessionRow	before = *row;
-	bool		changed = apply_rule(it, &ri, row);
+	bool		changed = session_apply(row, &ri);
 	EventRow	ev = {
 		.user_id = it->user_id,
 		.session_id = it->session_id,
@@ -535,6 +518,7 @@ apply_session(const WorkItem *work, int from, int to, bool new_user, FeedUser *f
 {
 	const PayloadItem *first = work[from].item;
 	SessionRow	row = {0};
+	SessionRow	read;
 	bool		is_new;
 	SessionState state_before;
 	bool		dirty = false;
@@ -543,9 +527,11 @@ apply_session(const WorkItem *work, int from, int to, bool new_user, FeedUser *f
 		store_read_session(first->user_id, first->session_id, &row);
 	is_new = !row.exists;
 	state_before = row.state;
+	read = row;
 	for (int i = from; i < to; i++)
 		dirty |= apply_item(&work[i], &row);
-	if (!dirty)
+	/* An item may move an order key alone (the same os from a greater item). */
+	if (!dirty && !session_keys_moved(&read, &row))
 		return;
 	store_write_session(first->user_id, first->session_id, &row, is_new);
 	if (feed != NULL && presence_feed_sessions && (is_new || row.state != state_before))

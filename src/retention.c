@@ -346,7 +346,7 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID};
 	Datum		values[lengthof(types)];
 	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
@@ -363,10 +363,15 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	isnull[i] = !row->has_ended;
 	values[i++] = TimestampTzGetDatum(row->ended_at);
 	values[i++] = TimestampTzGetDatum(row->last_event_at);
+	isnull[i] = !row->has_os_key;
+	values[i++] = Int64GetDatum(row->os_key);
+	isnull[i] = !row->has_client_ip_key;
+	values[i++] = Int64GetDatum(row->client_ip_key);
 	Assert(i == lengthof(types));
 	plan_execute(plan_cached(&plan,
 					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "
-					  "started_at = $6, ended_at = $7, last_event_at = $8, updated_at = now() "
+					  "started_at = $6, ended_at = $7, last_event_at = $8, os_key = $9, "
+					  "client_ip_key = $10, updated_at = now() "
 					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
 				 values, lengthof(values), isnull, 0);
 }
@@ -413,9 +418,9 @@ prune_session(Datum user_id, const PrunedItem *items, int from, int nold, int to
 	bool		had_fold = read_session_fold(user_id, session_id, &seed);
 
 	if (had_fold)
-		session_apply(&old, &seed, false, false);
+		session_apply(&old, &seed);
 	for (int i = from; i < from + nold; i++)
-		session_apply(&old, &items[i].rule, false, false);
+		session_apply(&old, &items[i].rule);
 	if (old.state == SESSION_ONLINE)
 	{
 		write_session_fold(user_id, session_id, &old);
@@ -424,7 +429,7 @@ prune_session(Datum user_id, const PrunedItem *items, int from, int nold, int to
 	if (had_fold)
 		drop_session_fold(user_id, session_id);
 	for (int i = from + nold; i < to; i++)
-		session_apply(&kept, &items[i].rule, false, false);
+		session_apply(&kept, &items[i].rule);
 	if (!kept.exists)
 	{
 		remove_session(user_id, session_id);

@@ -641,6 +641,23 @@ rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present, TimestampTz
 	slot->tts_values[attnum - 1] = present ? TimestampTzGetDatum(value) : (Datum) 0;
 }
 
+/* A bigint column of slot; *isnull says whether it is null. */
+int64
+rows_get_int64(TupleTableSlot *slot, AttrNumber attnum, bool *isnull)
+{
+	Datum		d = slot_getattr(slot, attnum, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Set a bigint column of a draft, or null when !present. */
+void
+rows_set_int64(TupleTableSlot *slot, AttrNumber attnum, bool present, int64 value)
+{
+	slot->tts_isnull[attnum - 1] = !present;
+	slot->tts_values[attnum - 1] = present ? Int64GetDatum(value) : (Datum) 0;
+}
+
 /* Set a boolean column of a draft. */
 void
 rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value)

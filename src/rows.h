@@ -77,6 +77,9 @@ extern TimestampTz rows_get_time(TupleTableSlot *slot, AttrNumber attnum, bool *
 extern void rows_set_text(TupleTableSlot *slot, AttrNumber attnum, const char *value);
 extern void rows_set_time(TupleTableSlot *slot, AttrNumber attnum, bool present,
 						  TimestampTz value);
+extern int64 rows_get_int64(TupleTableSlot *slot, AttrNumber attnum, bool *isnull);
+extern void rows_set_int64(TupleTableSlot *slot, AttrNumber attnum, bool present,
+						   int64 value);
 extern void rows_set_bool(TupleTableSlot *slot, AttrNumber attnum, bool value);
 extern void rows_set_int32(TupleTableSlot *slot, AttrNumber attnum, int32 value);
 

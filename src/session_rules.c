@@ -98,22 +98,26 @@ deciding_key(const SessionRow *row, bool anonymous, int64_t *time, ItemStatus *s
 	return false;
 }
 
-/* Would the item's value change the field, if no greater item carried it? */
-static bool
-would_change(const char *field, const char *value)
+/* (time, status) order as one integer (header). */
+int64_t
+session_item_key(int64_t time, ItemStatus status)
 {
-	return value != NULL && (field == NULL || strcmp(field, value) != 0);
+	const int64_t limit = INT64_C(1) << 61;
+
+	if (time > limit)
+		time = limit;
+	else if (time < -limit)
+		time = -limit;
+	return time * 4 + (int64_t) (status - ITEM_CONNECTED);
 }
 
-/* Which of os and client_ip to look up a superseding item for (header). */
-void
-session_fields_to_check(const SessionRow *row, const RuleItem *item,
-						bool *check_os, bool *check_ip)
+/* Do the order keys of two versions of a session row differ? */
+bool
+session_keys_moved(const SessionRow *before, const SessionRow *after)
 {
-	bool		older = row->exists && item->time <= row->last_event_at;
-
-	*check_os = older && would_change(row->os, item->os);
-	*check_ip = older && would_change(row->client_ip, item->client_ip);
+	return before->has_os_key != after->has_os_key || before->os_key != after->os_key ||
+		before->has_client_ip_key != after->has_client_ip_key ||
+		before->client_ip_key != after->client_ip_key;
 }
 
 /* The byte-wise greatest of two copies' values, a value beating none. */
@@ -127,10 +131,20 @@ session_greatest_value(const char *a, const char *b)
 	return strcmp(a, b) >= 0 ? a : b;	/* strcmp compares unsigned bytes */
 }
 
+/*
+ * os or client_ip from the greatest item that carries it: an item that
+ * carries the field and is not less than the one it came from takes it (at
+ * an equal key it is a copy of that item, whose greatest value the caller
+ * passes).  Returns whether the field's value changed.
+ */
 static bool
-take_text(char **field, const char *value, bool superseded)
+take_field(char **field, bool *has_key, int64_t *key, const char *value, int64_t item_key)
 {
-	if (superseded || !would_change(*field, value))
+	if (value == NULL || (*has_key && *key > item_key))
+		return false;
+	*has_key = true;
+	*key = item_key;
+	if (*field != NULL && strcmp(*field, value) == 0)
 		return false;
 	*field = (char *) value;
 	return true;
@@ -141,13 +155,19 @@ start_row(SessionRow *row, const RuleItem *item)
 {
 	row->exists = true;
 	row->state = state_of_status(item->status);
-	row->os = (char *) item->os;
-	row->client_ip = (char *) item->client_ip;
 	row->has_started = item->status == ITEM_CONNECTED;
 	row->started_at = item->time;
 	row->has_ended = item->status != ITEM_CONNECTED;
 	row->ended_at = item->time;
 	row->last_event_at = item->time;
+	row->has_os_key = false;
+	row->has_client_ip_key = false;
+	row->os = NULL;
+	row->client_ip = NULL;
+	(void) take_field(&row->os, &row->has_os_key, &row->os_key, item->os,
+					  session_item_key(item->time, item->status));
+	(void) take_field(&row->client_ip, &row->has_client_ip_key, &row->client_ip_key,
+					  item->client_ip, session_item_key(item->time, item->status));
 }
 
 /* Does the item take over state and ended_at? */
@@ -166,10 +186,10 @@ item_decides_state(const SessionRow *row, const RuleItem *item)
 
 /* Apply one item to one session row (doc/rules.md sections 3.1 to 3.3). */
 bool
-session_apply(SessionRow *row, const RuleItem *item,
-			  bool os_superseded, bool ip_superseded)
+session_apply(SessionRow *row, const RuleItem *item)
 {
 	bool		changed = false;
+	int64_t		key = session_item_key(item->time, item->status);
 
 	if (!row->exists)
 	{
@@ -198,8 +218,9 @@ session_apply(SessionRow *row, const RuleItem *item,
 		row->last_event_at = item->time;
 		changed = true;
 	}
-	changed |= take_text(&row->os, item->os, os_superseded);
-	changed |= take_text(&row->client_ip, item->client_ip, ip_superseded);
+	changed |= take_field(&row->os, &row->has_os_key, &row->os_key, item->os, key);
+	changed |= take_field(&row->client_ip, &row->has_client_ip_key, &row->client_ip_key,
+						  item->client_ip, key);
 	return changed;
 }
 
@@ -217,24 +238,28 @@ users_note_item(UserRow *u, ItemStatus status, int64_t time)
 {
 	if (status == ITEM_CONNECTED)
 		raise_time(&u->has_online_at, &u->last_online_at, time);
-	else
+	else if (!u->has_offline_at || time > u->last_offline_at)
+	{
 		raise_time(&u->has_offline_at, &u->last_offline_at, time);
+		u->last_offline_logout = status == ITEM_LOGGED_OUT;
+	}
+	else if (time == u->last_offline_at && status == ITEM_LOGGED_OUT)
+		u->last_offline_logout = true;	/* at one time a "2" beats a "1" */
 	raise_time(&u->has_seen_at, &u->last_seen_at, time);
+	u->logged_out = !u->online && u->last_offline_logout;
 }
 
 /* The users rule: the online count moved by delta (header). */
 bool
-users_count_online(UserRow *u, int delta, bool *probe)
+users_count_online(UserRow *u, int delta)
 {
 	int32_t		count = u->online_sessions + delta;
 
-	*probe = false;
 	if (count < 0)
 		return false;
 	u->online_sessions = count;
 	u->online = count > 0;
 	/* Every session is ended: the greatest "1" or "2" item decides. */
-	u->logged_out = false;
-	*probe = count == 0 && u->has_offline_at;
+	u->logged_out = !u->online && u->last_offline_logout;
 	return true;
 }

@@ -32,6 +32,16 @@ typedef struct SessionRow
 	bool		has_ended;
 	int64_t		ended_at;
 	int64_t		last_event_at;
+	/*
+	 * The order key (session_item_key) of the greatest item that carried os,
+	 * and of the one that carried client_ip: what makes the rule "from the
+	 * greatest item that carries the field" one comparison, however long the
+	 * session's history.
+	 */
+	bool		has_os_key;
+	int64_t		os_key;
+	bool		has_client_ip_key;
+	int64_t		client_ip_key;
 } SessionRow;
 
 /* The aggregate fields of a row of presence.users; times are TimestampTz values. */
@@ -40,6 +50,7 @@ typedef struct UserRow
 	int32_t		online_sessions;
 	bool		online;
 	bool		logged_out;
+	bool		last_offline_logout;	/* the item at last_offline_at is a "2" */
 	bool		has_online_at;
 	bool		has_offline_at;
 	bool		has_seen_at;
@@ -59,20 +70,22 @@ typedef struct RuleItem
 } RuleItem;
 
 /*
- * Which of os and client_ip the item would change but may be older than an
- * item already known: for those the caller must look for a greater item of
- * the session that carried the field.
+ * The (time, status) order of items as one integer, for the os_key and
+ * client_ip_key columns of presence.sessions: time * 4 + the status's rank.
+ * Times are those ingest accepts (up to the end of year 9999); one beyond
+ * +-2^61 microseconds (year 73,000 and more) is clamped there.
  */
-extern void session_fields_to_check(const SessionRow *row, const RuleItem *item,
-									bool *check_os, bool *check_ip);
+extern int64_t session_item_key(int64_t time, ItemStatus status);
 
 /*
- * Apply item to row.  os_superseded / ip_superseded say that a greater item
- * of this session already carried the field.  Returns whether any field of
- * the row changed (false means the item is stale).
+ * Apply item to row.  Returns whether a field of the contract's row changed
+ * (false means the item is stale); the order keys may move even then, and
+ * session_keys_moved tells the caller the row must still be written.
  */
-extern bool session_apply(SessionRow *row, const RuleItem *item,
-						  bool os_superseded, bool ip_superseded);
+extern bool session_apply(SessionRow *row, const RuleItem *item);
+
+/* Do the order keys of two versions of a session row differ? */
+extern bool session_keys_moved(const SessionRow *before, const SessionRow *after);
 
 /*
  * Of two copies' values of os or client_ip, the one an item keeps: the
@@ -89,10 +102,9 @@ extern void users_note_item(UserRow *u, ItemStatus status, int64_t time);
 /*
  * The users rule: the user's online sessions moved by delta (0 when only a
  * session's end changed).  False, and u unchanged, when the count would go
- * negative.  *probe says the caller must look whether a session of the user
- * is logged_out with ended_at = last_offline_at, and set logged_out to that.
+ * negative.
  */
-extern bool users_count_online(UserRow *u, int delta, bool *probe);
+extern bool users_count_online(UserRow *u, int delta);
 
 extern const char *session_state_name(SessionState state);
 extern bool session_state_from_name(const char *name, SessionState *state);

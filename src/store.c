@@ -115,6 +115,7 @@ store_lock_user(const char *user_id)
 		rows_set_int32(u->draft, ucol->online_sessions, 0);
 		rows_set_bool(u->draft, ucol->online, false);
 		rows_set_bool(u->draft, ucol->logged_out, false);
+		rows_set_bool(u->draft, ucol->last_offline_logout, false);
 		rows_set_time(u->draft, ucol->updated_at, true, GetCurrentTransactionStartTimestamp());
 		if (rows_insert_draft_if_new(u))
 		{
@@ -161,6 +162,8 @@ read_user(TupleTableSlot *slot, UserRow *row)
 	row->online_sessions = DatumGetInt32(slot_getattr(slot, ucol->online_sessions, &isnull));
 	row->online = DatumGetBool(slot_getattr(slot, ucol->online, &isnull));
 	row->logged_out = DatumGetBool(slot_getattr(slot, ucol->logged_out, &isnull));
+	row->last_offline_logout = DatumGetBool(slot_getattr(slot, ucol->last_offline_logout,
+														 &isnull));
 	row->last_online_at = rows_get_time(slot, ucol->last_online_at, &none);
 	row->has_online_at = !none;
 	row->last_offline_at = rows_get_time(slot, ucol->last_offline_at, &none);
@@ -186,6 +189,7 @@ write_user(TupleTableSlot *slot, const UserRow *row)
 	rows_set_int32(slot, ucol->online_sessions, row->online_sessions);
 	rows_set_bool(slot, ucol->online, row->online);
 	rows_set_bool(slot, ucol->logged_out, row->logged_out);
+	rows_set_bool(slot, ucol->last_offline_logout, row->last_offline_logout);
 	rows_set_time(slot, ucol->last_online_at, row->has_online_at, row->last_online_at);
 	rows_set_time(slot, ucol->last_offline_at, row->has_offline_at, row->last_offline_at);
 	rows_set_time(slot, ucol->last_seen_at, row->has_seen_at, row->last_seen_at);
@@ -252,40 +256,15 @@ store_user_note_item(const char *user_id, ItemStatus status, TimestampTz time)
 	change_user(user_id, note_item, &item);
 }
 
-/*
- * Is some session of the user logged_out with ended_at = last_offline_at?
- * One probe of the partial index sessions_logged_out, however many sessions
- * the user has.
- */
-static bool
-logged_out_at(const char *user_id, TimestampTz last_offline_at)
-{
-	RowsTable  *s = rows_get(ROWS_SESSIONS);
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-	bool		found;
-
-	rows_key_text(&keys[0], 1, user_id);
-	rows_key_time(&keys[1], 2, BTEqualStrategyNumber, last_offline_at);
-	scan = rows_scan_index_begin(s, rows_index(s, "sessions_logged_out"), keys, 2);
-	found = rows_scan_next(scan, s->probe);
-	rows_scan_end(scan);
-	return found;
-}
-
 static void
 count_online(const char *user_id, UserRow *row, void *arg)
 {
-	bool		probe;
-
-	if (!users_count_online(row, *(const int *) arg, &probe))
+	if (!users_count_online(row, *(const int *) arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("presence.users count of online sessions would go negative"),
 				 errdetail("A session row was changed outside the presence entry points."),
 				 errhint("Run presence.check() to see which rows differ.")));
-	if (probe)
-		row->logged_out = logged_out_at(user_id, row->last_offline_at);
 }
 
 /* The user's online sessions moved by delta (0: only a session's end changed). */
@@ -320,58 +299,10 @@ store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 	row->ended_at = rows_get_time(t->found, scol->ended_at, &isnull);
 	row->has_ended = !isnull;
 	row->last_event_at = rows_get_time(t->found, scol->last_event_at, &isnull);
-}
-
-/* Is the event in the events slot greater than (time, status)? */
-static bool
-found_event_after(RowsTable *t, TimestampTz time, ItemStatus status)
-{
-	bool		isnull;
-	TimestampTz found = rows_get_time(t->found, ecol->status_time, &isnull);
-	char	   *found_status;
-
-	if (found != time)
-		return found > time;
-	found_status = rows_get_text(t->found, ecol->status);
-	return found_status != NULL && (ItemStatus) found_status[0] > status;
-}
-
-/*
- * Has an item of the session greater than (time, status) been logged in the
- * partial index (events_os_key or events_client_ip_key, which hold only the
- * items that carry the field)?  One probe: at most the items at this very
- * time are passed over, however long the session's history.
- */
-static bool
-logged_after(RowsTable *t, const char *index, const char *user_id,
-			 const char *session_id, TimestampTz time, ItemStatus status)
-{
-	ScanKeyData keys[3];
-	IndexScanDesc scan;
-	bool		found = false;
-
-	rows_key_text(&keys[0], 1, user_id);
-	rows_key_text(&keys[1], 2, session_id);
-	rows_key_time(&keys[2], 3, BTGreaterEqualStrategyNumber, time);
-	scan = rows_scan_index_begin(t, rows_index(t, index), keys, 3);
-	while (!found && rows_scan_next(scan, t->found))
-		found = found_event_after(t, time, status);
-	rows_scan_end(scan);
-	return found;
-}
-
-/*
- * Has a greater item of this session already carried os (asked when *os is
- * true on entry), or client_ip (when *ip is)?
- */
-void
-store_find_superseding(const char *user_id, const char *session_id,
-					   TimestampTz time, ItemStatus status, bool *os, bool *ip)
-{
-	RowsTable *t = rows_get(ROWS_EVENTS);
-
-	*os = *os && logged_after(t, "events_os_key", user_id, session_id, time, status);
-	*ip = *ip && logged_after(t, "events_client_ip_key", user_id, session_id, time, status);
+	row->os_key = rows_get_int64(t->found, scol->os_key, &isnull);
+	row->has_os_key = !isnull;
+	row->client_ip_key = rows_get_int64(t->found, scol->client_ip_key, &isnull);
+	row->has_client_ip_key = !isnull;
 }
 
 static bool
@@ -461,6 +392,8 @@ store_write_session(const char *user_id, const char *session_id,
 	rows_set_time(slot, scol->started_at, row->has_started, row->started_at);
 	rows_set_time(slot, scol->ended_at, row->has_ended, row->ended_at);
 	rows_set_time(slot, scol->last_event_at, true, row->last_event_at);
+	rows_set_int64(slot, scol->os_key, row->has_os_key, row->os_key);
+	rows_set_int64(slot, scol->client_ip_key, row->has_client_ip_key, row->client_ip_key);
 	rows_set_time(slot, scol->updated_at, true, GetCurrentTransactionStartTimestamp());
 	if (is_new)
 		rows_insert_draft(t);

@@ -47,8 +47,6 @@ extern void store_user_note_item(const char *user_id, ItemStatus status, Timesta
 extern void store_user_count_online(const char *user_id, int delta);
 extern void store_read_session(const char *user_id, const char *session_id,
 							   SessionRow *row);
-extern void store_find_superseding(const char *user_id, const char *session_id,
-								   TimestampTz time, ItemStatus status, bool *os, bool *ip);
 /* The os and client_ip an item was logged with (either may be NULL). */
 typedef struct LoggedFields
 {
