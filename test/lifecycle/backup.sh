@@ -114,8 +114,8 @@ for pair in plain:s custom:s upgraded:u; do
 	got_db=$(result "$db" "$call_new")
 	is "$got_db" "$got_src" "$db: a new signed delivery has the same outcome as on the source"
 	is "$got_db" "(2,2,0,0,0)" "$db: (it is applied)"
-	is "$(sql "$db" "SELECT row(u.*)::text FROM presence.users u WHERE user_id IN ('new-$db', 'alice') ORDER BY 1" | sed 's/,"[^"]*")$/)/')" \
-		"$(sql "$src" "SELECT row(u.*)::text FROM presence.users u WHERE user_id IN ('new-$db', 'alice') ORDER BY 1" | sed 's/,"[^"]*")$/)/')" \
+	is "$(sql "$db" "SELECT (to_jsonb(u) - 'updated_at')::text FROM presence.users u WHERE user_id IN ('new-$db', 'alice') ORDER BY u.user_id")" \
+		"$(sql "$src" "SELECT (to_jsonb(u) - 'updated_at')::text FROM presence.users u WHERE user_id IN ('new-$db', 'alice') ORDER BY u.user_id")" \
 		"$db: its users rows are those of the source (updated_at aside)"
 	# An old signed delivery again: the same triple with another body is
 	# refused on both, the same triple and body is a duplicate on both (in
