@@ -495,7 +495,12 @@ apply_item(const WorkItem *w, SessionRow *row)
 	};
 	LoggedFields known;
 
-	if (!store_insert_event(&ev, &known))
+	/*
+	 * A session's items are all at or before its last_event_at, and a user
+	 * lock holds off every other writer: an item past it, or of a session
+	 * not yet kept, cannot have been received before.
+	 */
+	if (!store_insert_event(&ev, before.exists && ri.time <= before.last_event_at, &known))
 	{
 		*row = before;
 		w->delivery->duplicates++;

@@ -320,16 +320,18 @@ event_is_logged(const EventRow *ev, const char *status_text)
 /*
  * Log a distinct item; false when it was received before (a duplicate), and
  * then known holds the fields it was logged with, and the events slot its
- * row, for store_widen_event.
+ * row, for store_widen_event.  Only an item that may_be_logged is looked up:
+ * for the others the caller knows it is new (an equal one would fail the
+ * primary key).
  */
 bool
-store_insert_event(const EventRow *ev, LoggedFields *known)
+store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known)
 {
 	RowsTable *t = rows_get(ROWS_EVENTS);
 	TupleTableSlot *slot = t->draft;
 	char		status_text[2] = {(char) ev->status, '\0'};
 
-	if (event_is_logged(ev, status_text))
+	if (may_be_logged && event_is_logged(ev, status_text))
 	{
 		known->os = rows_get_text(t->found, ecol->os);
 		known->client_ip = rows_get_text(t->found, ecol->client_ip);

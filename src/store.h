@@ -54,7 +54,7 @@ typedef struct LoggedFields
 	char	   *client_ip;
 } LoggedFields;
 
-extern bool store_insert_event(const EventRow *ev, LoggedFields *known);
+extern bool store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known);
 extern void store_widen_event(const LoggedFields *fields);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new);
