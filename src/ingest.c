@@ -538,7 +538,8 @@ apply_session(const WorkItem *work, int from, int to, bool new_user, FeedUser *f
 	/* An item may move an order key alone (the same os from a greater item). */
 	if (!dirty && !session_keys_moved(&read, &row))
 		return;
-	store_write_session(first->user_id, first->session_id, &row, is_new);
+	store_write_session(first->user_id, first->session_id, &row, is_new,
+						!is_new && state_before == SESSION_ONLINE);
 	if (feed != NULL && presence_feed_sessions && (is_new || row.state != state_before))
 		feed_note_session(feed, first->session_id, &row);
 }

@@ -9,7 +9,8 @@
  * tables, indexes and slots serve the whole call, the way logical
  * replication's apply worker writes rows.  Writes still go through the
  * executor's row routines, so constraints, indexes and every row trigger
- * (the ones that keep presence.users) behave as for an INSERT or UPDATE.
+ * behave as for an INSERT or UPDATE, except a trigger the caller takes over
+ * (rows_take_over_trigger) and applies itself.
  *
  * Visibility follows what SPI gives a statement: the caller locks a row
  * (rows_lock), then rows_begin_reading takes a snapshot, and the lock and
@@ -32,6 +33,7 @@
 #include "catalog/pg_class_d.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "fmgr.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -237,6 +239,54 @@ rows_get(RowsTableId id)
 		MemoryContextSwitchTo(old);
 	}
 	return t;
+}
+
+/* Is tgfoid the function whose C entry point is function?  Remembers the last answer. */
+static bool
+trigger_runs(Oid tgfoid, PGFunction function)
+{
+	static Oid	known_oid = InvalidOid;
+	static PGFunction known_function;
+	FmgrInfo	finfo;
+
+	if (tgfoid != known_oid)
+	{
+		fmgr_info(tgfoid, &finfo);
+		known_function = finfo.fn_addr;
+		known_oid = tgfoid;
+	}
+	return known_function == function;
+}
+
+/* Would the trigger fire now, under session_replication_role? */
+static bool
+trigger_fires(const Trigger *trigger)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return trigger->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			trigger->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return trigger->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+		trigger->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/*
+ * For the rest of the call, write t's rows without queuing its one trigger,
+ * which runs the C function function: the caller does what it would have
+ * done, at once.  Only when that trigger is the table's only one and would
+ * fire; else nothing changes and false is returned, and the triggers fire as
+ * for any statement.  Queuing and firing an AFTER ROW event per row costs
+ * more than the work the trigger does.
+ */
+bool
+rows_take_over_trigger(RowsTable *t, PGFunction function)
+{
+	TriggerDesc *td = t->rri->ri_TrigDesc;
+
+	if (td == NULL || td->numtriggers != 1 || !trigger_fires(&td->triggers[0]) ||
+		!trigger_runs(td->triggers[0].tgfoid, function))
+		return false;
+	t->rri->ri_TrigDesc = NULL;
+	return true;
 }
 
 /*
@@ -472,28 +522,31 @@ rows_draft_from_found(RowsTable *t)
 	ExecStoreVirtualTuple(slot);
 }
 
+/* Start a write to t; a table with triggers queues their events from here. */
 static void
-begin_write(void)
+begin_write(RowsTable *t)
 {
 	call->estate->es_snapshot = GetActiveSnapshot();
 	call->estate->es_output_cid = GetCurrentCommandId(true);
-	AfterTriggerBeginQuery();
+	if (t->rri->ri_TrigDesc != NULL)
+		AfterTriggerBeginQuery();
 }
 
 /* Run the row triggers the write queued, as at the end of a statement. */
 static void
-end_write(void)
+end_write(RowsTable *t)
 {
-	AfterTriggerEndQuery(call->estate);
+	if (t->rri->ri_TrigDesc != NULL)
+		AfterTriggerEndQuery(call->estate);
 }
 
 /* Insert t->draft, firing the row triggers. */
 void
 rows_insert_draft(RowsTable *t)
 {
-	begin_write();
+	begin_write(t);
 	ExecSimpleRelationInsert(t->rri, call->estate, t->draft);
-	end_write();
+	end_write(t);
 }
 
 /*
@@ -539,7 +592,7 @@ rows_insert_draft_if_new(RowsTable *t)
 
 		if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, &conflict, arbiters))
 			return false;
-		begin_write();
+		begin_write(t);
 		if (t->rel->rd_att->constr)
 			ExecConstraints(t->rri, t->draft, estate);
 		token = SpeculativeInsertionLockAcquire(xid);
@@ -549,7 +602,7 @@ rows_insert_draft_if_new(RowsTable *t)
 		SpeculativeInsertionLockRelease(xid);
 		if (!taken)
 			ExecARInsertTriggers(estate, t->rri, t->draft, recheck, NULL);
-		end_write();
+		end_write(t);
 		list_free(recheck);
 		if (!taken)
 			return true;
@@ -559,7 +612,9 @@ rows_insert_draft_if_new(RowsTable *t)
 /*
  * Replace the row at tid by t->draft, as ExecSimpleRelationUpdate does for a
  * row in a slot: constraints, the heap, indexes unless the update was HOT,
- * and the AFTER ROW triggers.  The caller holds the row's lock.
+ * and the AFTER ROW triggers.  The caller holds the row's lock.  The row may
+ * have been written by this call (a new user's), so a new command starts
+ * first: a row version is invisible to the command that wrote it.
  */
 void
 rows_update_at(RowsTable *t, ItemPointer tid)
@@ -569,7 +624,8 @@ rows_update_at(RowsTable *t, ItemPointer tid)
 	bool		update_indexes;
 	List	   *recheck = NIL;
 
-	begin_write();
+	CommandCounterIncrement();
+	begin_write(t);
 	if (t->rel->rd_att->constr)
 		ExecConstraints(t->rri, t->draft, estate);
 	simple_table_tuple_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &update_indexes);
@@ -577,7 +633,7 @@ rows_update_at(RowsTable *t, ItemPointer tid)
 		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, true, false, NULL, NIL);
 	ExecARUpdateTriggers(estate, t->rri, NULL, NULL, &old_tid, NULL, t->draft, recheck,
 						 NULL, false);
-	end_write();
+	end_write(t);
 	list_free(recheck);
 }
 
@@ -585,9 +641,9 @@ rows_update_at(RowsTable *t, ItemPointer tid)
 void
 rows_update_found(RowsTable *t)
 {
-	begin_write();
+	begin_write(t);
 	ExecSimpleRelationUpdate(t->rri, call->estate, &call->epqstate, t->found, t->draft);
-	end_write();
+	end_write(t);
 }
 
 /* A scan key: index column indexcol equals the text value. */

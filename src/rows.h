@@ -38,6 +38,7 @@ typedef struct RowsTable
 extern void rows_open(void);
 extern void rows_close(void);
 extern RowsTable *rows_get(RowsTableId id);
+extern bool rows_take_over_trigger(RowsTable *t, PGFunction function);
 /* A column looked up by name, and where its number is kept. */
 typedef struct RowsColumn
 {

@@ -24,6 +24,7 @@
 #include "store.h"
 #include "columns.h"
 #include "rows.h"
+#include "triggers.h"
 
 /* The column maps (columns.c), set by store_begin. */
 static const UsersColumns *ucol;
@@ -42,6 +43,8 @@ typedef struct LockedUser
 	ItemPointerData tid;		/* where its row is */
 	bool		drafted;		/* users' draft holds the row */
 	bool		pending;		/* the triggers changed the draft */
+	bool		events_direct;	/* the call applies users_follow_events itself */
+	bool		sessions_direct;	/* and users_follow_sessions */
 } LockedUser;
 
 static LockedUser *
@@ -50,15 +53,25 @@ locked_user(void)
 	return (LockedUser *) rows_call_owner();
 }
 
-/* Open the tables for the apply phase of one call. */
+/*
+ * Open the tables for the apply phase of one call.  Where the users triggers
+ * are their tables' only ones, the call's own writes apply the users rule at
+ * once, as the trigger would, instead of queuing an event per row.
+ */
 void
 store_begin(void)
 {
+	LockedUser *lu;
+
 	rows_open();
-	rows_call_set_owner(sizeof(LockedUser));
+	lu = rows_call_set_owner(sizeof(LockedUser));
 	ucol = columns_users(rows_get(ROWS_USERS)->rel);
 	scol = columns_sessions(rows_get(ROWS_SESSIONS)->rel);
 	ecol = columns_events(rows_get(ROWS_EVENTS)->rel);
+	lu->events_direct = rows_take_over_trigger(rows_get(ROWS_EVENTS),
+											   presence_users_follow_events);
+	lu->sessions_direct = rows_take_over_trigger(rows_get(ROWS_SESSIONS),
+												 presence_users_follow_sessions);
 }
 
 /* Write the locked user's row, if the triggers changed it, and close the tables. */
@@ -350,6 +363,8 @@ store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known)
 	rows_set_time(slot, ecol->received_at, true, GetCurrentTransactionStartTimestamp());
 	rows_set_text(slot, ecol->outcome, ev->stale ? "stale" : "applied");
 	rows_insert_draft(t);
+	if (locked_user()->events_direct)
+		store_user_note_item(ev->user_id, ev->status, ev->status_time);
 	return true;
 }
 
@@ -371,11 +386,12 @@ store_widen_event(const LoggedFields *fields)
 
 /*
  * Write the session: insert it when it is new, else update the row that
- * store_read_session left in the sessions slot.
+ * store_read_session left in the sessions slot.  was_online: its state as
+ * read was online.
  */
 void
 store_write_session(const char *user_id, const char *session_id,
-					const SessionRow *row, bool is_new)
+					const SessionRow *row, bool is_new, bool was_online)
 {
 	RowsTable *t = rows_get(ROWS_SESSIONS);
 	TupleTableSlot *slot = t->draft;
@@ -401,6 +417,8 @@ store_write_session(const char *user_id, const char *session_id,
 		rows_insert_draft(t);
 	else
 		rows_update_found(t);
+	if (locked_user()->sessions_direct && (row->state == SESSION_ONLINE) != was_online)
+		store_user_count_online(user_id, row->state == SESSION_ONLINE ? 1 : -1);
 }
 
 /* The retention horizon, read once for a call: -infinity until maintain() prunes. */

@@ -57,7 +57,7 @@ typedef struct LoggedFields
 extern bool store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known);
 extern void store_widen_event(const LoggedFields *fields);
 extern void store_write_session(const char *user_id, const char *session_id,
-								const SessionRow *row, bool is_new);
+								const SessionRow *row, bool is_new, bool was_online);
 
 /* The rows of presence.secrets. */
 typedef struct SecretSet

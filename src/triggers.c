@@ -4,20 +4,21 @@
  *	  Keep presence.users equal to the aggregate of its sessions and items.
  *
  * presence.events (every distinct item, stale ones too) drives the times:
- * last_online_at, last_offline_at and last_seen_at only ever grow.
+ * last_online_at, last_offline_at and last_seen_at only ever grow, and
+ * last_offline_logout says whether the item at last_offline_at is a "2".
  *
  * presence.sessions drives the counts: online_sessions moves by the change
- * in the number of online sessions, online follows it, and logged_out is
- * worked out again whenever the user is left with no online session.  Then
- * every session is ended, each holds its own greatest "1" or "2" item in
- * (state, ended_at), and the user's greatest such item is a "2" exactly
- * when some session is logged_out with ended_at = last_offline_at.
+ * in the number of online sessions and online follows it.  logged_out is
+ * "not online and last_offline_logout", worked out again whenever either
+ * changes, so no session has to be looked at for it.
  *
  * The rule itself is C, in one place (session_rules.c, users_*), and every
- * writer reaches it through store.c: ingest, whose writes fire these
- * triggers while it holds the user's row lock, has the row changed in
- * memory and written once; any other writer (a hand UPDATE, maintain()) has
- * it changed under the user's row lock, taken as ingest takes it.
+ * writer reaches it through store.c.  Ingest, while it holds the user's row
+ * lock, has the row changed in memory and written once; where these
+ * triggers are their tables' only ones it does not even queue them, and
+ * applies the rule for its own writes at once (store_begin).  Any other
+ * writer (a hand UPDATE, maintain()) fires them, and has the row changed
+ * under the user's row lock, taken as ingest takes it.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +33,7 @@
 
 #include "columns.h"
 #include "store.h"
+#include "triggers.h"
 
 PG_FUNCTION_INFO_V1(presence_users_follow_events);
 PG_FUNCTION_INFO_V1(presence_users_follow_sessions);
@@ -102,25 +104,11 @@ is_online(HeapTuple tuple, TupleDesc desc, const SessionsColumns *c)
 	return name != NULL && session_state_from_name(name, &state) && state == SESSION_ONLINE;
 }
 
-/* Did an update leave state and ended_at as they were? */
-static bool
-end_unchanged(HeapTuple old, HeapTuple new, TupleDesc desc, const SessionsColumns *c)
-{
-	bool		old_null;
-	bool		new_null;
-	Datum		old_end = heap_getattr(old, c->ended_at, desc, &old_null);
-	Datum		new_end = heap_getattr(new, c->ended_at, desc, &new_null);
-	char	   *old_state = column_text(old, desc, c->state);
-	char	   *new_state = column_text(new, desc, c->state);
-
-	if (old_state == NULL || new_state == NULL || strcmp(old_state, new_state) != 0)
-		return false;
-	if (old_null || new_null)
-		return old_null == new_null;
-	return DatumGetTimestampTz(old_end) == DatumGetTimestampTz(new_end);
-}
-
-/* A session row went from old to new (either NULL): move the users' counts. */
+/*
+ * A session row went from old to new (either NULL): move the users' counts
+ * by the change in online sessions.  A change that leaves the count moves
+ * nothing: logged_out follows the count and the items alone (session_rules.c).
+ */
 static void
 follow_session(HeapTuple old, HeapTuple new, TupleDesc desc, const SessionsColumns *c)
 {
@@ -131,19 +119,13 @@ follow_session(HeapTuple old, HeapTuple new, TupleDesc desc, const SessionsColum
 
 	if (old && new && strcmp(old_id, new_id) == 0)
 	{
-		/* Nothing that counts changed, or the user is online either way. */
-		if (is != was || (!end_unchanged(old, new, desc, c) && !is))
+		if (is != was)
 			store_user_count_online(new_id, is - was);
 		return;
 	}
-
-	/*
-	 * A session removed while not online changes no count, and the user's
-	 * logged_out follows the items, which stay (or are folded).
-	 */
-	if (old && (new != NULL || was))
+	if (was)
 		store_user_count_online(old_id, -was);
-	if (new)
+	if (is)
 		store_user_count_online(new_id, is);
 }
 
