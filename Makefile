@@ -26,6 +26,10 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies (without --enable-depend), so an object
+# would keep a struct's old layout: every object is rebuilt when a header changes.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
+
 # The HTTP shim lives in src/http and reaches the extension only through SQL.
 # It has targets of its own, so that plain `make && make install` builds and
 # installs the extension alone, as PGXS extensions do.  WERROR=1 turns warnings
