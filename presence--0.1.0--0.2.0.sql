@@ -129,11 +129,11 @@ CREATE FUNCTION presence.item_key(status_time timestamptz, status text)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT (least(greatest((extract(epoch FROM item_key.status_time) - 946684800) * 1000000,
-						   -2305843009213693952), 2305843009213693952)::bigint * 4
+						   -1152921504606846976), 1152921504606846976)::bigint * 4
 			+ (ascii(item_key.status) - 48))
 $$;
 COMMENT ON FUNCTION presence.item_key(timestamptz, text) IS
-	'The order of items as one bigint: microseconds since 2000-01-01 (clamped to +-2^61) times 4, plus the status; what presence.sessions.os_key and client_ip_key hold.';
+	'The order of items as one bigint: microseconds since 2000-01-01 (clamped to +-2^60) times 4, plus the status; what presence.sessions.os_key and client_ip_key hold.';
 
 -- The expected state, recomputed by the rules from presence.events and the folds of pruned items.
 CREATE FUNCTION presence.expected_sessions()

@@ -102,7 +102,7 @@ deciding_key(const SessionRow *row, bool anonymous, int64_t *time, ItemStatus *s
 int64_t
 session_item_key(int64_t time, ItemStatus status)
 {
-	const int64_t limit = INT64_C(1) << 61;
+	const int64_t limit = INT64_C(1) << 60;
 
 	if (time > limit)
 		time = limit;

@@ -73,7 +73,7 @@ typedef struct RuleItem
  * The (time, status) order of items as one integer, for the os_key and
  * client_ip_key columns of presence.sessions: time * 4 + the status's rank.
  * Times are those ingest accepts (up to the end of year 9999); one beyond
- * +-2^61 microseconds (year 73,000 and more) is clamped there.
+ * +-2^60 microseconds (past year 38,000) is clamped there.
  */
 extern int64_t session_item_key(int64_t time, ItemStatus status);
 
