@@ -46,7 +46,7 @@
 #include "rows.h"
 
 static const char *const rows_table_names[ROWS_NUM_TABLES] = {
-	"users", "sessions", "events", "seen_signatures"
+	"users", "sessions", "events", "seen_signatures", "retention_state"
 };
 
 typedef struct CallTables
@@ -204,7 +204,7 @@ rows_open(void)
 	ExecInitRangeTable(estate, rtable);
 	/* seen_signatures only when a call binds a signature (rows_get) */
 	for (int i = 0; i < ROWS_NUM_TABLES; i++)
-		if (i != ROWS_SIGNATURES)
+		if (i != ROWS_SIGNATURES && i != ROWS_RETENTION_STATE)
 			rows_open_table(estate, &call->tables[i], i + 1);
 	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
@@ -241,21 +241,26 @@ rows_get(RowsTableId id)
 	return t;
 }
 
-/* Is tgfoid the function whose C entry point is function?  Remembers the last answer. */
+/* Is tgfoid the function whose C entry point is function?  Remembers a few answers. */
 static bool
 trigger_runs(Oid tgfoid, PGFunction function)
 {
-	static Oid	known_oid = InvalidOid;
-	static PGFunction known_function;
+	static struct
+	{
+		Oid			oid;
+		PGFunction	function;
+	}			known[4];
+	static int	next;
 	FmgrInfo	finfo;
 
-	if (tgfoid != known_oid)
-	{
-		fmgr_info(tgfoid, &finfo);
-		known_function = finfo.fn_addr;
-		known_oid = tgfoid;
-	}
-	return known_function == function;
+	for (int i = 0; i < (int) lengthof(known); i++)
+		if (known[i].oid == tgfoid && OidIsValid(tgfoid))
+			return known[i].function == function;
+	fmgr_info(tgfoid, &finfo);
+	known[next].oid = tgfoid;
+	known[next].function = finfo.fn_addr;
+	next = (next + 1) % (int) lengthof(known);
+	return finfo.fn_addr == function;
 }
 
 /* Would the trigger fire now, under session_replication_role? */
@@ -287,6 +292,43 @@ rows_take_over_trigger(RowsTable *t, PGFunction function)
 		return false;
 	t->rri->ri_TrigDesc = NULL;
 	return true;
+}
+
+/*
+ * The column of the first row of table id (a settings table of at most one
+ * row), read with a snapshot taken now, as a statement would; false when the
+ * table is empty or the value null.  Outside a call, and cheaper than a
+ * statement: a heap scan of one page.  The value must be of a by-value type.
+ */
+bool
+rows_read_single(RowsTableId id, const char *column, Datum *value)
+{
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		isnull = true;
+
+	register_callbacks();
+	rel = table_open(rows_table_oids()[id], AccessShareLock);
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int			attnum = attnameAttNum(rel, column, false);
+
+		if (attnum <= 0 || !TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attbyval)
+			elog(ERROR, "presence: column \"%s\" of \"%s\" is missing or not by value",
+				 column, RelationGetRelationName(rel));
+		*value = slot_getattr(slot, attnum, &isnull);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	return !isnull;
 }
 
 /*

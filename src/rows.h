@@ -20,6 +20,7 @@ typedef enum RowsTableId
 	ROWS_SESSIONS,
 	ROWS_EVENTS,
 	ROWS_SIGNATURES,
+	ROWS_RETENTION_STATE,		/* read only, by rows_read_single */
 	ROWS_NUM_TABLES
 } RowsTableId;
 
@@ -39,6 +40,7 @@ extern void rows_open(void);
 extern void rows_close(void);
 extern RowsTable *rows_get(RowsTableId id);
 extern bool rows_take_over_trigger(RowsTable *t, PGFunction function);
+extern bool rows_read_single(RowsTableId id, const char *column, Datum *value);
 /* A column looked up by name, and where its number is kept. */
 typedef struct RowsColumn
 {

@@ -425,17 +425,11 @@ store_write_session(const char *user_id, const char *session_id,
 TimestampTz
 store_load_horizon(void)
 {
-	static SPIPlanPtr plan;
-	TimestampTz horizon = DT_NOBEGIN;
-	bool		isnull;
+	Datum		horizon;
 
-	plan_execute(plan_cached(&plan, "SELECT horizon FROM presence.retention_state", 0, NULL),
-				 NULL, 0, NULL, 1);
-	if (SPI_processed > 0)
-		horizon = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return horizon;
+	if (!rows_read_single(ROWS_RETENTION_STATE, "horizon", &horizon))
+		return DT_NOBEGIN;
+	return DatumGetTimestampTz(horizon);
 }
 
 /* Every configured secret, read once for a call. */
