@@ -405,7 +405,8 @@ COMMENT ON FUNCTION presence.expected_users() IS
  * presence.check(): every stored user and session field that differs from what
  * presence.events and presence.sessions say it must be.  No rows means all is well.
  * A key whose field only a fold of pruned items carries is taken as stored: the
- * item it names is no longer kept.
+ * item it names is no longer kept.  client_ip_key is stored NULL where it would
+ * repeat os_key (session_rules.c).
  */
 CREATE FUNCTION presence.check()
 	RETURNS TABLE (user_id text, session_id text, field text, stored text, expected text)
@@ -429,12 +430,16 @@ CREATE FUNCTION presence.check()
 					 a.last_event_at::text, a.os_key::text, a.client_ip_key::text] AS got,
 			   ARRAY[b.state, b.os, b.client_ip, b.started_at::text, b.ended_at::text,
 					 b.last_event_at::text,
-					 CASE WHEN b.os_key IS NULL AND b.os IS NOT NULL THEN a.os_key
-						  ELSE b.os_key END::text,
+					 k.os_key::text,
 					 CASE WHEN b.client_ip_key IS NULL AND b.client_ip IS NOT NULL
-						  THEN a.client_ip_key ELSE b.client_ip_key END::text] AS want
+						  THEN a.client_ip_key
+						  WHEN b.client_ip_key = k.os_key THEN NULL
+						  ELSE b.client_ip_key END::text] AS want
 		  FROM presence.sessions a
-		  FULL JOIN presence.expected_sessions() b USING (user_id, session_id))
+		  FULL JOIN presence.expected_sessions() b USING (user_id, session_id)
+		 CROSS JOIN LATERAL (
+			SELECT CASE WHEN b.os_key IS NULL AND b.os IS NOT NULL THEN a.os_key
+						ELSE b.os_key END AS os_key) k)
 	SELECT u.user_id, NULL::text, f.name, u.got[f.i], u.want[f.i]
 	  FROM u,
 		   unnest(ARRAY['online_sessions', 'online', 'last_online_at', 'last_offline_at',
@@ -1005,7 +1010,7 @@ COMMENT ON COLUMN presence.users.last_offline_logout IS
 COMMENT ON COLUMN presence.sessions.os_key IS
 	'presence.item_key() of the greatest item that carried os, NULL when none did: a later item takes os only if it is greater.';
 COMMENT ON COLUMN presence.sessions.client_ip_key IS
-	'presence.item_key() of the greatest item that carried client_ip, NULL when none did.';
+	'presence.item_key() of the greatest item that carried client_ip; NULL when none did, or when it is the item os_key names.';
 COMMENT ON TABLE presence.events IS
 	'Every distinct status item received, with its envelope and outcome (applied or stale); the key is the duplicate identity.';
 COMMENT ON TABLE presence.secrets IS

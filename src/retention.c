@@ -350,6 +350,7 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	Datum		values[lengthof(types)];
 	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
+	int64_t		key;
 
 	values[i++] = user_id;
 	values[i++] = CStringGetTextDatum(session_id);
@@ -365,8 +366,8 @@ rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
 	values[i++] = TimestampTzGetDatum(row->last_event_at);
 	isnull[i] = !row->has_os_key;
 	values[i++] = Int64GetDatum(row->os_key);
-	isnull[i] = !row->has_client_ip_key;
-	values[i++] = Int64GetDatum(row->client_ip_key);
+	isnull[i] = !session_stored_client_ip_key(row, &key);
+	values[i++] = Int64GetDatum(key);
 	Assert(i == lengthof(types));
 	plan_execute(plan_cached(&plan,
 					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "

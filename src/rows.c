@@ -13,10 +13,10 @@
  * (rows_take_over_trigger) and applies itself.
  *
  * Visibility follows what SPI gives a statement: the caller locks a row
- * (rows_lock), then rows_begin_reading takes a snapshot, and the lock and
- * each read first make the transaction's earlier writes visible: the call's
- * own, and those of an earlier call in the same SQL statement, which no
- * statement boundary separates from this one.  What a caller locks and why
+ * (rows_insert_draft_or_lock), then rows_begin_reading takes a snapshot,
+ * and the lock and each read first make the transaction's earlier writes
+ * visible: the call's own, and those of an earlier call in the same SQL
+ * statement, which no statement boundary separates from this one.  What a caller locks and why
  * is its own business (store.c's user lock); this layer knows no table's
  * meaning, only their names.
  *
@@ -457,31 +457,6 @@ rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys, int nkeys)
 	return begin_index_scan(t, index, reading_snapshot(), keys, nkeys);
 }
 
-/*
- * Find and lock (FOR UPDATE) the row whose one-column primary key is key.
- * Under REPEATABLE READ a row changed since the transaction's snapshot is a
- * serialization failure, as for SELECT ... FOR UPDATE.
- *
- * The lock is taken with the current command id, so first start a new
- * command: a row version written under the current one (by the previous
- * call of the same statement, say) would be invisible to the lock.
- */
-bool
-rows_lock(RowsTable *t, Datum key)
-{
-	AttrNumber	keycol = t->pkey->rd_index->indkey.values[0];
-
-	CommandCounterIncrement();
-	rows_draft_clear(t);
-	t->draft->tts_values[keycol - 1] = key;
-	t->draft->tts_isnull[keycol - 1] = false;
-	if (!RelationFindReplTupleByIndex(t->rel, RelationGetRelid(t->pkey),
-									  LockTupleExclusive, t->draft, t->found))
-		return false;
-	require_visible_to_transaction(t);
-	return true;
-}
-
 /* Begin a scan of the primary key; fetch rows into t->found. */
 IndexScanDesc
 rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys)
@@ -611,43 +586,116 @@ prepare_speculative(RowsTable *t)
 	t->speculative = true;
 }
 
+/* What one attempt of a speculative insertion did. */
+typedef enum SpeculativeOutcome
+{
+	SPECULATIVE_INSERTED,
+	SPECULATIVE_TAKEN,			/* the key is taken by the row at *conflict */
+	SPECULATIVE_RACED			/* another transaction took the key meanwhile: again */
+} SpeculativeOutcome;
+
 /*
  * Insert t->draft unless its primary key is taken, as INSERT ... ON CONFLICT
- * DO NOTHING does: a speculative insertion, retried if another transaction
- * inserts the same key meanwhile.  False when the key is taken, once its
- * inserter has finished.
+ * does: the pre-check waits for an inserter of the same key to finish and
+ * says where the row it finds is, and the insertion itself is speculative,
+ * so that a row inserted meanwhile is caught.
+ */
+static SpeculativeOutcome
+insert_speculatively(RowsTable *t, ItemPointer conflict)
+{
+	EState	   *estate = call->estate;
+	List	   *arbiters = list_make1_oid(RelationGetRelid(t->pkey));
+	TransactionId xid = GetCurrentTransactionId();
+	bool		taken = false;
+	uint32		token;
+	List	   *recheck;
+
+	prepare_speculative(t);
+	if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, conflict, arbiters))
+		return SPECULATIVE_TAKEN;
+	begin_write(t);
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, t->draft, estate);
+	token = SpeculativeInsertionLockAcquire(xid);
+	table_tuple_insert_speculative(t->rel, t->draft, estate->es_output_cid, 0, NULL, token);
+	recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, false, true, &taken, arbiters);
+	table_tuple_complete_speculative(t->rel, t->draft, token, !taken);
+	SpeculativeInsertionLockRelease(xid);
+	if (!taken)
+		ExecARInsertTriggers(estate, t->rri, t->draft, recheck, NULL);
+	end_write(t);
+	list_free(recheck);
+	return taken ? SPECULATIVE_RACED : SPECULATIVE_INSERTED;
+}
+
+/*
+ * Insert t->draft unless its primary key is taken, as INSERT ... ON CONFLICT
+ * DO NOTHING does.  False when the key is taken, once its inserter has
+ * finished.
  */
 bool
 rows_insert_draft_if_new(RowsTable *t)
 {
-	EState	   *estate = call->estate;
-	List	   *arbiters = list_make1_oid(RelationGetRelid(t->pkey));
+	ItemPointerData conflict;
+	SpeculativeOutcome outcome;
+
+	do
+		outcome = insert_speculatively(t, &conflict);
+	while (outcome == SPECULATIVE_RACED);
+	return outcome == SPECULATIVE_INSERTED;
+}
+
+/*
+ * Lock (FOR UPDATE) the row at tid into t->found, as ON CONFLICT DO UPDATE
+ * locks the row it conflicts with; false when it was updated or deleted
+ * meanwhile (look again), and under REPEATABLE READ that, or a row the
+ * transaction cannot see, is a serialization failure.
+ */
+static bool
+lock_at(RowsTable *t, ItemPointer tid)
+{
+	TM_FailureData tmfd;
+	TM_Result	result = table_tuple_lock(t->rel, tid, GetLatestSnapshot(), t->found,
+										  GetCurrentCommandId(false), LockTupleExclusive,
+										  LockWaitBlock, 0, &tmfd);
+
+	if (result == TM_Ok)
+	{
+		require_visible_to_transaction(t);
+		return true;
+	}
+	if (result != TM_Updated && result != TM_Deleted)
+		elog(ERROR, "presence: unexpected result %d locking a row of \"%s\"",
+			 (int) result, RelationGetRelationName(t->rel));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	return false;
+}
+
+/*
+ * Insert t->draft, or lock the row that has its primary key (as INSERT ...
+ * ON CONFLICT DO UPDATE would, without the update): true when inserted,
+ * false when the existing row is locked in t->found.  One index search
+ * either way.  A new command starts first: a row version written under the
+ * current one (by the previous call of the same statement, say) would be
+ * invisible to the lock.
+ */
+bool
+rows_insert_draft_or_lock(RowsTable *t)
+{
 	ItemPointerData conflict;
 
-	prepare_speculative(t);
+	CommandCounterIncrement();
 	for (;;)
 	{
-		TransactionId xid = GetCurrentTransactionId();
-		bool		taken = false;
-		uint32		token;
-		List	   *recheck;
+		SpeculativeOutcome outcome = insert_speculatively(t, &conflict);
 
-		if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, &conflict, arbiters))
-			return false;
-		begin_write(t);
-		if (t->rel->rd_att->constr)
-			ExecConstraints(t->rri, t->draft, estate);
-		token = SpeculativeInsertionLockAcquire(xid);
-		table_tuple_insert_speculative(t->rel, t->draft, estate->es_output_cid, 0, NULL, token);
-		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, false, true, &taken, arbiters);
-		table_tuple_complete_speculative(t->rel, t->draft, token, !taken);
-		SpeculativeInsertionLockRelease(xid);
-		if (!taken)
-			ExecARInsertTriggers(estate, t->rri, t->draft, recheck, NULL);
-		end_write(t);
-		list_free(recheck);
-		if (!taken)
+		if (outcome == SPECULATIVE_INSERTED)
 			return true;
+		if (outcome == SPECULATIVE_TAKEN && lock_at(t, &conflict))
+			return false;
 	}
 }
 

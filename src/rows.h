@@ -55,7 +55,6 @@ extern void rows_end_reading(void);
 extern void *rows_call_owner(void);
 extern void *rows_call_set_owner(Size size);
 
-extern bool rows_lock(RowsTable *t, Datum key);
 extern bool rows_lookup(RowsTable *t, ScanKey keys, int nkeys);
 extern bool rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys);
 extern IndexScanDesc rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys);
@@ -69,6 +68,7 @@ extern void rows_draft_clear(RowsTable *t);
 extern void rows_draft_from_found(RowsTable *t);
 extern void rows_insert_draft(RowsTable *t);
 extern bool rows_insert_draft_if_new(RowsTable *t);
+extern bool rows_insert_draft_or_lock(RowsTable *t);
 extern void rows_update_found(RowsTable *t);
 extern void rows_update_at(RowsTable *t, ItemPointer tid);
 

@@ -120,6 +120,23 @@ session_keys_moved(const SessionRow *before, const SessionRow *after)
 		before->client_ip_key != after->client_ip_key;
 }
 
+/* client_ip_key as stored: none where it repeats os_key (header). */
+bool
+session_stored_client_ip_key(const SessionRow *row, int64_t *key)
+{
+	*key = row->client_ip_key;
+	return row->has_client_ip_key &&
+		!(row->has_os_key && row->os_key == row->client_ip_key);
+}
+
+/* Read back a client_ip_key stored by session_stored_client_ip_key. */
+void
+session_load_client_ip_key(SessionRow *row, bool stored, int64_t key)
+{
+	row->has_client_ip_key = stored || (row->client_ip != NULL && row->has_os_key);
+	row->client_ip_key = stored ? key : row->os_key;
+}
+
 /* The byte-wise greatest of two copies' values, a value beating none. */
 const char *
 session_greatest_value(const char *a, const char *b)

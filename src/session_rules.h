@@ -88,6 +88,14 @@ extern bool session_apply(SessionRow *row, const RuleItem *item);
 extern bool session_keys_moved(const SessionRow *before, const SessionRow *after);
 
 /*
+ * presence.sessions.client_ip_key as stored: NULL (false) where it would
+ * repeat os_key, as it does whenever one item carried both, or where no item
+ * carried client_ip; session_load_client_ip_key reads it back.
+ */
+extern bool session_stored_client_ip_key(const SessionRow *row, int64_t *key);
+extern void session_load_client_ip_key(SessionRow *row, bool stored, int64_t key);
+
+/*
  * Of two copies' values of os or client_ip, the one an item keeps: the
  * byte-wise greatest, a value beating none (doc/rules.md section 3.3).
  */

@@ -113,29 +113,22 @@ bool
 store_lock_user(const char *user_id)
 {
 	RowsTable *u = rows_get(ROWS_USERS);
-	Datum		key = CStringGetTextDatum(user_id);
 
 	store_release_user();
-	for (;;)
+	rows_draft_clear(u);
+	rows_set_text(u->draft, ucol->user_id, user_id);
+	rows_set_int32(u->draft, ucol->online_sessions, 0);
+	rows_set_bool(u->draft, ucol->online, false);
+	rows_set_bool(u->draft, ucol->logged_out, false);
+	rows_set_bool(u->draft, ucol->last_offline_logout, false);
+	rows_set_time(u->draft, ucol->updated_at, true, GetCurrentTransactionStartTimestamp());
+	if (rows_insert_draft_or_lock(u))
 	{
-		if (rows_lock(u, key))
-		{
-			hold_user(user_id, &u->found->tts_tid, false);
-			return false;
-		}
-		rows_draft_clear(u);
-		rows_set_text(u->draft, ucol->user_id, user_id);
-		rows_set_int32(u->draft, ucol->online_sessions, 0);
-		rows_set_bool(u->draft, ucol->online, false);
-		rows_set_bool(u->draft, ucol->logged_out, false);
-		rows_set_bool(u->draft, ucol->last_offline_logout, false);
-		rows_set_time(u->draft, ucol->updated_at, true, GetCurrentTransactionStartTimestamp());
-		if (rows_insert_draft_if_new(u))
-		{
-			hold_user(user_id, &u->draft->tts_tid, true);
-			return true;
-		}
+		hold_user(user_id, &u->draft->tts_tid, true);
+		return true;
 	}
+	hold_user(user_id, &u->found->tts_tid, false);
+	return false;
 }
 
 /* Done with the locked user: write its row, once, if the triggers changed it. */
@@ -295,6 +288,7 @@ store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 	ScanKeyData keys[2];
 	bool		isnull;
 	char	   *state;
+	int64		key;
 
 	memset(row, 0, sizeof(SessionRow));
 	rows_key_text(&keys[0], 1, user_id);
@@ -314,8 +308,8 @@ store_read_session(const char *user_id, const char *session_id, SessionRow *row)
 	row->last_event_at = rows_get_time(t->found, scol->last_event_at, &isnull);
 	row->os_key = rows_get_int64(t->found, scol->os_key, &isnull);
 	row->has_os_key = !isnull;
-	row->client_ip_key = rows_get_int64(t->found, scol->client_ip_key, &isnull);
-	row->has_client_ip_key = !isnull;
+	key = rows_get_int64(t->found, scol->client_ip_key, &isnull);
+	session_load_client_ip_key(row, !isnull, key);
 }
 
 static bool
@@ -395,6 +389,8 @@ store_write_session(const char *user_id, const char *session_id,
 {
 	RowsTable *t = rows_get(ROWS_SESSIONS);
 	TupleTableSlot *slot = t->draft;
+	int64_t		key;
+	bool		stored;
 
 	if (is_new)
 	{
@@ -411,7 +407,8 @@ store_write_session(const char *user_id, const char *session_id,
 	rows_set_time(slot, scol->ended_at, row->has_ended, row->ended_at);
 	rows_set_time(slot, scol->last_event_at, true, row->last_event_at);
 	rows_set_int64(slot, scol->os_key, row->has_os_key, row->os_key);
-	rows_set_int64(slot, scol->client_ip_key, row->has_client_ip_key, row->client_ip_key);
+	stored = session_stored_client_ip_key(row, &key);
+	rows_set_int64(slot, scol->client_ip_key, stored, key);
 	rows_set_time(slot, scol->updated_at, true, GetCurrentTransactionStartTimestamp());
 	if (is_new)
 		rows_insert_draft(t);
