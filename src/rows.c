@@ -67,6 +67,8 @@ typedef struct CallTables
 static CallTables *call;
 static bool callbacks_registered;
 
+static void write_all_later_rows(void);
+
 /* Bumped by every relcache invalidation: cached column numbers are then stale. */
 static uint64 generation = 1;
 
@@ -216,6 +218,7 @@ rows_close(void)
 {
 	EState	   *estate = call->estate;
 
+	write_all_later_rows();
 	rows_end_reading();
 	EvalPlanQualEnd(&call->epqstate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
@@ -392,6 +395,40 @@ rows_call_set_owner(Size size)
 	return call->owner;
 }
 
+/* Write the rows t holds for later: one multi-insert, then their index entries. */
+static void
+write_later_rows(RowsTable *t)
+{
+	EState	   *estate = call->estate;
+	CommandId	cid = GetCurrentCommandId(true);
+
+	if (t->nlater == 0)
+		return;
+	if (t->nlater == 1)
+		table_tuple_insert(t->rel, t->later[0], cid, 0, NULL);
+	else
+		table_multi_insert(t->rel, t->later, t->nlater, cid, 0, NULL);
+	estate->es_output_cid = cid;
+	for (int i = 0; i < t->nlater; i++)
+	{
+		List	   *recheck = ExecInsertIndexTuples(t->rri, t->later[i], estate, false,
+													false, NULL, NIL);
+
+		list_free(recheck);
+		ExecClearTuple(t->later[i]);
+	}
+	t->nlater = 0;
+}
+
+/* Write every row the call holds for later, at its end. */
+static void
+write_all_later_rows(void)
+{
+	for (int i = 0; i < ROWS_NUM_TABLES; i++)
+		if (call->tables[i].rri != NULL)
+			write_later_rows(&call->tables[i]);
+}
+
 /* Make this call's earlier writes, and those of the triggers, visible. */
 static Snapshot
 reading_snapshot(void)
@@ -454,6 +491,7 @@ rows_index(RowsTable *t, const char *name)
 IndexScanDesc
 rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys, int nkeys)
 {
+	write_later_rows(t);
 	return begin_index_scan(t, index, reading_snapshot(), keys, nkeys);
 }
 
@@ -461,6 +499,7 @@ rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys, int nkeys)
 IndexScanDesc
 rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys)
 {
+	write_later_rows(t);
 	return begin_key_scan(t, reading_snapshot(), keys, nkeys);
 }
 
@@ -501,6 +540,7 @@ rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys)
 	IndexScanDesc scan;
 	bool		found;
 
+	write_later_rows(t);
 	CommandCounterIncrement();
 	scan = begin_key_scan(t, GetLatestSnapshot(), keys, nkeys);
 	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
@@ -566,6 +606,40 @@ rows_insert_draft(RowsTable *t)
 	end_write(t);
 }
 
+/* How many rows a table holds for later before it writes them. */
+#define ROWS_LATER_MAX 64
+
+/*
+ * Insert t->draft later: at the next read of t, at the call's end, or with
+ * the next 63, in one multi-insert as COPY writes rows (one WAL record per
+ * page instead of one per row).  Constraints are checked now.  Only for a
+ * table whose triggers the caller took over (none is left to fire); else
+ * the row is inserted at once.
+ */
+void
+rows_insert_draft_later(RowsTable *t)
+{
+	EState	   *estate = call->estate;
+	MemoryContext old;
+
+	if (t->rri->ri_TrigDesc != NULL)
+	{
+		rows_insert_draft(t);
+		return;
+	}
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	if (t->later == NULL)
+		t->later = palloc0(sizeof(TupleTableSlot *) * ROWS_LATER_MAX);
+	if (t->later[t->nlater] == NULL)
+		t->later[t->nlater] = table_slot_create(t->rel, &estate->es_tupleTable);
+	MemoryContextSwitchTo(old);
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, t->draft, estate);
+	ExecCopySlot(t->later[t->nlater++], t->draft);
+	if (t->nlater == ROWS_LATER_MAX)
+		write_later_rows(t);
+}
+
 /*
  * What ExecOpenIndices(..., true) adds for ON CONFLICT, once per call and
  * only for the tables a caller inserts into that way.
@@ -611,6 +685,7 @@ insert_speculatively(RowsTable *t, ItemPointer conflict)
 	List	   *recheck;
 
 	prepare_speculative(t);
+	write_later_rows(t);
 	if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, conflict, arbiters))
 		return SPECULATIVE_TAKEN;
 	begin_write(t);

@@ -34,6 +34,8 @@ typedef struct RowsTable
 	TupleTableSlot *draft;		/* a row being built to write */
 	TupleTableSlot *probe;		/* rows read beside found (a second cursor) */
 	bool		speculative;	/* index info for ON CONFLICT is built */
+	TupleTableSlot **later;		/* rows_insert_draft_later's rows, not yet written */
+	int			nlater;
 } RowsTable;
 
 extern void rows_open(void);
@@ -69,6 +71,7 @@ extern void rows_draft_from_found(RowsTable *t);
 extern void rows_insert_draft(RowsTable *t);
 extern bool rows_insert_draft_if_new(RowsTable *t);
 extern bool rows_insert_draft_or_lock(RowsTable *t);
+extern void rows_insert_draft_later(RowsTable *t);
 extern void rows_update_found(RowsTable *t);
 extern void rows_update_at(RowsTable *t, ItemPointer tid);
 

@@ -356,7 +356,7 @@ store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known)
 	rows_set_text(slot, ecol->client_ip, ev->client_ip);
 	rows_set_time(slot, ecol->received_at, true, GetCurrentTransactionStartTimestamp());
 	rows_set_text(slot, ecol->outcome, ev->stale ? "stale" : "applied");
-	rows_insert_draft(t);
+	rows_insert_draft_later(t);
 	if (locked_user()->events_direct)
 		store_user_note_item(ev->user_id, ev->status, ev->status_time);
 	return true;
@@ -411,7 +411,7 @@ store_write_session(const char *user_id, const char *session_id,
 	rows_set_int64(slot, scol->client_ip_key, stored, key);
 	rows_set_time(slot, scol->updated_at, true, GetCurrentTransactionStartTimestamp());
 	if (is_new)
-		rows_insert_draft(t);
+		rows_insert_draft_later(t);
 	else
 		rows_update_found(t);
 	if (locked_user()->sessions_direct && (row->state == SESSION_ONLINE) != was_online)
