@@ -301,10 +301,11 @@ rows_take_over_trigger(RowsTable *t, PGFunction function)
  * The column of the first row of table id (a settings table of at most one
  * row), read with a snapshot taken now, as a statement would; false when the
  * table is empty or the value null.  Outside a call, and cheaper than a
- * statement: a heap scan of one page.  The value must be of a by-value type.
+ * statement: a heap scan of one page.  The column's number is looked up as
+ * rows_find_columns does (found_at is the caller's); its type must be by value.
  */
 bool
-rows_read_single(RowsTableId id, const char *column, Datum *value)
+rows_read_single(RowsTableId id, const RowsColumn *column, uint64 *found_at, Datum *value)
 {
 	Relation	rel;
 	Snapshot	snapshot;
@@ -318,15 +319,12 @@ rows_read_single(RowsTableId id, const char *column, Datum *value)
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
+	rows_find_columns(rel, column, 1, found_at);
+	if (!TupleDescAttr(RelationGetDescr(rel), *column->attnum - 1)->attbyval)
+		elog(ERROR, "presence: column \"%s\" of \"%s\" is not of a by-value type",
+			 column->name, RelationGetRelationName(rel));
 	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		int			attnum = attnameAttNum(rel, column, false);
-
-		if (attnum <= 0 || !TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attbyval)
-			elog(ERROR, "presence: column \"%s\" of \"%s\" is missing or not by value",
-				 column, RelationGetRelationName(rel));
-		*value = slot_getattr(slot, attnum, &isnull);
-	}
+		*value = slot_getattr(slot, *column->attnum, &isnull);
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
@@ -598,7 +596,7 @@ end_write(RowsTable *t)
 }
 
 /* Insert t->draft, firing the row triggers. */
-void
+static void
 rows_insert_draft(RowsTable *t)
 {
 	begin_write(t);

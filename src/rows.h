@@ -42,13 +42,15 @@ extern void rows_open(void);
 extern void rows_close(void);
 extern RowsTable *rows_get(RowsTableId id);
 extern bool rows_take_over_trigger(RowsTable *t, PGFunction function);
-extern bool rows_read_single(RowsTableId id, const char *column, Datum *value);
 /* A column looked up by name, and where its number is kept. */
 typedef struct RowsColumn
 {
 	const char *name;
 	AttrNumber *attnum;
 } RowsColumn;
+
+extern bool rows_read_single(RowsTableId id, const RowsColumn *column, uint64 *found_at,
+							 Datum *value);
 
 extern void rows_find_columns(Relation rel, const RowsColumn *refs, int n, uint64 *found_at);
 
@@ -68,7 +70,6 @@ extern void rows_scan_end(IndexScanDesc scan);
 
 extern void rows_draft_clear(RowsTable *t);
 extern void rows_draft_from_found(RowsTable *t);
-extern void rows_insert_draft(RowsTable *t);
 extern bool rows_insert_draft_if_new(RowsTable *t);
 extern bool rows_insert_draft_or_lock(RowsTable *t);
 extern void rows_insert_draft_later(RowsTable *t);

@@ -422,9 +422,12 @@ store_write_session(const char *user_id, const char *session_id,
 TimestampTz
 store_load_horizon(void)
 {
+	static AttrNumber horizon_column;
+	static const RowsColumn column = {"horizon", &horizon_column};
+	static uint64 found_at;
 	Datum		horizon;
 
-	if (!rows_read_single(ROWS_RETENTION_STATE, "horizon", &horizon))
+	if (!rows_read_single(ROWS_RETENTION_STATE, &column, &found_at, &horizon))
 		return DT_NOBEGIN;
 	return DatumGetTimestampTz(horizon);
 }
