@@ -4,7 +4,7 @@
 -- every session of a user for each session that ended.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(15);
+SELECT plan(17);
 
 CREATE FUNCTION pg_temp.fetched(rel text) RETURNS bigint LANGUAGE sql AS $$
 	SELECT coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
@@ -60,6 +60,19 @@ SELECT is((presence_ingest_unsigned(pg_temp.body(
 	'a connect between the two is applied (it moves started_at)');
 SELECT is(os, 'A', 'but it does not take os: a greater item carried os')
   FROM presence.sessions WHERE user_id = 'ba_k';
+
+-- New events and sessions are written 64 at a time (a multi-insert) at the call's end or at
+-- the next read of their table: a copy of a new item in the same call must still be found.
+SELECT is(ARRAY[r.applied, r.duplicates],  ARRAY[70, 1],
+	'70 new items and a copy of one of them in one call: 70 applied, 1 duplicate')
+  FROM presence_ingest_unsigned(pg_temp.body(
+	(SELECT string_agg(format('{"status":"0","userId":"ba_m","sessionId":"m%s","time":%s,"os":"iOS"}',
+							  g, 1730192400000 + g), ',') FROM generate_series(1, 70) g)
+	|| ',{"status":"0","userId":"ba_m","sessionId":"m3","time":1730192400003,"os":"PC"}')) r;
+SELECT is(ARRAY[(SELECT count(*)::int FROM presence.events WHERE user_id = 'ba_m'),
+				(SELECT count(*)::int FROM presence.sessions WHERE user_id = 'ba_m'),
+				(SELECT online_sessions FROM presence.users WHERE user_id = 'ba_m')],
+	ARRAY[70, 70, 70], 'all 70 events and sessions are written, and the user counts them');
 
 -- A trigger of the user's own on presence.sessions: ingest then fires every trigger of the
 -- table, its own users trigger too, instead of applying the users rule itself.
