@@ -3,10 +3,10 @@
 # (prove -e bash fuzz/run_sql_ascii.sh).
 #
 # In a UTF8 database invalid UTF-8 never reaches a text argument, so
-# test/sql/mutation.sql cannot feed it there.  This script creates a
+# test/pgtap/mutation.sql cannot feed it there.  This script creates a
 # SQL_ASCII database (createdb -E SQL_ASCII -T template0), loads presence and
 # pgtap, feeds a few bodies with raw bytes written as E'\xff' literals, then
-# runs test/sql/mutation.sql in that database, where its mutator also inserts
+# runs test/pgtap/mutation.sql in that database, where its mutator also inserts
 # bytes that are not UTF-8 (chr(128..255) are single bytes there).  Same rules
 # as in UTF8: the backend survives, rejections are class 22 or 54000, both
 # entry points agree, accepted values equal what jsonb reads, presence.check()
@@ -97,11 +97,11 @@ done <<<"$results"
 # The mutation test, in this database.
 start=$(date +%s)
 out=$(PGOPTIONS="${PGOPTIONS:-} -c presence_test.mutation_bodies=$bodies" \
-	pg_prove -v -d "$db" "$here/../test/sql/mutation.sql" 2>&1)
+	pg_prove -v -d "$db" "$here/../test/pgtap/mutation.sql" 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -E '^#|not ok' | sed 's/^/# /'
 tap "$([ $rc -eq 0 ] && echo t || echo f)" \
-	"test/sql/mutation.sql passes in SQL_ASCII with $bodies mutants ($(($(date +%s) - start))s)" \
+	"test/pgtap/mutation.sql passes in SQL_ASCII with $bodies mutants ($(($(date +%s) - start))s)" \
 	"$(printf '%s\n' "$out" | tail -15)"
 notutf8=$(printf '%s\n' "$out" | sed -n 's/^# \([0-9]*\) accepted bodies hold bytes that are not UTF-8.*/\1/p')
 tap "$([ "${notutf8:-0}" -gt 0 ] && echo t || echo f)" \

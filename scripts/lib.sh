@@ -2,12 +2,28 @@
 # Sourced, not run: installs what is missing, builds, and runs a private
 # PostgreSQL cluster as an unprivileged user in its own directory and port.
 
-PG_MAJOR=${PG_MAJOR:-15}
+# The PostgreSQL major this machine's distribution ships (contract section 13):
+# 15 on Debian 12, 17 on Debian 13, 18 on the suite after it; or PG_MAJOR.
+distribution_major() {
+	local codename candidate
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	case $codename in
+		bookworm) echo 15; return ;;
+		trixie) echo 17; return ;;
+		forky) echo 18; return ;;
+	esac
+	# Another Debian or Ubuntu: the major of its 'postgresql' package (e.g. 16+257).
+	candidate=$(apt-cache policy postgresql 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9][0-9]*\)+.*/\1/p')
+	echo "${candidate:-15}"
+}
+
+PG_MAJOR=${PG_MAJOR:-$(distribution_major)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev libcurl4-openssl-dev pkg-config
-	build-essential curl python3 python3-psycopg2 cppcheck clang-tidy
-	clang libclang-rt-14-dev pgbouncer postgresql-$PG_MAJOR-plproxy"
+	build-essential curl python3 python3-psycopg2 pgbouncer postgresql-$PG_MAJOR-plproxy"
+# The static checks and the fuzzers: clang 14's tools, as Debian 12 ships them.
+LINT_PACKAGES="cppcheck clang-tidy clang libclang-rt-dev"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
