@@ -10,7 +10,7 @@
 #define PRESENCE_VERSION_H
 
 /* The extension version this library was built for (presence.control's default_version). */
-#define PRESENCE_LIBRARY_VERSION "0.2.0"
+#define PRESENCE_LIBRARY_VERSION "0.3.0"
 
 extern void presence_require_sql_version(void);
 

@@ -130,8 +130,9 @@ old_library() {
 	local rev=${PRESENCE_OLD_REV:-}
 	if [ -z "$rev" ]; then
 		git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1 || skip_all "no git history to build the 0.1.0 library from"
-		rev=$(git -C "$REPO_ROOT" log --format=%H -1 -S"default_version = '0.2.0'" -- presence.control)
-		[ -n "$rev" ] || skip_all "no 0.2.0 in the git history of presence.control"
+		# The newest commit that changed how often the 0.1.0 line appears is the one that left 0.1.0.
+		rev=$(git -C "$REPO_ROOT" log --format=%H -1 -S"default_version = '0.1.0'" -- presence.control)
+		[ -n "$rev" ] || skip_all "no 0.1.0 in the git history of presence.control"
 		rev=$rev^
 	fi
 	git -C "$REPO_ROOT" show "$rev:presence.control" | grep -q "default_version = '0.1.0'" ||
