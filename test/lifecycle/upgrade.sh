@@ -22,6 +22,8 @@ plan 27
 
 private_install
 old_library
+[ "$OLD_LIBRARY" != none ] ||
+	skip_all "the 0.1.0 library builds only on PostgreSQL 15 (here a fresh install is itself the chain from 0.1.0)"
 use_library "$WORK/old/presence.so"
 start_private
 
