@@ -72,7 +72,7 @@ ok "$(psql -X -q -v ON_ERROR_STOP=1 -d nosecrets -f "$WORK/nosecrets.sql" 2>"$WO
 for f in plain custom upgraded nosecrets; do
 	if [ -s "$WORK/$f.out" ]; then diag "$f restore said:"; sed 's/^/#   /' "$WORK/$f.out" | head -20; fi
 done
-ok "$(grep -q "$ROTATED_SECRET" "$WORK/s.sql"; echo $?)" "(a plain dump holds the secrets in plain text, as the README warns)"
+ok "$(grep -q "$ROTATED_SECRET" "$WORK/s.sql"; echo $?)" "(a plain dump holds the secrets in plain text, as doc/operations.md warns)"
 ok "$(grep -q "$ROTATED_SECRET" "$WORK/nosecrets.sql"; echo $((1 - $?)))" \
 	"(and --exclude-table-data=presence.secrets leaves them out)"
 
