@@ -4,6 +4,7 @@
 #   make http && make install-http        presence-http, the HTTP shim (src/http)
 #   make installcheck                     pg_regress and the isolation specs
 #   make lint, make bench                 static checks; benchmarks (BENCHMARKS.md)
+#   make check-GROUP                      scripts/test GROUP (scripts/test --list)
 #   WERROR=1                              warnings are errors (extension and shim)
 
 EXTENSION = presence presence_router
@@ -51,6 +52,14 @@ lint:
 		$(LINT_INCLUDES) src/*.c src/http/*.c
 	clang-tidy --quiet src/*.c src/http/*.c -- $(LINT_INCLUDES) -I/usr/include/postgresql/internal
 .PHONY: lint
+
+# One target per group of scripts/test --list: make check-http is scripts/test http
+# (test/README.md).  A throwaway cluster of its own each; PRESENCE_TEST_PORT picks its port.
+TEST_GROUPS = $(shell scripts/test --list 2>/dev/null | cut -d' ' -f1)
+CHECK_TARGETS = $(addprefix check-,$(TEST_GROUPS))
+$(CHECK_TARGETS): check-%:
+	scripts/test $*
+.PHONY: $(CHECK_TARGETS)
 
 # Benchmarks (BENCHMARKS.md): a throwaway server, every figure, one table.
 bench:
