@@ -6,6 +6,7 @@
 #   make lint, make bench                 static checks; benchmarks (BENCHMARKS.md)
 #   make check-GROUP                      scripts/test GROUP (scripts/test --list)
 #   WERROR=1                              warnings are errors (extension and shim)
+#   ASSERTS=1                             Assert() checked (-DUSE_ASSERT_CHECKING), as scripts/test builds
 
 EXTENSION = presence presence_router
 MODULE_big = presence
@@ -23,13 +24,19 @@ ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror) $(if $(ASSERTS),-DUSE_ASSERT_CHECKING)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies (without --enable-depend), so an object
 # would keep a struct's old layout: every object is rebuilt when a header changes.
 $(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
+
+# Nor does it track the flags: .build-flags holds those of the last build, and
+# a change of WERROR or ASSERTS rebuilds every object.
+BUILD_FLAGS := WERROR=$(WERROR) ASSERTS=$(ASSERTS)
+$(shell [ "$$(cat .build-flags 2>/dev/null)" = '$(BUILD_FLAGS)' ] || echo '$(BUILD_FLAGS)' > .build-flags)
+$(OBJS) $(OBJS:.o=.bc): .build-flags
 
 # The HTTP shim lives in src/http and reaches the extension only through SQL.
 # It has targets of its own, so that plain `make && make install` builds and

@@ -19,7 +19,10 @@
 
 #include "presence.h"
 
-/* The executor and GUC calls of this library are PostgreSQL 15's and later's. */
+/*
+ * The executor and GUC calls of this library are those of PostgreSQL 15 and
+ * later; the tests run on 15, 17 and 18, and 16 builds untested (README).
+ */
 #if PG_VERSION_NUM < 150000
 #error "presence needs PostgreSQL 15 or later"
 #endif
