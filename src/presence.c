@@ -18,6 +18,8 @@
 #include "utils/guc.h"
 
 #include "presence.h"
+#include "store.h"
+#include "triggers.h"
 
 /*
  * The executor and GUC calls of this library are those of PostgreSQL 15 and
@@ -55,10 +57,11 @@ check_retention(char **newval, void **extra, GucSource source)
 
 void		_PG_init(void);
 
-/* Module load: define the presence.* settings. */
+/* Module load: define the presence.* settings; tell the store of the users triggers. */
 void
 _PG_init(void)
 {
+	store_set_user_triggers(presence_users_follow_events, presence_users_follow_sessions);
 	DefineCustomIntVariable("presence.signature_max_age",
 							"Largest accepted distance, in seconds, between a delivery's signTimestamp and the server clock.",
 							"0 turns the age check off.",
