@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the presence benchmark, in one run of under 10 minutes.
 #
-# Starts its own throwaway PostgreSQL 15 server (initdb in a temporary
+# Starts its own throwaway PostgreSQL server, of the major scripts/lib.sh picks (initdb in a temporary
 # directory, its own socket directory and port, shared_preload_libraries =
 # 'presence'; as the 'postgres' account when run as root; never a system
 # cluster), runs every figure of BENCHMARKS.md against that one server,

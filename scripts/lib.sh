@@ -53,11 +53,14 @@ install_extension() {
 }
 
 # Build the extension and the shim (warnings are errors), and install both
-# into PostgreSQL: `make && make http`, then `make install install-http`.
+# into PostgreSQL: `make && make http`, then `make install install-http`.  The
+# tests' build checks every Assert() (ASSERTS=1: -DUSE_ASSERT_CHECKING), as a
+# server built with --enable-cassert would; it loads into any server, since
+# ExceptionalCondition() is in every build.
 build_and_install() {
-	say "building with PostgreSQL $PG_MAJOR"
-	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all http >/dev/null
-	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install install-http >/dev/null
+	say "building with PostgreSQL $PG_MAJOR, assertions checked"
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 ASSERTS=1 all http >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 ASSERTS=1 install install-http >/dev/null
 }
 
 # The account that runs the cluster: ourselves, or 'postgres' when we are root.

@@ -101,7 +101,7 @@ append_text(StringInfo buf, const char *key, const char *value)
 }
 
 /* The JSON message the feed sends for a user (and a session, when given). */
-char *
+static char *
 feed_payload(const char *user_id, const UserRow *u, const char *session_id,
 			 const SessionRow *s)
 {

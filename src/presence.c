@@ -18,6 +18,8 @@
 #include "utils/guc.h"
 
 #include "presence.h"
+#include "store.h"
+#include "triggers.h"
 
 /* presence_compat.h refuses a PostgreSQL older than 15. */
 #include "presence_compat.h"
@@ -50,10 +52,11 @@ check_retention(char **newval, void **extra, GucSource source)
 
 void		_PG_init(void);
 
-/* Module load: define the presence.* settings. */
+/* Module load: define the presence.* settings; tell the store of the users triggers. */
 void
 _PG_init(void)
 {
+	store_set_user_triggers(presence_users_follow_events, presence_users_follow_sessions);
 	DefineCustomIntVariable("presence.signature_max_age",
 							"Largest accepted distance, in seconds, between a delivery's signTimestamp and the server clock.",
 							"0 turns the age check off.",
