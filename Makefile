@@ -17,7 +17,7 @@ DATA = presence--0.1.0.sql presence--0.1.0--0.2.0.sql presence--0.2.0--0.3.0.sql
 	presence_router--0.2.0.sql presence_router--0.2.0--0.3.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
-REGRESS = setup parse rules signatures transactions backfill reconcile history retention
+REGRESS = setup parse rules signatures transactions read_only backfill reconcile history retention
 REGRESS_OPTS = --inputdir=.
 ISOLATION = concurrent_ingest repeatable_read signature_twins
 ISOLATION_OPTS = --load-extension=presence

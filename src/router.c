@@ -470,6 +470,7 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 	Delivery   *deliveries;
 	int			n;
 
+	presence_require_writable("presence.partition_apply()");
 	presence_require_sql_version();
 	deliveries = share_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);

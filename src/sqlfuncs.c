@@ -115,6 +115,7 @@ presence_ingest(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_writable("presence_ingest()");
 	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	d.verify = true;
@@ -130,6 +131,7 @@ presence_ingest_unsigned(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_writable("presence_ingest_unsigned()");
 	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	return ingest_one(fcinfo, &d);
@@ -293,6 +295,7 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 	Delivery   *deliveries;
 	int			n;
 
+	presence_require_writable("presence_ingest_batch()");
 	presence_require_sql_version();
 	deliveries = batch_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);
