@@ -16,7 +16,7 @@ set -uo pipefail
 
 SECRET=major-secret
 base_port=${PRESENCE_TEST_PORT:-54390}
-STEPS=6	# PASS/FAIL lines a restore step prints
+STEPS=7	# PASS/FAIL lines a restore step prints
 
 # ---------- a part, run inside a chroot: restore FROM_PORT PORT [KEEP] ----------
 # Dump the server on 127.0.0.1:FROM_PORT into a new cluster of this chroot's
@@ -30,14 +30,16 @@ restore_part() {
 	make -s -C /src PG_CONFIG="$PG_BIN/pg_config" install >/dev/null 2>&1 || echo "FAIL the extension builds here"
 	make -s -C /src clean PG_CONFIG="$PG_BIN/pg_config" >/dev/null 2>&1
 	dir=$WORK/pg-$port
-	start_part_cluster "$dir" "$port" tcp
+	start_part_cluster "$dir" "$port" tcp || echo "FAIL a cluster of this major starts"
+	port=$PGPORT
 	"$PG_BIN/pg_dump" -h 127.0.0.1 -p "$from" -U postgres -Fc -f "$dir/source.dump" presence
-	check "$("$PG_BIN/pg_dump" --version | cut -d' ' -f3-4): pg_dump of the older server and pg_restore -j 2" \
+	check "$("$PG_BIN/pg_dump" --version | cut -d' ' -f3): pg_dump of the older server and pg_restore -j 2" \
 		bash -c "createdb presence && pg_restore -j 2 -e -d presence '$dir/source.dump' >'$dir/restore.log' 2>&1"
 	src_rows=$(rows -h 127.0.0.1 -p "$from")
 	rows=$(rows)
 	check "every row of every table of schema presence is the source's ($(wc -l <<<"$rows") lines)" \
 		equal "$rows" "$src_rows"
+	check "(and the source had rows to compare: more than 100 lines)" test "$(wc -l <<<"$src_rows")" -gt 100
 	check "presence.check() is empty" equal "$(psql -qAtX -d presence -c 'SELECT count(*) FROM presence.check()')" 0
 	check "the extension is at 0.3.0" \
 		equal "$(psql -qAtX -d presence -c "SELECT extversion FROM pg_extension WHERE extname = 'presence'")" 0.3.0
@@ -48,7 +50,7 @@ restore_part() {
 		equal "$(NONCE=$(cat "$WORK/seen.nonce") TS=$(cat "$WORK/seen.ts") SIG=$(cat "$WORK/seen.sig") \
 			PGOPTIONS='-c presence.signature_max_age=0' ingest "$(envelope forged mallory 0 s9)")" 28000
 	if [ -n "$keep" ]; then
-		touch "$WORK/ready-$port"
+		echo "$port" >"$WORK/ready"
 		for _ in $(seq 1 1200); do [ -f "$WORK/done" ] && break; sleep 0.5; done
 	fi
 	stop_part_cluster "$dir"
@@ -89,13 +91,14 @@ bg=
 cleanup() {
 	touch "$WORK/done"
 	[ -n "$bg" ] && wait "$bg"
-	stop_part_cluster "$WORK/pg-$p_old"
+	stop_part_cluster "$WORK/pg-source"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 # The source, on this machine's major: a history of deliveries and maintain().
-start_part_cluster "$WORK/pg-$p_old" "$p_old" tcp
+start_part_cluster "$WORK/pg-source" "$p_old" tcp || bail "the source cluster does not start"
+p_old=$PGPORT
 createdb presence
 psql -qX -v ON_ERROR_STOP=1 -d presence >/dev/null <<SQL
 CREATE EXTENSION presence;
@@ -120,11 +123,12 @@ ok "$([ "$(psql -qAtX -d presence -c 'SELECT count(*) FROM presence.check()')" =
 	>"$WORK/17.out" 2>&1 &
 bg=$!
 for _ in $(seq 1 1200); do
-	[ -f "$WORK/ready-$p17" ] && break
+	[ -s "$WORK/ready" ] && break
 	kill -0 "$bg" 2>/dev/null || break
 	sleep 0.5
 done
-"$REPO_ROOT/scripts/chroot" 18 test/majors/dump_restore.sh restore "$CHROOT_WORK" "$p17" "$p18" \
+p17=$(cat "$WORK/ready" 2>/dev/null)
+"$REPO_ROOT/scripts/chroot" 18 test/majors/dump_restore.sh restore "$CHROOT_WORK" "${p17:-1}" "$p18" \
 	>"$WORK/18.out" 2>&1
 touch "$WORK/done"
 wait "$bg"

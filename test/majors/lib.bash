@@ -12,6 +12,7 @@ FAILED=0
 
 plan() { echo "1..$1"; }
 diag() { printf '# %s\n' "$*"; }
+bail() { echo "Bail out! $*"; exit 255; }
 ok() {	# ok <status> <description>
 	TEST_NO=$((TEST_NO + 1))
 	if [ "$1" -eq 0 ]; then echo "ok $TEST_NO - $2"; else echo "not ok $TEST_NO - $2"; FAILED=$((FAILED + 1)); fi
@@ -43,19 +44,29 @@ equal() {
 # A part's own cluster: start_part_cluster DIR PORT [TCP] starts PostgreSQL of
 # the major that PG_BIN names in DIR, on a socket in DIR, and on 127.0.0.1 too
 # when TCP is given, as the postgres account; PGHOST and PGPORT point at it.
+# A TCP port that another program holds (an outgoing connection may have it
+# as its local port) is passed over for the next one: PGPORT says which.
 start_part_cluster() {
-	local dir=$1 port=$2 tcp=${3:-}
+	local dir=$1 port=$2 tcp=${3:-} try
 	mkdir -p "$dir"
 	chown postgres: "$dir"
-	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
-	cat >>"$dir/data/postgresql.conf" <<CONF
+	for try in 1 2 3 4 5; do
+		rm -rf "$dir/data"
+		runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+		cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '${tcp:+127.0.0.1}'
 port = $port
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'presence'
 CONF
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
-	export PGHOST=$dir PGPORT=$port PGUSER=postgres
+		if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null; then
+			export PGHOST=$dir PGPORT=$port PGUSER=postgres
+			return 0
+		fi
+		echo "port $port: $(grep -m1 -E 'FATAL|could not' "$dir/server.log")"
+		port=$((port + 100))
+	done
+	return 1
 }
 stop_part_cluster() {
 	[ -f "$1/data/postmaster.pid" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1
