@@ -187,7 +187,9 @@ read_user_fold(Datum user_id, UserFold *fold)
 	fold->last_offline_at = column_time(row, desc, 2, &isnull);
 	status = column_text(row, desc, 3);
 	fold->has_end = !isnull && status != NULL;
-	fold->last_end_status = status ? (ItemStatus) status[0] : 0;
+	fold->last_end_status = 0;
+	if (status != NULL && !item_status_from_text(status, &fold->last_end_status))
+		elog(ERROR, "presence: a user's fold has the status \"%s\"", status);
 }
 
 /* Fold one pruned item into the user's fold. */
@@ -215,7 +217,6 @@ write_user_fold(Datum user_id, const UserFold *fold)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	char		status[2] = {(char) fold->last_end_status, '\0'};
 	Datum		values[lengthof(types)];
 	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
@@ -226,7 +227,7 @@ write_user_fold(Datum user_id, const UserFold *fold)
 	isnull[i] = !fold->has_end;
 	values[i++] = TimestampTzGetDatum(fold->last_offline_at);
 	isnull[i] = !fold->has_end;
-	values[i++] = CStringGetTextDatum(status);
+	values[i++] = fold->has_end ? CStringGetTextDatum(item_status_text(fold->last_end_status)) : (Datum) 0;
 	Assert(i == lengthof(types));
 	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_users AS f "
@@ -263,7 +264,8 @@ read_items(Datum user_id, int *n)
 
 		p->session_id = column_text(row, desc, 1);
 		p->rule.time = column_time(row, desc, 2, &isnull);
-		p->rule.status = (ItemStatus) column_text(row, desc, 3)[0];
+		if (!item_status_from_text(column_text(row, desc, 3), &p->rule.status))
+			elog(ERROR, "presence: a pruned item has no valid status");
 		p->rule.anonymous = p->session_id[0] == '\0';
 		p->rule.os = column_text(row, desc, 4);
 		p->rule.client_ip = column_text(row, desc, 5);

@@ -347,7 +347,7 @@ store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known)
 {
 	RowsTable *t = rows_get(ROWS_EVENTS);
 	TupleTableSlot *slot = t->draft;
-	char		status_text[2] = {(char) ev->status, '\0'};
+	const char *status_text = item_status_text(ev->status);
 
 	if (may_be_logged && event_is_logged(ev, status_text))
 	{
