@@ -429,6 +429,19 @@ store_write_session(const char *user_id, const char *session_id,
 		store_user_count_online(user_id, row->state == SESSION_ONLINE ? 1 : -1);
 }
 
+/*
+ * Remove the session store_read_session just read (the user's row is
+ * locked), as store_write_session writes one: the users rule follows at once
+ * where the call took its trigger over.
+ */
+void
+store_remove_session(const char *user_id, bool was_online)
+{
+	rows_delete_found(rows_get(ROWS_SESSIONS));
+	if (locked_user()->sessions_direct && was_online)
+		store_user_count_online(user_id, -1);
+}
+
 /* The retention horizon, read once for a call: -infinity until maintain() prunes. */
 TimestampTz
 store_load_horizon(void)
