@@ -114,3 +114,16 @@ SELECT t.ingest(t.envelope('c9', t.item('0', 'jon', 1, 'j1', 'iOS')));
 SELECT t.ms(status_time), os FROM presence.events WHERE user_id = 'jon' ORDER BY 1;
 SELECT os, state FROM presence.sessions WHERE user_id = 'jon';
 SELECT * FROM presence.check();
+
+-- Each rule once, in C (doc/rules.md, "Contributing"): presence.item_key is
+-- session_item_key, microseconds since 2000-01-01 clamped to +-2^60, times 4,
+-- plus the status; a status that is not "0", "1" or "2" is refused.
+SELECT presence.item_key('2000-01-01 00:00:00+00', '0') AS epoch_connect,
+	   presence.item_key('2000-01-01 00:00:01+00', '2') AS one_second_logout,
+	   presence.item_key('infinity', '1') AS infinity_disconnect,
+	   presence.item_key('-infinity', '0') AS minus_infinity_connect;
+SELECT t.try($$SELECT presence.item_key(now(), '3')$$);
+SELECT t.try($$SELECT presence.item_key(now(), '01')$$);
+-- presence.user_hash and partition_of are router.c's: md5's first 32 bits, signed, masked.
+SELECT u, presence.user_hash(u), presence.partition_of(u, 4)
+  FROM unnest(ARRAY['user_001', 'bob', 'dave']) u ORDER BY u;

@@ -561,12 +561,8 @@ read_status(PayloadError *err, const char *base, const Value *v, ItemStatus *sta
 	if (is_null(v))
 		return fail_field(err, base, "status", "is missing");
 	if ((v->type == JSON_TOKEN_STRING || v->type == JSON_TOKEN_NUMBER) &&
-		(strcmp(v->text, "0") == 0 || strcmp(v->text, "1") == 0 ||
-		 strcmp(v->text, "2") == 0))
-	{
-		*status = (ItemStatus) v->text[0];
+		item_status_from_text(v->text, status))
 		return true;
-	}
 	return fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");
 }
 

@@ -23,10 +23,15 @@
  * Both choices depend only on the items older than the horizon, never on
  * when they arrived, so the same items end in the same rows whether
  * maintain() ran before or after the newer ones arrived.  The rows are
- * rebuilt with session_rules.c, the one place the state rules live.
+ * rebuilt with session_rules.c, the one place the state rules live, and the
+ * user's fold with its users rule (users_note_item).
  *
- * This runs once a day, not per delivery: it uses SPI statements, prepared
- * once under a pinned search_path (plans.c).
+ * The user's lock and its session rows go through the store, as ingest's do
+ * (store_lock_user, store_read_session, store_write_session,
+ * store_remove_session, within store_begin .. store_end), so the users rule
+ * follows each change as it does for ingest.  The folds, the reading of a
+ * user's items and their deletion are statements, the natural tool for
+ * them: SPI, prepared once under a pinned search_path (plans.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +48,7 @@
 #include "plans.h"
 #include "presence.h"
 #include "session_rules.h"
+#include "store.h"
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(presence_prune_users);
@@ -82,16 +88,6 @@ typedef struct PrunedItem
 	char	   *session_id;
 	RuleItem	rule;
 } PrunedItem;
-
-/* What a user's pruned items decided (a row of presence.folded_users). */
-typedef struct UserFold
-{
-	bool		has_online;
-	TimestampTz last_online_at;
-	bool		has_end;
-	TimestampTz last_offline_at;
-	ItemStatus	last_end_status;	/* 0 when none */
-} UserFold;
 
 /* What one call removed. */
 typedef struct PruneCounts
@@ -149,21 +145,13 @@ next_users(const char *after_user, TimestampTz horizon, int max_users, char ***u
 	return n;
 }
 
-/* Lock the user's row as ingest does, so no delivery of the user runs meanwhile. */
+/*
+ * What the user's pruned items decided (its row of presence.folded_users), as
+ * the users rule keeps it: last_online_at, last_offline_at and whether the
+ * item there is a "2" (users_note_item, the one copy of the rule).
+ */
 static void
-lock_user(Datum user_id)
-{
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID};
-	Datum		values[] = {user_id};
-
-	plan_execute(plan_cached(&plan,
-					  "SELECT 1 FROM presence.users u WHERE u.user_id = $1 FOR UPDATE", lengthof(types), types),
-				 values, lengthof(values), NULL, 0);
-}
-
-static void
-read_user_fold(Datum user_id, UserFold *fold)
+read_user_fold(Datum user_id, UserRow *fold)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID};
@@ -173,7 +161,7 @@ read_user_fold(Datum user_id, UserFold *fold)
 	bool		isnull;
 	char	   *status;
 
-	memset(fold, 0, sizeof(UserFold));
+	memset(fold, 0, sizeof(UserRow));
 	plan_execute(plan_cached_replanned(&plan,
 					  "SELECT f.last_online_at, f.last_offline_at, f.last_end_status "
 					  "FROM presence.folded_users f WHERE f.user_id = $1", lengthof(types), types),
@@ -183,50 +171,37 @@ read_user_fold(Datum user_id, UserFold *fold)
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	fold->last_online_at = column_time(row, desc, 1, &isnull);
-	fold->has_online = !isnull;
+	fold->has_online_at = !isnull;
 	fold->last_offline_at = column_time(row, desc, 2, &isnull);
 	status = column_text(row, desc, 3);
-	fold->has_end = !isnull && status != NULL;
-	fold->last_end_status = status ? (ItemStatus) status[0] : 0;
-}
+	fold->has_offline_at = !isnull && status != NULL;
+	if (fold->has_offline_at)
+	{
+		ItemStatus	end;
 
-/* Fold one pruned item into the user's fold. */
-static void
-user_fold_add(UserFold *fold, const RuleItem *it)
-{
-	if (it->status == ITEM_CONNECTED)
-	{
-		if (!fold->has_online || it->time > fold->last_online_at)
-			fold->last_online_at = it->time;
-		fold->has_online = true;
-		return;
+		if (!item_status_from_text(status, &end) || end == ITEM_CONNECTED)
+			elog(ERROR, "presence: a user's fold has the status \"%s\"", status);
+		fold->last_offline_logout = end == ITEM_LOGGED_OUT;
 	}
-	if (!fold->has_end || it->time > fold->last_offline_at ||
-		(it->time == fold->last_offline_at && it->status > fold->last_end_status))
-	{
-		fold->last_offline_at = it->time;
-		fold->last_end_status = it->status;
-	}
-	fold->has_end = true;
 }
 
 static void
-write_user_fold(Datum user_id, const UserFold *fold)
+write_user_fold(Datum user_id, const UserRow *fold)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	char		status[2] = {(char) fold->last_end_status, '\0'};
 	Datum		values[lengthof(types)];
 	bool		isnull[lengthof(types)] = {false};
 	int			i = 0;
 
 	values[i++] = user_id;
-	isnull[i] = !fold->has_online;
+	isnull[i] = !fold->has_online_at;
 	values[i++] = TimestampTzGetDatum(fold->last_online_at);
-	isnull[i] = !fold->has_end;
+	isnull[i] = !fold->has_offline_at;
 	values[i++] = TimestampTzGetDatum(fold->last_offline_at);
-	isnull[i] = !fold->has_end;
-	values[i++] = CStringGetTextDatum(status);
+	isnull[i] = !fold->has_offline_at;
+	values[i++] = CStringGetTextDatum(item_status_text(fold->last_offline_logout
+													   ? ITEM_LOGGED_OUT : ITEM_DISCONNECTED));
 	Assert(i == lengthof(types));
 	plan_execute(plan_cached(&plan,
 					  "INSERT INTO presence.folded_users AS f "
@@ -263,7 +238,8 @@ read_items(Datum user_id, int *n)
 
 		p->session_id = column_text(row, desc, 1);
 		p->rule.time = column_time(row, desc, 2, &isnull);
-		p->rule.status = (ItemStatus) column_text(row, desc, 3)[0];
+		if (!item_status_from_text(column_text(row, desc, 3), &p->rule.status))
+			elog(ERROR, "presence: a pruned item has no valid status");
 		p->rule.anonymous = p->session_id[0] == '\0';
 		p->rule.os = column_text(row, desc, 4);
 		p->rule.client_ip = column_text(row, desc, 5);
@@ -340,56 +316,6 @@ drop_session_fold(Datum user_id, const char *session_id)
 				 values, lengthof(values), NULL, 0);
 }
 
-/* Replace the session's row by what its newer items make it. */
-static void
-rewrite_session(Datum user_id, const char *session_id, const SessionRow *row)
-{
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID};
-	Datum		values[lengthof(types)];
-	bool		isnull[lengthof(types)] = {false};
-	int			i = 0;
-	int64_t		key;
-
-	values[i++] = user_id;
-	values[i++] = CStringGetTextDatum(session_id);
-	values[i++] = CStringGetTextDatum(session_state_name(row->state));
-	values[i] = text_or_null(row->os, &isnull[i]);
-	i++;
-	values[i] = text_or_null(row->client_ip, &isnull[i]);
-	i++;
-	isnull[i] = !row->has_started;
-	values[i++] = TimestampTzGetDatum(row->started_at);
-	isnull[i] = !row->has_ended;
-	values[i++] = TimestampTzGetDatum(row->ended_at);
-	values[i++] = TimestampTzGetDatum(row->last_event_at);
-	isnull[i] = !row->has_os_key;
-	values[i++] = Int64GetDatum(row->os_key);
-	isnull[i] = !session_stored_client_ip_key(row, &key);
-	values[i++] = Int64GetDatum(key);
-	Assert(i == lengthof(types));
-	plan_execute(plan_cached(&plan,
-					  "UPDATE presence.sessions s SET state = $3, os = $4, client_ip = $5, "
-					  "started_at = $6, ended_at = $7, last_event_at = $8, os_key = $9, "
-					  "client_ip_key = $10, updated_at = now() "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
-				 values, lengthof(values), isnull, 0);
-}
-
-static void
-remove_session(Datum user_id, const char *session_id)
-{
-	static SPIPlanPtr plan;
-	static const Oid types[] = {TEXTOID, TEXTOID};
-	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
-
-	plan_execute(plan_cached(&plan,
-					  "DELETE FROM presence.sessions s "
-					  "WHERE s.user_id = $1 AND s.session_id = $2", lengthof(types), types),
-				 values, lengthof(values), NULL, 0);
-}
-
 static int64
 remove_items(Datum user_id, TimestampTz horizon)
 {
@@ -410,11 +336,12 @@ remove_items(Datum user_id, TimestampTz horizon)
  * session's row was removed.
  */
 static bool
-prune_session(Datum user_id, const PrunedItem *items, int from, int nold, int to)
+prune_session(const char *user, Datum user_id, const PrunedItem *items, int from, int nold, int to)
 {
 	const char *session_id = items[from].session_id;
 	SessionRow	old = {0};
 	SessionRow	kept = {0};
+	SessionRow	stored;
 	RuleItem	seed;
 	bool		had_fold = read_session_fold(user_id, session_id, &seed);
 
@@ -431,12 +358,15 @@ prune_session(Datum user_id, const PrunedItem *items, int from, int nold, int to
 		drop_session_fold(user_id, session_id);
 	for (int i = from + nold; i < to; i++)
 		session_apply(&kept, &items[i].rule);
+	store_read_session(user, session_id, &stored);
+	if (!stored.exists)
+		return false;
 	if (!kept.exists)
 	{
-		remove_session(user_id, session_id);
+		store_remove_session(user, stored.state == SESSION_ONLINE);
 		return true;
 	}
-	rewrite_session(user_id, session_id, &kept);
+	store_write_session(user, session_id, &kept, false, stored.state == SESSION_ONLINE);
 	return false;
 }
 
@@ -445,12 +375,12 @@ static void
 prune_user(const char *user, TimestampTz horizon, PruneCounts *counts)
 {
 	Datum		user_id = CStringGetTextDatum(user);
-	UserFold	fold;
+	UserRow		fold;
 	PrunedItem *items;
 	int			n;
 	int			i = 0;
 
-	lock_user(user_id);
+	(void) store_lock_user(user);
 	read_user_fold(user_id, &fold);
 	items = read_items(user_id, &n);
 	while (i < n)
@@ -462,17 +392,18 @@ prune_user(const char *user, TimestampTz horizon, PruneCounts *counts)
 		{
 			if (items[end].rule.time < horizon)
 			{
-				user_fold_add(&fold, &items[end].rule);
+				users_note_item(&fold, items[end].rule.status, items[end].rule.time);
 				nold++;
 			}
 			end++;
 		}
-		if (nold > 0 && prune_session(user_id, items, i, nold, end))
+		if (nold > 0 && prune_session(user, user_id, items, i, nold, end))
 			counts->sessions++;
 		i = end;
 	}
 	write_user_fold(user_id, &fold);
 	counts->items += remove_items(user_id, horizon);
+	store_release_user();
 }
 
 /* Users a call looks at, at most. */
@@ -509,12 +440,14 @@ presence_prune_users(PG_FUNCTION_ARGS)
 				 errmsg("max_items must be at least 1")));
 	SPI_connect();
 	n = next_users(after_user, horizon, PRUNE_USERS_PER_CALL, &users);
+	store_begin();
 	for (int u = 0; u < n; u++)
 	{
 		prune_user(users[u], horizon, &counts);
 		if (counts.items >= max_items)
 			n = u + 1;
 	}
+	store_end();
 	if (n > 0)
 	{
 		/* the last user outlives SPI: copy it into the caller's context */

@@ -12,7 +12,8 @@
  * counts each partition returns back into the deliveries.
  *
  * A user's partition is fixed: the first 32 bits of md5(user_id), big
- * endian, masked with partitions - 1 (presence.partition_of() in SQL).
+ * endian, masked with partitions - 1 (partition_of(), which the SQL
+ * presence.partition_of() calls).
  *
  * Each partition's call runs in a subtransaction, so that a failing
  * partition fails only the deliveries with items on it: the single-delivery
@@ -48,6 +49,10 @@
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(presence_partition_apply);
+PG_FUNCTION_INFO_V1(presence_user_hash);
+PG_FUNCTION_INFO_V1(presence_partition_of);
+PG_FUNCTION_INFO_V1(presence_cluster_partitions);
+PG_FUNCTION_INFO_V1(presence_unreachable);
 
 #define CLUSTER_SERVER "presence_cluster"
 #define APPLY_ARGS 10			/* presence.partition_apply's arrays */
@@ -74,22 +79,87 @@ router_partitions(void)
 	return n;
 }
 
-/* The partition of user_id among partitions (a power of two). */
-int
-router_partition_of(const char *user_id, int partitions)
+/*
+ * The hash that places a user: the first 32 bits of md5(user_id), big
+ * endian, as a signed integer (what PL/Proxy's RUN ON masks).  The one copy
+ * of the rule: presence.user_hash() and presence.partition_of() call it.
+ */
+static int32
+user_hash(const char *user_id, size_t len)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_MD5);
 	uint8		digest[16];
 	uint32		hash;
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) user_id, strlen(user_id)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) user_id, len) < 0 ||
 		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "presence: could not compute MD5");
 	pg_cryptohash_free(ctx);
 	hash = ((uint32) digest[0] << 24) | ((uint32) digest[1] << 16) |
 		((uint32) digest[2] << 8) | (uint32) digest[3];
-	return (int) (hash & (uint32) (partitions - 1));
+	return (int32) hash;
+}
+
+/* The partition of user_id among partitions (a power of two): hash & (partitions - 1). */
+static int
+partition_of(const char *user_id, size_t len, int partitions)
+{
+	return user_hash(user_id, len) & (partitions - 1);
+}
+
+/* presence.user_hash(user_id): user_hash() in SQL. */
+Datum
+presence_user_hash(PG_FUNCTION_ARGS)
+{
+	text	   *user_id = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_INT32(user_hash(VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id)));
+}
+
+/* presence.partition_of(user_id, partitions): partition_of() in SQL. */
+Datum
+presence_partition_of(PG_FUNCTION_ARGS)
+{
+	text	   *user_id = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_INT32(partition_of(VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
+								 PG_GETARG_INT32(1)));
+}
+
+/* presence.cluster_partitions(): router_partitions() in SQL. */
+Datum
+presence_cluster_partitions(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(router_partitions());
+}
+
+/*
+ * A partition the router cannot reach: 08006, PL/Proxy's message in the
+ * detail, with the partition's number when known (part >= 0).  The one text
+ * of the rule, for ingest (partition_failure) and the reads
+ * (presence.unreachable()).
+ */
+static void
+partition_unreachable(int part, const char *proxy_message, Rejection *why)
+{
+	why->sqlerrcode = ERRCODE_CONNECTION_FAILURE;
+	why->message = pstrdup("a partition of the presence cluster is unreachable");
+	why->detail = part >= 0
+		? psprintf("Partition %d: %s", part, proxy_message ? proxy_message : "no message.")
+		: (proxy_message ? pstrdup(proxy_message) : NULL);
+	why->hint = pstrdup("Calls that need this partition fail until it is back; deliveries sent again then converge.");
+}
+
+/* presence.unreachable(message): raise partition_unreachable()'s error (the router's reads). */
+Datum
+presence_unreachable(PG_FUNCTION_ARGS)
+{
+	Rejection	why;
+
+	partition_unreachable(-1, PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)), &why);
+	ingest_raise(&why);
+	PG_RETURN_VOID();
 }
 
 /* Router side */
@@ -143,7 +213,7 @@ share_alloc(Share *s, int cap)
 static void
 share_add(Share *s, const PayloadItem *it, int delivery_no)
 {
-	char		status[2] = {it->status, '\0'};
+	const char *status = item_status_text(it->status);
 	int			i = s->n++;
 
 	s->user_ids[i] = CStringGetTextDatum(it->user_id);
@@ -244,17 +314,16 @@ call_partition(int part, const Share *s, const Datum *env, Delivery *deliveries,
 static void
 partition_failure(int part, ErrorData *edata, Rejection *why)
 {
-	bool		unreachable = edata->sqlerrcode == ERRCODE_INTERNAL_ERROR &&
-		edata->message != NULL && strncmp(edata->message, "PL/Proxy function", 17) == 0;
-
-	why->sqlerrcode = unreachable ? ERRCODE_CONNECTION_FAILURE : edata->sqlerrcode;
-	why->message = unreachable
-		? psprintf("partition %d of the presence cluster is unreachable", part)
-		: psprintf("partition %d of the presence cluster failed: %s", part, edata->message);
-	why->detail = unreachable && edata->message ? pstrdup(edata->message) : edata->detail;
-	why->hint = unreachable
-		? pstrdup("Deliveries with items on this partition fail until it is back; their re-delivery converges.")
-		: edata->hint;
+	if (edata->sqlerrcode == ERRCODE_INTERNAL_ERROR &&
+		edata->message != NULL && strncmp(edata->message, "PL/Proxy function", 17) == 0)
+	{
+		partition_unreachable(part, edata->message, why);
+		return;
+	}
+	why->sqlerrcode = edata->sqlerrcode;
+	why->message = psprintf("partition %d of the presence cluster failed: %s", part, edata->message);
+	why->detail = edata->detail;
+	why->hint = edata->hint;
 }
 
 /*
@@ -345,7 +414,8 @@ router_apply(Delivery *deliveries, int n, TimestampTz horizon)
 		parts[i] = palloc(sizeof(int) * Max(pl->nitems, 1));
 		for (int j = 0; j < pl->nitems && !deliveries[i].rejected; j++)
 		{
-			parts[i][j] = router_partition_of(pl->items[j].user_id, partitions);
+			parts[i][j] = partition_of(pl->items[j].user_id, strlen(pl->items[j].user_id),
+									   partitions);
 			share_add(&shares[parts[i][j]], &pl->items[j], i);
 		}
 	}
@@ -407,12 +477,10 @@ take_item(Datum **a, bool **nl, int i, Delivery *d)
 	PayloadItem *it = &d->payload.items[d->payload.nitems++];
 	char	   *status = text_elem(a[2], nl[2], i);
 
-	if (nl[0][i] || nl[1][i] || nl[3][i] || nl[6][i] || status == NULL ||
-		strlen(status) != 1 || strchr("012", status[0]) == NULL)
+	if (nl[0][i] || nl[1][i] || nl[3][i] || nl[6][i] || !item_status_from_text(status, &it->status))
 		bad_share("Every item needs a user id, a session id, a status \"0\", \"1\" or \"2\", a time and a number.");
 	it->user_id = text_elem(a[0], nl[0], i);
 	it->session_id = text_elem(a[1], nl[1], i);
-	it->status = (ItemStatus) (unsigned char) status[0];
 	it->time_ms = DatumGetInt64(a[3][i]);
 	it->os = text_elem(a[4], nl[4], i);
 	it->client_ip = text_elem(a[5], nl[5], i);

@@ -67,6 +67,7 @@ extern bool rows_insert_draft_if_new(RowsTable *t);
 extern bool rows_insert_draft_or_lock(RowsTable *t);
 extern void rows_insert_draft_later(RowsTable *t);
 extern void rows_update_found(RowsTable *t);
+extern void rows_delete_found(RowsTable *t);
 extern void rows_update_at(RowsTable *t, ItemPointer tid);
 
 extern void rows_key_text(ScanKey key, AttrNumber indexcol, const char *value);

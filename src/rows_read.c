@@ -83,30 +83,30 @@ rows_require_visible(RowsTable *t)
 				 errmsg("could not serialize access due to concurrent update")));
 }
 
-/* Scan the primary key of t with keys (each in the index column's collation). */
-static IndexScanDesc
-rows_begin_key_scan(RowsTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
+/*
+ * The first row matching keys on t's primary key (each key in the index
+ * column's collation), read with snapshot into t->found; false when none.
+ */
+static bool
+find_by_key(RowsTable *t, Snapshot snapshot, ScanKey keys, int nkeys)
 {
 	IndexScanDesc scan = presence_index_beginscan(t->rel, t->pkey, snapshot, nkeys);
+	bool		found;
 
 	for (int i = 0; i < nkeys; i++)
 		keys[i].sk_collation = t->pkey->rd_indcollation[keys[i].sk_attno - 1];
 	index_rescan(scan, keys, nkeys, NULL, 0);
-	return scan;
+	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
+	index_endscan(scan);
+	return found;
 }
 
 /* The first row matching keys into t->found; false when there is none. */
 bool
 rows_lookup(RowsTable *t, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan;
-	bool		found;
-
 	rows_write_later(t);
-	scan = rows_begin_key_scan(t, reading_snapshot(), keys, nkeys);
-	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
-	index_endscan(scan);
-	return found;
+	return find_by_key(t, reading_snapshot(), keys, nkeys);
 }
 
 /*
@@ -118,14 +118,11 @@ rows_lookup(RowsTable *t, ScanKey keys, int nkeys)
 bool
 rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan;
 	bool		found;
 
 	rows_write_later(t);
 	CommandCounterIncrement();
-	scan = rows_begin_key_scan(t, GetLatestSnapshot(), keys, nkeys);
-	found = index_getnext_slot(scan, ForwardScanDirection, t->found);
-	index_endscan(scan);
+	found = find_by_key(t, GetLatestSnapshot(), keys, nkeys);
 	if (found)
 		rows_require_visible(t);
 	return found;

@@ -188,6 +188,16 @@ rows_update_at(RowsTable *t, ItemPointer tid)
 	list_free(recheck);
 }
 
+/* Delete the row in t->found, firing the row triggers, as DELETE would. */
+void
+rows_delete_found(RowsTable *t)
+{
+	rows_begin_write(t);
+	ExecSimpleRelationDelete(t->rri, rows_current_call->estate, &rows_current_call->epqstate,
+							 t->found);
+	rows_end_write(t);
+}
+
 /* Replace the row in t->found by t->draft. */
 void
 rows_update_found(RowsTable *t)

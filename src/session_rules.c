@@ -108,7 +108,7 @@ session_item_key(int64_t time, ItemStatus status)
 		time = limit;
 	else if (time < -limit)
 		time = -limit;
-	return time * 4 + (int64_t) (status - ITEM_CONNECTED);
+	return time * 4 + item_status_rank(status);
 }
 
 /* Do the order keys of two versions of a session row differ? */

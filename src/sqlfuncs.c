@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(presence_verify);
 PG_FUNCTION_INFO_V1(presence_ingest);
 PG_FUNCTION_INFO_V1(presence_ingest_unsigned);
 PG_FUNCTION_INFO_V1(presence_ingest_batch);
+PG_FUNCTION_INFO_V1(presence_item_key);
 
 #define RESULT_COLUMNS 5		/* presence.ingest_result */
 #define BATCH_COLUMNS 8			/* ord, the result's, sqlstate, message */
@@ -171,7 +172,7 @@ presence_parse(PG_FUNCTION_ARGS)
 	for (int i = 0; i < payload.nitems; i++)
 	{
 		const PayloadItem *it = &payload.items[i];
-		char		status[2] = {(char) it->status, '\0'};
+		const char *status = item_status_text(it->status);
 		Datum		values[ITEM_COLUMNS];
 		bool		nulls[ITEM_COLUMNS] = {false};
 		int			c = 0;
@@ -313,4 +314,23 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 		put_batch_row(rsinfo, &deliveries[i], i + 1);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * presence.item_key(status_time, status): the order of items as one bigint,
+ * session_item_key() in SQL, so that the key of presence.check() and the one
+ * ingest keeps are the same C.
+ */
+Datum
+presence_item_key(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ItemStatus	status;
+
+	if (!item_status_from_text(name, &status))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid item status \"%s\"", name),
+				 errdetail("A status is \"0\", \"1\" or \"2\".")));
+	PG_RETURN_INT64(session_item_key(PG_GETARG_TIMESTAMPTZ(0), status));
 }

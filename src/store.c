@@ -348,7 +348,7 @@ store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFields *known)
 {
 	RowsTable *t = rows_get(ROWS_EVENTS);
 	TupleTableSlot *slot = t->draft;
-	char		status_text[2] = {(char) ev->status, '\0'};
+	const char *status_text = item_status_text(ev->status);
 
 	if (may_be_logged && event_is_logged(ev, status_text))
 	{
@@ -428,6 +428,19 @@ store_write_session(const char *user_id, const char *session_id,
 		rows_update_found(t);
 	if (locked_user()->sessions_direct && (row->state == SESSION_ONLINE) != was_online)
 		store_user_count_online(user_id, row->state == SESSION_ONLINE ? 1 : -1);
+}
+
+/*
+ * Remove the session store_read_session just read (the user's row is
+ * locked), as store_write_session writes one: the users rule follows at once
+ * where the call took its trigger over.
+ */
+void
+store_remove_session(const char *user_id, bool was_online)
+{
+	rows_delete_found(rows_get(ROWS_SESSIONS));
+	if (locked_user()->sessions_direct && was_online)
+		store_user_count_online(user_id, -1);
 }
 
 /* The retention horizon, read once for a call: -infinity until maintain() prunes. */

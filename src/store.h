@@ -65,6 +65,8 @@ extern bool store_insert_event(const EventRow *ev, bool may_be_logged, LoggedFie
 extern void store_widen_event(const LoggedFields *fields);
 extern void store_write_session(const char *user_id, const char *session_id,
 								const SessionRow *row, bool is_new, bool was_online);
+/* Remove the session store_read_session just read (retention.c). */
+extern void store_remove_session(const char *user_id, bool was_online);
 
 /* The rows of presence.secrets. */
 typedef struct SecretSet

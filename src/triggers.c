@@ -80,18 +80,16 @@ presence_users_follow_events(PG_FUNCTION_ARGS)
 	const EventsColumns *c;
 	bool		isnull;
 	TimestampTz status_time;
-	char	   *status;
+	ItemStatus	status;
 
 	require_row_trigger(fcinfo, "presence.users_follow_events");
 	if (!TRIGGER_FIRED_BY_INSERT(trig->tg_event) || loaded_by_copy())
 		return PointerGetDatum(NULL);
 	c = columns_events(trig->tg_relation);
 	status_time = DatumGetTimestampTz(heap_getattr(tuple, c->status_time, desc, &isnull));
-	status = column_text(tuple, desc, c->status);
-	if (isnull || status == NULL)
-		elog(ERROR, "presence: an item has no status or status_time");
-	store_user_note_item(column_text(tuple, desc, c->user_id), (ItemStatus) status[0],
-						 status_time);
+	if (isnull || !item_status_from_text(column_text(tuple, desc, c->status), &status))
+		elog(ERROR, "presence: an item has no valid status or no status_time");
+	store_user_note_item(column_text(tuple, desc, c->user_id), status, status_time);
 	return PointerGetDatum(NULL);
 }
 
