@@ -50,6 +50,7 @@ static struct
 	int			queue_depth;
 	bool		reconcile_on;	/* render the reconcile family */
 	uint64_t	reconcile[N_PROVIDER_ANSWERS];
+	uint64_t	path_switches[2];	/* to provider.c's v4 path 0 or 1 */
 }			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Set up the counters (once, before any thread starts). */
@@ -147,11 +148,28 @@ metrics_reconcile(int answer)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* The reconcile loop moved to the v4 status path with this index. */
+void
+metrics_reconcile_path(int path)
+{
+	pthread_mutex_lock(&m.lock);
+	if (path == 0 || path == 1)
+		m.path_switches[path]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
 static void
 render_reconcile(Buf *out)
 {
+	static const char *const paths[2] = {"connection-status", "online-status"};
+
 	if (!m.reconcile_on)
 		return;
+	buf_puts(out, "# HELP presence_http_reconcile_path_switches_total Moves to the other v4 status path after a 404, by the path moved to.\n"
+			 "# TYPE presence_http_reconcile_path_switches_total counter\n");
+	for (int i = 0; i < 2; i++)
+		buf_printf(out, "presence_http_reconcile_path_switches_total{path=\"%s\"} %llu\n",
+				   paths[i], (unsigned long long) m.path_switches[i]);
 	buf_puts(out, "# HELP presence_http_reconcile_total Provider status checks of suspected ghost sessions, by result.\n"
 			 "# TYPE presence_http_reconcile_total counter\n");
 	for (int i = 0; i < N_PROVIDER_ANSWERS; i++)

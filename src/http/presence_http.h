@@ -39,7 +39,7 @@ typedef enum PrepareMode
 /* --provider-api: the shape of the provider's status API */
 typedef enum ProviderApi
 {
-	PROVIDER_API_V4,			/* POST /v4/user/online-status/get, JSON */
+	PROVIDER_API_V4,			/* POST /v4/user/connection-status/get, JSON */
 	PROVIDER_API_LEGACY			/* POST /user/checkOnline.json, form */
 } ProviderApi;
 
@@ -124,6 +124,7 @@ extern void metrics_queue_depth(int depth);
 extern void metrics_db_timeout(void);
 extern void metrics_unanswered(const char *reason);
 extern void metrics_reconcile(int answer);
+extern void metrics_reconcile_path(int path);
 extern void metrics_render(Buf *out);
 
 /* ---------- json.c ---------- */

@@ -4,14 +4,17 @@ for presence-http's reconcile tests and for trying reconciliation by hand.
 
 Serves both API shapes on 127.0.0.1 (port 0 by default: it prints the port
 it got, on a line of its own, then serves until killed):
-  v4:     POST /v4/user/online-status/get, JSON {"userId": ...}
-          -> {"code": 0, "result": {"status": "1"|"0"}}
+  v4:     POST /v4/user/connection-status/get (the path of the provider's API
+          definition and SDKs; with --v4-path old, only the older docs' path
+          /v4/user/online-status/get, logged as api "v4old"; with both, both),
+          JSON {"userId": ...} -> {"code": 0, "result": {"status": "1"|"0"}}
   legacy: POST /user/checkOnline.json, form userId=...
           -> {"code": 200, "status": "1"|"0"}
 Every request's App-Key, Nonce, Timestamp and Signature (sha1 hex of
 secret + nonce + timestamp) are checked against --app-key and --secret;
 a badly signed request gets 401.  Every call is appended to --log as one
-line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad".
+line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad";
+a POST to a path it does not serve is logged "<time> 404 <path> -".
 
 What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 --bad-status/--slow/--offline-slow USER (repeatable; slow answers online
@@ -41,6 +44,8 @@ def parse_args():
     p.add_argument("--secret", default="demo-app-secret")
     p.add_argument("--log", default="/dev/null", help="file that records every call")
     p.add_argument("--answers", help="file of 'USER ANSWER' lines, read per request")
+    p.add_argument("--v4-path", default="sdk", choices=("sdk", "old", "both"),
+                   help="which v4 path is served: the SDKs', the older docs', or both")
     p.add_argument("--default", default="online", choices=ANSWERS)
     p.add_argument("--slow-seconds", type=float, default=10.0,
                    help="how long 'slow' waits before it answers online")
@@ -53,6 +58,9 @@ def parse_args():
 
 
 ARGS = parse_args()
+V4_PATHS = {p: api for p, api, served in (
+    ("/v4/user/connection-status/get", "v4", ("sdk", "both")),
+    ("/v4/user/online-status/get", "v4old", ("old", "both"))) if ARGS.v4_path in served}
 
 
 def answer_for(user):
@@ -101,8 +109,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         now = time.time()
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path == "/v4/user/online-status/get":
-            api = "v4"
+        api = V4_PATHS.get(self.path)
+        if api is not None:
             try:
                 user = json.loads(raw)["userId"]
             except (ValueError, KeyError, TypeError):
@@ -111,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
             api = "legacy"
             user = urllib.parse.parse_qs(raw.decode("utf-8", "replace")).get("userId", [None])[0]
         else:
+            with open(ARGS.log, "a") as f:
+                f.write("%.6f 404 %s -\n" % (now, self.path))
             self.reply(404, '{"code": 404}')
             return
         ok = signed(self.headers)
@@ -133,12 +143,12 @@ class Handler(BaseHTTPRequestHandler):
         if a == "error500":
             self.reply(500, '{"code": 500}')
         elif a == "bad-json":
-            self.reply(200, '{"code": 0, "result": {"status": "0"' if api == "v4"
+            self.reply(200, '{"code": 0, "result": {"status": "0"' if api.startswith("v4")
                        else '{"code": 200, "status": "0"')
         else:
             status = {"online": "1", "offline": "0", "bad-code": "0", "bad-status": "2"}[a]
-            code = (0 if api == "v4" else 200) if a != "bad-code" else 1
-            if api == "v4":
+            code = (0 if api.startswith("v4") else 200) if a != "bad-code" else 1
+            if api.startswith("v4"):
                 self.reply(200, json.dumps({"code": code, "result": {"status": status}}))
             else:
                 self.reply(200, json.dumps({"code": code, "status": status}))
