@@ -77,6 +77,11 @@ start_cluster() {
 	shift 2
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+	if [ -f "$dir/data/PG_VERSION" ] && [ "$(cat "$dir/data/PG_VERSION")" != "$PG_MAJOR" ]; then
+		say "$dir/data holds a PostgreSQL $(cat "$dir/data/PG_VERSION") cluster, and this is $PG_MAJOR:" \
+			"run with PG_MAJOR=$(cat "$dir/data/PG_VERSION"), or move it to $PG_MAJOR (doc/operations.md, Upgrading) or delete it"
+		return 1
+	fi
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
 		as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
 		cat >>"$dir/data/postgresql.conf" <<CONF

@@ -30,6 +30,7 @@
 #include "feed.h"
 #include "ingest.h"
 #include "presence.h"
+#include "presence_compat.h"
 #include "router.h"
 #include "store.h"
 

@@ -9,6 +9,7 @@
 #define PRESENCE_INGEST_H
 
 #include "payload.h"
+#include "presence_compat.h"
 #include "signature.h"
 
 struct SecretSet;				/* store.h */
@@ -56,6 +57,6 @@ extern bool ingest_signature_valid(const char *nonce, const char *sign_timestamp
 								   const struct SecretSet *set, Rejection *why);
 
 extern void ingest_parse_or_raise(Datum body, Payload *payload);
-extern void ingest_raise(const Rejection *why) pg_attribute_noreturn();
+presence_noreturn extern void ingest_raise(const Rejection *why);
 
 #endif							/* PRESENCE_INGEST_H */

@@ -19,10 +19,8 @@
 
 #include "presence.h"
 
-/* The executor and GUC calls of this library are PostgreSQL 15's and later's. */
-#if PG_VERSION_NUM < 150000
-#error "presence needs PostgreSQL 15 or later"
-#endif
+/* presence_compat.h refuses a PostgreSQL older than 15. */
+#include "presence_compat.h"
 
 PG_MODULE_MAGIC;
 

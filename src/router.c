@@ -377,7 +377,7 @@ array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls, int *count)
 	return elems;
 }
 
-static void bad_share(const char *why) pg_attribute_noreturn();
+presence_noreturn static void bad_share(const char *why);
 
 static void
 bad_share(const char *why)

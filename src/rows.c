@@ -43,6 +43,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "presence_compat.h"
 #include "rows.h"
 
 static const char *const rows_table_names[ROWS_NUM_TABLES] = {
@@ -147,7 +148,7 @@ rows_table_oids(void)
 static Relation
 primary_key_of(ResultRelInfo *rri)
 {
-	Oid			pkey = RelationGetPrimaryKeyIndex(rri->ri_RelationDesc);
+	Oid			pkey = presence_primary_key_index(rri->ri_RelationDesc);
 
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == pkey)
@@ -203,12 +204,12 @@ rows_open(void)
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
 	}
-	ExecInitRangeTable(estate, rtable);
+	presence_init_range_table(estate, rtable);
 	/* seen_signatures only when a call binds a signature (rows_get) */
 	for (int i = 0; i < ROWS_NUM_TABLES; i++)
 		if (i != ROWS_SIGNATURES && i != ROWS_RETENTION_STATE)
 			rows_open_table(estate, &call->tables[i], i + 1);
-	EvalPlanQualInit(&call->epqstate, estate, NULL, NIL, -1);
+	presence_epq_init(&call->epqstate, estate);
 	MemoryContextSwitchTo(old);
 }
 
@@ -409,8 +410,8 @@ write_later_rows(RowsTable *t)
 	estate->es_output_cid = cid;
 	for (int i = 0; i < t->nlater; i++)
 	{
-		List	   *recheck = ExecInsertIndexTuples(t->rri, t->later[i], estate, false,
-													false, NULL, NIL);
+		List	   *recheck = presence_insert_index_tuples(t->rri, t->later[i], estate, false,
+															   false, NULL, NIL, false);
 
 		list_free(recheck);
 		ExecClearTuple(t->later[i]);
@@ -456,7 +457,7 @@ require_visible_to_transaction(RowsTable *t)
 static IndexScanDesc
 begin_index_scan(RowsTable *t, Relation index, Snapshot snapshot, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan = index_beginscan(t->rel, index, snapshot, nkeys, 0);
+	IndexScanDesc scan = presence_index_beginscan(t->rel, index, snapshot, nkeys);
 
 	for (int i = 0; i < nkeys; i++)
 		keys[i].sk_collation = index->rd_indcollation[keys[i].sk_attno - 1];
@@ -684,14 +685,15 @@ insert_speculatively(RowsTable *t, ItemPointer conflict)
 
 	prepare_speculative(t);
 	write_later_rows(t);
-	if (!ExecCheckIndexConstraints(t->rri, t->draft, estate, conflict, arbiters))
+	if (!presence_check_index_constraints(t->rri, t->draft, estate, conflict, arbiters))
 		return SPECULATIVE_TAKEN;
 	begin_write(t);
 	if (t->rel->rd_att->constr)
 		ExecConstraints(t->rri, t->draft, estate);
 	token = SpeculativeInsertionLockAcquire(xid);
 	table_tuple_insert_speculative(t->rel, t->draft, estate->es_output_cid, 0, NULL, token);
-	recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, false, true, &taken, arbiters);
+	recheck = presence_insert_index_tuples(t->rri, t->draft, estate, false, true, &taken,
+										   arbiters, false);
 	table_tuple_complete_speculative(t->rel, t->draft, token, !taken);
 	SpeculativeInsertionLockRelease(xid);
 	if (!taken)
@@ -784,16 +786,17 @@ rows_update_at(RowsTable *t, ItemPointer tid)
 {
 	EState	   *estate = call->estate;
 	ItemPointerData old_tid = *tid;
-	bool		update_indexes;
+	bool		only_summarizing;
 	List	   *recheck = NIL;
 
 	CommandCounterIncrement();
 	begin_write(t);
 	if (t->rel->rd_att->constr)
 		ExecConstraints(t->rri, t->draft, estate);
-	simple_table_tuple_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &update_indexes);
-	if (t->rri->ri_NumIndices > 0 && update_indexes)
-		recheck = ExecInsertIndexTuples(t->rri, t->draft, estate, true, false, NULL, NIL);
+	if (presence_table_update(t->rel, &old_tid, t->draft, estate->es_snapshot, &only_summarizing) &&
+		t->rri->ri_NumIndices > 0)
+		recheck = presence_insert_index_tuples(t->rri, t->draft, estate, true, false, NULL, NIL,
+											   only_summarizing);
 	ExecARUpdateTriggers(estate, t->rri, NULL, NULL, &old_tid, NULL, t->draft, recheck,
 						 NULL, false);
 	end_write(t);

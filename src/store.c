@@ -21,6 +21,7 @@
 #include "utils/timestamp.h"
 
 #include "plans.h"
+#include "presence_compat.h"
 #include "store.h"
 #include "columns.h"
 #include "rows.h"
