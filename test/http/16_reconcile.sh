@@ -94,7 +94,8 @@ is "$(sql "SELECT state FROM presence.sessions WHERE user_id = 'ghost' AND sessi
 # the request was sent, so whatever it ends is older than the reconnect, and
 # the reconnect stays online.  (On a loaded machine the hold can end before the
 # reconnect is in; the assertions hold either way.)
-wait_until 40 test "$(calls_for late)" -ge 1
+late_asked() { [ "$(calls_for late)" -ge 1 ]; }
+wait_until 40 late_asked
 late_at=$(now_ms)
 deliver "$(envelope ev-late-again late 0 s2 "$late_at")"
 # From now on the provider says online for late: it is idle again after 1 s.
@@ -125,7 +126,8 @@ check "every call used the v4 API on the SDKs' path" test "$(awk '$2 != "v4"' "$
 path_switches() { curl -s "$BASE/metrics" | sed -n "s/^presence_http_reconcile_path_switches_total{path=\"$1\"} \([0-9]*\)$/\1/p"; }
 is "$(path_switches online-status)" 0 "a provider that serves the SDKs' path is never left"
 # SIGTERM stops the loop promptly, even with a slow request in flight.
-wait_until 30 test "$(awk '$3 == "eslow"' "$CALLS" | wc -l)" -ge 2
+eslow_asked_twice() { [ "$(calls_for eslow)" -ge 2 ]; }
+wait_until 30 eslow_asked_twice
 start=$(now_ms)
 stop_shim
 elapsed=$(ms_since "$start")

@@ -21,7 +21,8 @@ What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 after --slow-seconds, offline-slow offline after --late-seconds or as soon
 as the --gate file exists); a file given with --answers holds
 lines "USER ANSWER" with the same answer names and is re-read on every
-request, so a test can change answers while it runs.  Users named nowhere
+request, so a test can change answers while it runs (a user's last line
+wins).  Users named nowhere
 get --default (online).
 """
 import argparse
@@ -64,15 +65,18 @@ V4_PATHS = {p: api for p, api, served in (
 
 
 def answer_for(user):
+    found = None
     if ARGS.answers:
         try:
             with open(ARGS.answers) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) == 2 and parts[0] == user and parts[1] in ANSWERS:
-                        return parts[1]
+                        found = parts[1]    # the last line for a user wins
         except OSError:
             pass
+    if found:
+        return found
     for a in ANSWERS:
         if user in getattr(ARGS, a.replace("-", "_")):
             return a
