@@ -45,7 +45,7 @@
 #include "presence_http.h"
 
 #define CONNECTED_TYPE "user:connection_status"
-#define MAX_UPSTREAM_REPLY (1024 * 1024)
+#define MAX_UPSTREAM_REPLY ((size_t) 1 << 20)	/* bytes */
 #define MIN_THREADS 4
 #define MAX_THREADS 64
 
@@ -227,8 +227,6 @@ verify(Worker *w, Job *job)
 {
 	Job			probe = {.deadline = job->deadline, .done = ignore_done};
 	Job		   *slot = &probe;
-	const char *params[4] = {job->nonce, job->sign_ts, job->signature, job->app_key};
-	char		sql[DB_SQL_MAX];
 	PGresult   *res = NULL;
 	CallEnd		end = CALL_LOST;
 	Pending		p;
@@ -238,6 +236,10 @@ verify(Worker *w, Job *job)
 	p.focus = 0;
 	if (db_ensure(&w->db, DB_RETRY_EAGER, &p) && slot != NULL)
 	{
+		const char *params[4] = {job->nonce, job->sign_ts, job->signature,
+		job->app_key};
+		char		sql[DB_SQL_MAX];
+
 		if (PQsendQueryParams(w->db.conn,
 							  db_sql(&w->db, sql, sizeof(sql),
 									 "SELECT %spresence_verify($1, $2, $3, $4)"),
