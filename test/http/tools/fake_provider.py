@@ -32,7 +32,8 @@ import os
 import sys
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from serve import QuietHandler, serve
 
 ANSWERS = ("online", "offline", "error500", "bad-json", "bad-code", "bad-status", "slow",
            "offline-slow")
@@ -93,23 +94,7 @@ def signed(headers):
             and fresh and sig == want)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, code, body):
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass
-
+class Handler(QuietHandler):
     def do_POST(self):
         now = time.time()
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -159,13 +144,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, ARGS.port)
 
 
 if __name__ == "__main__":

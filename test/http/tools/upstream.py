@@ -20,7 +20,8 @@ import argparse
 import json
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from serve import QuietHandler, serve
 
 
 def parse_args():
@@ -42,23 +43,7 @@ def event_type(raw):
         return None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, code, ctype, body):
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass
-
+class Handler(QuietHandler):
     def handle_any(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         record = {"method": self.command, "uri": self.path, "at": time.time(),
@@ -67,26 +52,20 @@ class Handler(BaseHTTPRequestHandler):
             f.write(json.dumps(record) + "\n")
         kind = event_type(raw)
         if kind == "test:teapot":
-            self.reply(418, "text/plain", "short and stout")
+            self.reply(418, "short and stout", "text/plain")
         elif kind == "test:boom":
-            self.reply(500, "application/json", '{"error":"boom"}')
+            self.reply(500, '{"error":"boom"}')
         else:
             if kind == "test:slow":
                 time.sleep(ARGS.slow_seconds)
-            self.reply(200, "application/json", '{"pass":true}')
+            self.reply(200, '{"pass":true}')
 
     do_POST = handle_any
     do_PUT = handle_any
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, ARGS.port)
 
 
 if __name__ == "__main__":
