@@ -15,6 +15,9 @@
 
 plan 45
 setup_db
+# As the README says to run it: a role that is only in presence_writer.
+TEST_ROLE=presence_http_t_$$
+psql -X -q -c "CREATE ROLE $TEST_ROLE LOGIN IN ROLE presence_writer" || bail "cannot create role $TEST_ROLE"
 
 UPLOG=$WORK/upstream.log
 : >"$UPLOG"
@@ -47,7 +50,7 @@ is "$?" 2 "--forward-all without --forward-url is refused"
 is "$?" 2 "a --forward-url that is not http(s) is refused"
 
 # ---------- another type: passed on unchanged, the app's reply relayed ----------
-start_shim --forward-url "$UP/app/hook?src=presence" --db-timeout 2
+start_shim --db "dbname=$DB user=$TEST_ROLE" --forward-url "$UP/app/hook?src=presence" --db-timeout 2
 body=$(foreign message:pre_messaging m1)
 fwd "$body" '&extra=a%20b&x=1'
 is "$CODE" 200 "a signed pre_messaging delivery gets the app's status"
@@ -110,7 +113,7 @@ check "nor a signature" test "$(grep -cF "$SIG" "$SHIM_LOG")" = 0
 
 # ---------- a dead app: 503 ----------
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$WORK/dead.port"
-start_shim --forward-url "http://127.0.0.1:$(cat "$WORK/dead.port")/hook" --db-timeout 2
+start_shim --db "dbname=$DB user=$TEST_ROLE" --forward-url "http://127.0.0.1:$(cat "$WORK/dead.port")/hook" --db-timeout 2
 fwd "$(foreign message:pre_messaging d1)"
 is "$CODE" 503 "an app that cannot be reached gets the provider a 503"
 is "$(metric unreachable)" 1 "counted unreachable"
@@ -118,7 +121,7 @@ stop_shim
 
 # ---------- --forward-all with group commit ----------
 : >"$UPLOG"
-start_shim --forward-url "$UP/app/hook" --forward-all --workers 1 --batch-wait-us 1000000 --db-timeout 4
+start_shim --db "dbname=$DB user=$TEST_ROLE" --forward-url "$UP/app/hook" --forward-all --workers 1 --batch-wait-us 1000000 --db-timeout 4
 deliver "$(envelope ev-0 holder 0 s0)"
 is "$CODE" 200 "--forward-all: a connection_status delivery gets 200"
 : >"$UPLOG"
