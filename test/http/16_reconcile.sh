@@ -11,7 +11,7 @@
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 45
+plan 46
 setup_db
 TEST_ROLE=presence_http_t_$$
 psql -X -q -c "CREATE ROLE $TEST_ROLE LOGIN IN ROLE presence_writer" || bail "cannot create role $TEST_ROLE"

@@ -126,7 +126,7 @@ deliver "$(envelope ev-0 holder 0 s0)"
 is "$CODE" 200 "--forward-all: a connection_status delivery gets 200"
 : >"$UPLOG"
 # The one worker waits for a row lock, so the next deliveries queue up together.
-hold_user holder 1 s0 1.5
+hold_user holder 1 s0 3
 pids=()
 for i in $(seq 1 16); do
 	sign
