@@ -35,7 +35,9 @@ enum
 	OPT_APP_SECRET_FILE,
 	OPT_RECONCILE_IDLE,
 	OPT_RECONCILE_EVERY,
-	OPT_RECONCILE_RATE
+	OPT_RECONCILE_RATE,
+	OPT_FORWARD_URL,
+	OPT_FORWARD_ALL
 };
 
 static const struct option options[] = {
@@ -59,6 +61,8 @@ static const struct option options[] = {
 	{"reconcile-idle", required_argument, NULL, OPT_RECONCILE_IDLE},
 	{"reconcile-every", required_argument, NULL, OPT_RECONCILE_EVERY},
 	{"reconcile-rate", required_argument, NULL, OPT_RECONCILE_RATE},
+	{"forward-url", required_argument, NULL, OPT_FORWARD_URL},
+	{"forward-all", no_argument, NULL, OPT_FORWARD_ALL},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0}
 };
@@ -96,6 +100,12 @@ usage(FILE *out)
 		  "  --reconcile-every=DUR  time between rounds (PRESENCE_HTTP_RECONCILE_EVERY, default 60s)\n"
 		  "  --reconcile-rate=N     provider requests per second, 1..100 (PRESENCE_HTTP_RECONCILE_RATE, default 10)\n"
 		  "                         DUR: seconds, or a number with s, m or h (90s, 30m, 1h)\n"
+		  "\n"
+		  "Forwarding to the app's own handler (forward.c):\n"
+		  "  --forward-url=URL      pass signed deliveries of types presence does not apply on to URL\n"
+		  "                         and relay its reply (PRESENCE_HTTP_FORWARD_URL, default: off)\n"
+		  "  --forward-all          pass presence's own deliveries on too, after their commit\n"
+		  "                         (PRESENCE_HTTP_FORWARD_ALL=1)\n"
 		  "  --help                 show this help and exit\n",
 		  out);
 }
@@ -202,6 +212,19 @@ parse_provider_api(const char *name, const char *s, ProviderApi *out)
 	return true;
 }
 
+/* An http:// or https:// URL; false (with a message) if not. */
+static bool
+parse_http_url(const char *name, const char *value, const char **out)
+{
+	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+	{
+		fprintf(stderr, "presence-http: %s must start with http:// or https://\n", name);
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
 /* The reconcile settings: flags with a duration, a name or a file. */
 static bool
 config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *value)
@@ -211,13 +234,7 @@ config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *val
 	switch (opt)
 	{
 		case OPT_PROVIDER_URL:
-			if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
-			{
-				fprintf(stderr, "presence-http: %s must start with http:// or https://\n", name);
-				return false;
-			}
-			cfg->provider_url = value;
-			return true;
+			return parse_http_url(name, value, &cfg->provider_url);
 		case OPT_PROVIDER_API:
 			return parse_provider_api(name, value, &cfg->provider_api);
 		case OPT_APP_KEY:
@@ -340,6 +357,11 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 			return parse_seconds(name, value, 0.1, 3600, &cfg->connect_timeout);
 		case OPT_PREPARE:
 			return parse_prepare(name, value, &cfg->prepare);
+		case OPT_FORWARD_URL:
+			return parse_http_url(name, value, &cfg->forward_url);
+		case OPT_FORWARD_ALL:
+			cfg->forward_all = value == NULL || strcmp(value, "0") != 0;
+			return true;
 		case OPT_PROVIDER_URL:
 		case OPT_PROVIDER_API:
 		case OPT_APP_KEY:
@@ -382,6 +404,8 @@ config_from_env(ShimConfig *cfg)
 		{"PRESENCE_HTTP_RECONCILE_IDLE", OPT_RECONCILE_IDLE},
 		{"PRESENCE_HTTP_RECONCILE_EVERY", OPT_RECONCILE_EVERY},
 		{"PRESENCE_HTTP_RECONCILE_RATE", OPT_RECONCILE_RATE},
+		{"PRESENCE_HTTP_FORWARD_URL", OPT_FORWARD_URL},
+		{"PRESENCE_HTTP_FORWARD_ALL", OPT_FORWARD_ALL},
 	};
 	size_t		i;
 
@@ -491,6 +515,11 @@ config_load(int argc, char **argv, ShimConfig *cfg)
 	if (optind < argc)
 	{
 		fprintf(stderr, "presence-http: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (cfg->forward_all && cfg->forward_url == NULL)
+	{
+		fputs("presence-http: --forward-all needs --forward-url\n", stderr);
 		return 2;
 	}
 	return config_load_secret(cfg) ? 0 : 2;

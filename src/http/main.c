@@ -62,6 +62,7 @@ shutdown_gracefully(int sig)
 	}
 	server_stop();
 	batcher_stop();
+	forward_stop();
 	health_stop();
 	log_msg("stopped");
 }
@@ -80,7 +81,8 @@ main(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	block_signals(&set);
 	metrics_init();
-	if (cfg.provider_url != NULL && !provider_global_init())
+	if ((cfg.provider_url != NULL || cfg.forward_url != NULL) &&
+		!provider_global_init())
 	{
 		fprintf(stderr, "presence-http: refusing to start: cannot initialize libcurl\n");
 		return 1;
@@ -91,8 +93,8 @@ main(int argc, char **argv)
 		free(why);
 		return 1;
 	}
-	if (!batcher_start(&cfg) || !health_start(&cfg) || !server_start(&cfg) ||
-		!reconcile_start(&cfg))
+	if (!batcher_start(&cfg) || !health_start(&cfg) || !forward_start(&cfg) ||
+		!server_start(&cfg) || !reconcile_start(&cfg))
 	{
 		fprintf(stderr, "presence-http: refusing to start\n");
 		return 1;

@@ -5,7 +5,8 @@
  * Families: requests by status code, requests that ended without a reply
  * (by reason), ingest latency, batch sizes, database reconnects, calls
  * abandoned at their deadline, the depth of the delivery queue and, with
- * --provider-url, the reconcile loop's provider answers by result.
+ * --provider-url, the reconcile loop's provider answers by result and, with
+ * --forward-url, the deliveries passed on to the app's handler by result.
  */
 #include <pthread.h>
 #include <string.h>
@@ -50,6 +51,9 @@ static struct
 	int			queue_depth;
 	bool		reconcile_on;	/* render the reconcile family */
 	uint64_t	reconcile[N_PROVIDER_ANSWERS];
+	uint64_t	path_switches[2];	/* to provider.c's v4 path 0 or 1 */
+	bool		forward_on;		/* render the forward family */
+	uint64_t	forward[N_FORWARD_RESULTS];
 }			m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Set up the counters (once, before any thread starts). */
@@ -147,11 +151,51 @@ metrics_reconcile(int answer)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* The reconcile loop moved to the v4 status path with this index. */
+void
+metrics_reconcile_path(int path)
+{
+	pthread_mutex_lock(&m.lock);
+	if (path == 0 || path == 1)
+		m.path_switches[path]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+/* A delivery passed on (forward.c's result); -1: forwarding is on, count nothing. */
+void
+metrics_forward(int result)
+{
+	pthread_mutex_lock(&m.lock);
+	m.forward_on = true;
+	if (result >= 0 && result < N_FORWARD_RESULTS)
+		m.forward[result]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+static void
+render_forward(Buf *out)
+{
+	if (!m.forward_on)
+		return;
+	buf_puts(out, "# HELP presence_http_forward_total Deliveries passed on to --forward-url, by result.\n"
+			 "# TYPE presence_http_forward_total counter\n");
+	for (int i = 0; i < N_FORWARD_RESULTS; i++)
+		buf_printf(out, "presence_http_forward_total{result=\"%s\"} %llu\n",
+				   forward_result_name(i), (unsigned long long) m.forward[i]);
+}
+
 static void
 render_reconcile(Buf *out)
 {
+	static const char *const paths[2] = {"connection-status", "online-status"};
+
 	if (!m.reconcile_on)
 		return;
+	buf_puts(out, "# HELP presence_http_reconcile_path_switches_total Moves to the other v4 status path after a 404, by the path moved to.\n"
+			 "# TYPE presence_http_reconcile_path_switches_total counter\n");
+	for (int i = 0; i < 2; i++)
+		buf_printf(out, "presence_http_reconcile_path_switches_total{path=\"%s\"} %llu\n",
+				   paths[i], (unsigned long long) m.path_switches[i]);
 	buf_puts(out, "# HELP presence_http_reconcile_total Provider status checks of suspected ghost sessions, by result.\n"
 			 "# TYPE presence_http_reconcile_total counter\n");
 	for (int i = 0; i < N_PROVIDER_ANSWERS; i++)
@@ -217,5 +261,6 @@ metrics_render(Buf *out)
 			   "# TYPE presence_http_queue_depth gauge\n"
 			   "presence_http_queue_depth %d\n", m.queue_depth);
 	render_reconcile(out);
+	render_forward(out);
 	pthread_mutex_unlock(&m.lock);
 }

@@ -10,6 +10,7 @@
  * counters), log.c (stderr logging), util.c (small helpers and clocks),
  * reconcile.c (the ghost-session reconcile loop), provider.c (the
  * provider's status API over libcurl), json.c (reading its answers),
+ * forward.c (passing deliveries on to the app's own handler, --forward-url),
  * main.c (start-up, signals and shutdown).
  */
 #ifndef PRESENCE_HTTP_H
@@ -39,7 +40,7 @@ typedef enum PrepareMode
 /* --provider-api: the shape of the provider's status API */
 typedef enum ProviderApi
 {
-	PROVIDER_API_V4,			/* POST /v4/user/online-status/get, JSON */
+	PROVIDER_API_V4,			/* POST /v4/user/connection-status/get, JSON */
 	PROVIDER_API_LEGACY			/* POST /user/checkOnline.json, form */
 } ProviderApi;
 
@@ -69,6 +70,8 @@ typedef struct ShimConfig
 	double		reconcile_idle; /* seconds */
 	double		reconcile_every;	/* seconds */
 	int			reconcile_rate; /* requests per second */
+	const char *forward_url;	/* NULL: other event types are not passed on */
+	bool		forward_all;	/* pass presence's own events on too */
 } ShimConfig;
 
 struct addrinfo;
@@ -124,6 +127,8 @@ extern void metrics_queue_depth(int depth);
 extern void metrics_db_timeout(void);
 extern void metrics_unanswered(const char *reason);
 extern void metrics_reconcile(int answer);
+extern void metrics_reconcile_path(int path);
+extern void metrics_forward(int result);
 extern void metrics_render(Buf *out);
 
 /* ---------- json.c ---------- */
@@ -183,6 +188,21 @@ extern void reconcile_stop(void);
 typedef struct Job Job;
 typedef void (*JobDone) (Job *job);
 
+/* What forward.c needs to pass a delivery on, and what it brings back */
+typedef struct ForwardReq
+{
+	const char *method;
+	const char *query;			/* the raw query string, without '?'; or NULL */
+	char	   *headers[12];	/* "Name: value" lines to pass on, malloc'd */
+	int			nheaders;
+	size_t		body_len;
+	bool		verify;			/* check the signature first (a foreign type) */
+	JobDone		resume;			/* called once the job's reply is set */
+	bool		relayed;		/* job->reply is the upstream's */
+	char	   *content_type;	/* the upstream's, malloc'd */
+	size_t		reply_len;		/* of job->reply when relayed */
+} ForwardReq;
+
 struct Job
 {
 	/* input of an ingest job; any signature value may be NULL */
@@ -201,6 +221,7 @@ struct Job
 
 	JobDone		done;			/* called once the outcome is set */
 	void	   *owner;			/* the HTTP request it belongs to */
+	ForwardReq *forward;		/* set when the delivery is passed on */
 	Job		   *next;			/* health queue link */
 };
 
@@ -211,6 +232,23 @@ extern void job_set_error(Job *job, const char *sqlstate, const char *message);
 extern void job_set_unavailable(Job *job, const char *message);
 extern void job_set_too_slow(Job *job);
 extern int	http_status_for_sqlstate(const char *sqlstate);
+
+/* ---------- forward.c ---------- */
+
+#define N_FORWARD_RESULTS 5
+
+struct MHD_Connection;
+
+extern bool forward_start(const ShimConfig *cfg);
+extern bool forward_is_foreign(const char *body, size_t len);
+extern void forward_prepare(ForwardReq *fr, struct MHD_Connection *conn,
+							const char *method, const char *query,
+							size_t body_len, bool verify, JobDone resume);
+extern void forward_submit(Job *job);
+extern void forward_after_commit(Job *job);
+extern void forward_req_free(ForwardReq *fr);
+extern const char *forward_result_name(int result);
+extern void forward_stop(void);
 
 /* ---------- pending.c ---------- */
 

@@ -3,7 +3,11 @@
  * for the reconcile loop (reconcile.c).
  *
  * One libcurl easy handle per Provider (its connection is reused between
- * calls).  Each request is signed with App-Key, Nonce (random), Timestamp
+ * calls).  The v4 status API is POST /v4/user/connection-status/get, the
+ * path of the provider's API definition and of all its SDKs; one docs page
+ * names /v4/user/online-status/get instead, so a 404 on the one is tried once
+ * on the other, and the path that answered is kept for later calls (logged,
+ * and counted in presence_http_reconcile_path_switches_total).  Each request is signed with App-Key, Nonce (random), Timestamp
  * (Unix ms) and Signature (lower-case hex SHA1 of secret + nonce +
  * timestamp, OpenSSL's libcrypto).  HTTP and HTTPS only, no redirects (a 3xx
  * is an error), no proxy from the environment, a connect and a total
@@ -29,10 +33,17 @@ struct Provider
 {
 	const ShimConfig *cfg;
 	CURL	   *curl;
-	char	   *url;			/* the status endpoint */
+	char	   *urls[2];		/* the status endpoint; v4: and the other path */
+	int			path;			/* the index in urls used now */
+	bool		retrying;		/* a 404 is being tried on the other path */
 	bool		(*stopping) (void);
 	Buf			answer;
 	bool		too_big;
+};
+
+/* The v4 paths: the API definition's and SDKs' first, the older docs' next. */
+static const char *const v4_paths[2] = {
+	"/v4/user/connection-status/get", "/v4/user/online-status/get"
 };
 
 static const char *const answer_names[N_PROVIDER_ANSWERS] = {
@@ -96,22 +107,34 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t u
 	return pv->stopping() ? 1 : 0;
 }
 
-/* A handle for cfg's provider; NULL if libcurl cannot make one. */
-Provider *
-provider_open(const ShimConfig *cfg, bool (*stopping) (void))
+/* base without its trailing slashes, then path; malloc'd. */
+static char *
+endpoint(const char *base, const char *path)
 {
-	Provider   *pv = xcalloc(1, sizeof(Provider));
-	const char *base = cfg->provider_url;
 	size_t		len = strlen(base);
 	Buf			url;
 
 	while (len > 0 && base[len - 1] == '/')
 		len--;
-	buf_init(&url, len + 40);
+	buf_init(&url, len + strlen(path) + 1);
 	buf_put(&url, base, len);
-	buf_puts(&url, cfg->provider_api == PROVIDER_API_V4 ?
-			 "/v4/user/online-status/get" : "/user/checkOnline.json");
-	pv->url = url.data;
+	buf_puts(&url, path);
+	return url.data;
+}
+
+/* A handle for cfg's provider; NULL if libcurl cannot make one. */
+Provider *
+provider_open(const ShimConfig *cfg, bool (*stopping) (void))
+{
+	Provider   *pv = xcalloc(1, sizeof(Provider));
+
+	if (cfg->provider_api == PROVIDER_API_V4)
+	{
+		pv->urls[0] = endpoint(cfg->provider_url, v4_paths[0]);
+		pv->urls[1] = endpoint(cfg->provider_url, v4_paths[1]);
+	}
+	else
+		pv->urls[0] = endpoint(cfg->provider_url, "/user/checkOnline.json");
 	pv->cfg = cfg;
 	pv->stopping = stopping;
 	pv->curl = curl_easy_init();
@@ -131,7 +154,8 @@ provider_close(Provider *pv)
 		return;
 	if (pv->curl)
 		curl_easy_cleanup(pv->curl);
-	free(pv->url);
+	free(pv->urls[0]);
+	free(pv->urls[1]);
 	free(pv);
 }
 
@@ -201,7 +225,7 @@ set_options(Provider *pv, const char *body, struct curl_slist *headers)
 	CURL	   *c = pv->curl;
 
 	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, pv->url);
+	curl_easy_setopt(c, CURLOPT_URL, pv->urls[pv->path]);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
@@ -246,6 +270,32 @@ provider_parse_answer(ProviderApi api, const char *body, size_t len)
 	return ANSWER_BAD_ANSWER;
 }
 
+/*
+ * A 404 on one v4 path: ask once on the other, and keep it if it answers
+ * with anything but a 404.
+ */
+static ProviderAnswer
+retry_other_path(Provider *pv, const char *user_id, int *http_status)
+{
+	ProviderAnswer a;
+	int			tried = pv->path;
+
+	pv->path = 1 - tried;
+	pv->retrying = true;
+	a = provider_check(pv, user_id, http_status);
+	pv->retrying = false;
+	if (*http_status == 404)
+		pv->path = tried;
+	else
+	{
+		log_msg("reconcile: %s answered 404, %s answered %d: using %s from now on",
+				v4_paths[tried], v4_paths[pv->path], *http_status,
+				v4_paths[pv->path]);
+		metrics_reconcile_path(pv->path);
+	}
+	return a;
+}
+
 /* Ask whether user_id is online; *http_status is 0 without an answer. */
 ProviderAnswer
 provider_check(Provider *pv, const char *user_id, int *http_status)
@@ -275,5 +325,7 @@ provider_check(Provider *pv, const char *user_id, int *http_status)
 								  pv->answer.len);
 	curl_slist_free_all(headers);
 	free(body);
+	if (status == 404 && pv->urls[1] != NULL && !pv->retrying)
+		return retry_other_path(pv, user_id, http_status);
 	return a;
 }

@@ -8,7 +8,9 @@
  * it carries a deadline (--db-timeout after its headers arrived) by which
  * the batcher answers it, 503 if need be.  Requests whose framing is
  * ambiguous (Content-Length headers that disagree, HTTP/1.1 without Host)
- * are refused with 400 before any body is read.
+ * are refused with 400 before any body is read.  With --forward-url, a
+ * delivery is handed to forward.c instead of (or after) the batcher; its
+ * raw query string is kept for that (on_uri).
  */
 #include <netdb.h>
 #include <pthread.h>
@@ -46,6 +48,7 @@ typedef enum ReqKind
 
 typedef enum Phase
 {
+	PH_NEW,						/* only the request line is seen (on_uri) */
 	PH_ROUTED,					/* headers seen, answer on the next call */
 	PH_READING,					/* receiving the body */
 	PH_WAITING,					/* suspended, the database has the job */
@@ -68,6 +71,8 @@ typedef struct Request
 	int			refuse_status;	/* REQ_REFUSED: 404 or 405 */
 	const char *allow;			/* REQ_REFUSED with 405: the Allow header */
 	Job			job;
+	char	   *query;			/* the raw query string, for forward.c */
+	ForwardReq	fwd;
 	int			status;			/* of the reply, 0 while none */
 	size_t		bytes;
 } Request;
@@ -99,16 +104,17 @@ request_free(Request *req)
 	free((char *) req->job.sign_ts);
 	free((char *) req->job.signature);
 	free((char *) req->job.app_key);
+	free(req->query);
+	forward_req_free(&req->fwd);
 	buf_free(&req->body);
 	free(req);
 }
 
-/* Queue a reply; false if libmicrohttpd would not take it now. */
+/* Queue a reply of len bytes; false if libmicrohttpd would not take it now. */
 static bool
-respond(Request *req, int status, const char *body, const char *ctype,
-		const char *allow)
+respond_bytes(Request *req, int status, const char *body, size_t len,
+			  const char *ctype, const char *allow)
 {
-	size_t		len = strlen(body);
 	struct MHD_Response *r;
 	bool		ok;
 
@@ -138,6 +144,14 @@ respond(Request *req, int status, const char *body, const char *ctype,
 		req->phase = PH_ANSWERED;
 	}
 	return ok;
+}
+
+/* Queue a reply of a string; false if libmicrohttpd would not take it now. */
+static bool
+respond(Request *req, int status, const char *body, const char *ctype,
+		const char *allow)
+{
+	return respond_bytes(req, status, body, strlen(body), ctype, allow);
 }
 
 static enum MHD_Result
@@ -170,12 +184,14 @@ static void
 hand_over(Request *req, bool health)
 {
 	req->phase = PH_WAITING;
-	req->job.done = job_done;
+	req->job.done = req->job.forward ? forward_after_commit : job_done;
 	req->job.owner = req;
 	req->job.deadline = req->start + config->db_timeout;
 	MHD_suspend_connection(req->conn);
 	if (health)
 		health_submit(&req->job);
+	else if (req->job.forward != NULL && req->job.forward->verify)
+		forward_submit(&req->job);
 	else if (!batcher_submit(&req->job))
 	{
 		job_set_error(&req->job, "53000", "too many deliveries waiting, try again later");
@@ -245,6 +261,17 @@ ingest_complete(Request *req)
 		return respond_json_error(req, 400,
 								  "invalid byte sequence for encoding \"UTF8\" in a signature value", NULL);
 	req->job.body = req->body.data;
+	if (config->forward_url != NULL)
+	{
+		bool		foreign = forward_is_foreign(req->body.data, req->body.len);
+
+		if (foreign || config->forward_all)
+		{
+			forward_prepare(&req->fwd, req->conn, req->method, req->query,
+							req->body.len, foreign, job_done);
+			req->job.forward = &req->fwd;
+		}
+	}
 	hand_over(req, false);
 	return MHD_YES;
 }
@@ -320,6 +347,10 @@ reply_job(Request *req)
 {
 	if (req->job.status == 0 || req->job.reply == NULL)
 		return respond_json_error(req, 500, "no outcome for this request", NULL);
+	if (req->fwd.relayed)
+		return respond_bytes(req, req->job.status, req->job.reply,
+							 req->fwd.reply_len, req->fwd.content_type,
+							 NULL) ? MHD_YES : MHD_NO;
 	return respond(req, req->job.status, req->job.reply, "application/json",
 				   NULL) ? MHD_YES : MHD_NO;
 }
@@ -447,11 +478,23 @@ request_routed(Request *req, size_t *upload_data_size)
 	}
 }
 
-static Request *
-request_new(struct MHD_Connection *conn, const char *url, const char *method)
+/* The request line is in: keep its raw query string (MHD gives it decoded). */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	Request    *req = xcalloc(1, sizeof(Request));
+	const char *q = strchr(uri, '?');
 
+	(void) cls, (void) conn;
+	req->phase = PH_NEW;
+	req->query = q ? xstrdup(q + 1) : NULL;
+	return req;
+}
+
+static void
+request_init(Request *req, struct MHD_Connection *conn, const char *url,
+			 const char *method)
+{
 	req->conn = conn;
 	req->kind = REQ_REFUSED;
 	req->phase = PH_ROUTED;
@@ -459,7 +502,6 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	snprintf(req->path, sizeof(req->path), "%s", url);
 	in_flight_add(1);
-	return req;
 }
 
 static enum MHD_Result
@@ -471,10 +513,11 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 
 	(void) cls;
 	if (req == NULL)
+		return MHD_NO;
+	if (req->phase == PH_NEW)
 	{
 		deadline_mark(conn, true);
-		req = request_new(conn, url, method);
-		*req_cls = req;
+		request_init(req, conn, url, method);
 		return request_begin(req, url, version);
 	}
 	switch (req->phase)
@@ -486,6 +529,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 		case PH_WAITING:
 			return reply_job(req);
 		case PH_ANSWERED:
+		case PH_NEW:
 			break;
 	}
 	*upload_data_size = 0;		/* answered early: drop what still comes */
@@ -522,6 +566,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	deadline_mark(conn, false);	/* the next request's headers are due */
 	if (req == NULL)
 		return;
+	*req_cls = NULL;
+	if (req->phase == PH_NEW)
+	{
+		request_free(req);		/* never routed: not counted, not logged */
+		return;
+	}
 	note = req->note ? req->note : termination_note(toe);
 
 	log_request(req->method, req->path, req->status, req->bytes,
@@ -532,7 +582,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	else
 		metrics_unanswered(note);
 	request_free(req);
-	*req_cls = NULL;
 	in_flight_add(-1);
 }
 
@@ -575,6 +624,7 @@ server_start(const ShimConfig *cfg)
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_connections,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
 									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+									 MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 									 MHD_OPTION_NOTIFY_CONNECTION, deadline_notify, NULL,
 									 MHD_OPTION_END);
 	freeaddrinfo(ai);

@@ -3,13 +3,15 @@
 # 11) against test/http/tools/fake_provider.py: a lost offline is reconciled,
 # an online answer keeps the sessions, a connect after the check wins, every
 # provider error changes nothing and is counted, the rate limit holds, every
-# request is signed, the secret is never logged, both API shapes work, and
-# without --provider-url nothing is asked.
+# request is signed, the secret is never logged, both API shapes work, v4
+# asks the SDKs' path first and moves once to the older docs' path on a 404
+# from a provider that serves only that one, and without --provider-url
+# nothing is asked.
 
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 38
+plan 46
 setup_db
 TEST_ROLE=presence_http_t_$$
 psql -X -q -c "CREATE ROLE $TEST_ROLE LOGIN IN ROLE presence_writer" || bail "cannot create role $TEST_ROLE"
@@ -92,7 +94,8 @@ is "$(sql "SELECT state FROM presence.sessions WHERE user_id = 'ghost' AND sessi
 # the request was sent, so whatever it ends is older than the reconnect, and
 # the reconnect stays online.  (On a loaded machine the hold can end before the
 # reconnect is in; the assertions hold either way.)
-wait_until 40 test "$(calls_for late)" -ge 1
+late_asked() { [ "$(calls_for late)" -ge 1 ]; }
+wait_until 40 late_asked
 # The call in flight has taken its answer (offline-slow).  The device is back,
 # so from now on the provider says online: set before the reconnect, since the
 # loop asks about late again once s2 is idle for 1 s, and an offline answer
@@ -122,14 +125,45 @@ check "offline answers were counted" metric_at_least offline 2
 check "online answers were counted" metric_at_least online 1
 like "$(cat "$SHIM_LOG")" 'reconcile: round suspects=[0-9]+ offline=[0-9]+ online=[0-9]+ error=[0-9]+ timeout=[0-9]+ bad_answer=[0-9]+' \
 	"one log line per round with its results"
-check "every call used the v4 API" test "$(awk '$2 != "v4"' "$CALLS" | wc -l)" = 0
+check "every call used the v4 API on the SDKs' path" test "$(awk '$2 != "v4"' "$CALLS" | wc -l)" = 0
+path_switches() { curl -s "$BASE/metrics" | sed -n "s/^presence_http_reconcile_path_switches_total{path=\"$1\"} \([0-9]*\)$/\1/p"; }
+is "$(path_switches online-status)" 0 "a provider that serves the SDKs' path is never left"
 # SIGTERM stops the loop promptly, even with a slow request in flight.
-wait_until 30 test "$(awk '$3 == "eslow"' "$CALLS" | wc -l)" -ge 2
+eslow_asked_twice() { [ "$(calls_for eslow)" -ge 2 ]; }
+wait_until 30 eslow_asked_twice
 start=$(now_ms)
 stop_shim
 elapsed=$(ms_since "$start")
 check "SIGTERM stops presence-http within 5 s while reconciling (${elapsed} ms)" test "$elapsed" -lt 5000
 V4_LOG=$(cat "$SHIM_LOG")
+
+# ---------- v4 against a provider that serves only the older docs' path ----------
+OLD_CALLS=$WORK/old-calls.log
+: >"$OLD_CALLS"
+python3 "$REPO_ROOT/test/http/tools/fake_provider.py" --app-key "$APP_KEY" --secret "$APP_SECRET" \
+	--log "$OLD_CALLS" --answers "$ANSWERS" --v4-path old >"$WORK/old.port" &
+OLD_PID=$!
+wait_until 10 test -s "$WORK/old.port" || bail "the old-path fake provider did not start"
+answer ghost3 offline
+answer ghost4 offline
+PROVIDER_SAVED=$PROVIDER
+PROVIDER="http://127.0.0.1:$(head -1 "$WORK/old.port")"
+start_reconciling --app-secret-file "$WORK/app.secret"
+connect_past ghost3 s1 60
+check "older path: ghost3 is reconciled offline" wait_until 40 reconciled ghost3
+connect_past ghost4 s1 60
+check "older path: ghost4, asked later, is reconciled offline" wait_until 40 reconciled ghost4
+is "$(grep -c ' 404 /v4/user/connection-status/get ' "$OLD_CALLS")" 1 \
+	"the SDKs' path was asked once, got its 404, and was not asked again"
+is "$(awk '$2 == "v4old"' "$OLD_CALLS" | wc -l)" "$(($(wc -l <"$OLD_CALLS") - 1))" \
+	"every other call went to the older path"
+is "$(path_switches online-status)" 1 "the move is counted once in /metrics"
+like "$(cat "$SHIM_LOG")" 'reconcile: /v4/user/connection-status/get answered 404, /v4/user/online-status/get answered 200: using /v4/user/online-status/get' \
+	"and logged"
+stop_shim
+kill "$OLD_PID" 2>/dev/null
+PROVIDER=$PROVIDER_SAVED
+check "every request the older-path fake saw was correctly signed" test "$(grep -c 'sig=bad' "$OLD_CALLS")" = 0
 
 # ---------- legacy API, secret from the environment ----------
 : >"$CALLS"

@@ -4,14 +4,17 @@ for presence-http's reconcile tests and for trying reconciliation by hand.
 
 Serves both API shapes on 127.0.0.1 (port 0 by default: it prints the port
 it got, on a line of its own, then serves until killed):
-  v4:     POST /v4/user/online-status/get, JSON {"userId": ...}
-          -> {"code": 0, "result": {"status": "1"|"0"}}
+  v4:     POST /v4/user/connection-status/get (the path of the provider's API
+          definition and SDKs; with --v4-path old, only the older docs' path
+          /v4/user/online-status/get, logged as api "v4old"; with both, both),
+          JSON {"userId": ...} -> {"code": 0, "result": {"status": "1"|"0"}}
   legacy: POST /user/checkOnline.json, form userId=...
           -> {"code": 200, "status": "1"|"0"}
 Every request's App-Key, Nonce, Timestamp and Signature (sha1 hex of
 secret + nonce + timestamp) are checked against --app-key and --secret;
 a badly signed request gets 401.  Every call is appended to --log as one
-line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad".
+line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad";
+a POST to a path it does not serve is logged "<time> 404 <path> -".
 
 What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 --bad-status/--slow/--offline-slow USER (repeatable; slow answers online
@@ -31,7 +34,8 @@ import os
 import sys
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from serve import QuietHandler, serve
 
 ANSWERS = ("online", "offline", "error500", "bad-json", "bad-code", "bad-status", "slow",
            "offline-slow")
@@ -44,6 +48,8 @@ def parse_args():
     p.add_argument("--secret", default="demo-app-secret")
     p.add_argument("--log", default="/dev/null", help="file that records every call")
     p.add_argument("--answers", help="file of 'USER ANSWER' lines, read per request")
+    p.add_argument("--v4-path", default="sdk", choices=("sdk", "old", "both"),
+                   help="which v4 path is served: the SDKs', the older docs', or both")
     p.add_argument("--default", default="online", choices=ANSWERS)
     p.add_argument("--slow-seconds", type=float, default=10.0,
                    help="how long 'slow' waits before it answers online")
@@ -56,21 +62,24 @@ def parse_args():
 
 
 ARGS = parse_args()
+V4_PATHS = {p: api for p, api, served in (
+    ("/v4/user/connection-status/get", "v4", ("sdk", "both")),
+    ("/v4/user/online-status/get", "v4old", ("old", "both"))) if ARGS.v4_path in served}
 
 
 def answer_for(user):
+    found = None
     if ARGS.answers:
-        found = None
         try:
             with open(ARGS.answers) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) == 2 and parts[0] == user and parts[1] in ANSWERS:
-                        found = parts[1]    # a later line overrides an earlier one
+                        found = parts[1]    # the last line for a user wins
         except OSError:
             pass
-        if found is not None:
-            return found
+    if found:
+        return found
     for a in ANSWERS:
         if user in getattr(ARGS, a.replace("-", "_")):
             return a
@@ -87,28 +96,12 @@ def signed(headers):
             and fresh and sig == want)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, code, body):
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass
-
+class Handler(QuietHandler):
     def do_POST(self):
         now = time.time()
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path == "/v4/user/online-status/get":
-            api = "v4"
+        api = V4_PATHS.get(self.path)
+        if api is not None:
             try:
                 user = json.loads(raw)["userId"]
             except (ValueError, KeyError, TypeError):
@@ -117,6 +110,8 @@ class Handler(BaseHTTPRequestHandler):
             api = "legacy"
             user = urllib.parse.parse_qs(raw.decode("utf-8", "replace")).get("userId", [None])[0]
         else:
+            with open(ARGS.log, "a") as f:
+                f.write("%.6f 404 %s -\n" % (now, self.path))
             self.reply(404, '{"code": 404}')
             return
         ok = signed(self.headers)
@@ -140,25 +135,19 @@ class Handler(BaseHTTPRequestHandler):
         if a == "error500":
             self.reply(500, '{"code": 500}')
         elif a == "bad-json":
-            self.reply(200, '{"code": 0, "result": {"status": "0"' if api == "v4"
+            self.reply(200, '{"code": 0, "result": {"status": "0"' if api.startswith("v4")
                        else '{"code": 200, "status": "0"')
         else:
             status = {"online": "1", "offline": "0", "bad-code": "0", "bad-status": "2"}[a]
-            code = (0 if api == "v4" else 200) if a != "bad-code" else 1
-            if api == "v4":
+            code = (0 if api.startswith("v4") else 200) if a != "bad-code" else 1
+            if api.startswith("v4"):
                 self.reply(200, json.dumps({"code": code, "result": {"status": status}}))
             else:
                 self.reply(200, json.dumps({"code": code, "status": status}))
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, ARGS.port)
 
 
 if __name__ == "__main__":
