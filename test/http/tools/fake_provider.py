@@ -8,10 +8,11 @@ it got, on a line of its own, then serves until killed):
           -> {"code": 0, "result": {"status": "1"|"0"}}
   legacy: POST /user/checkOnline.json, form userId=...
           -> {"code": 200, "status": "1"|"0"}
-Every request's App-Key, Nonce, Timestamp and Signature (sha1 hex of
-secret + nonce + timestamp) are checked against --app-key and --secret;
-a badly signed request gets 401.  Every call is appended to --log as one
-line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad".
+Every request's App-Key, Nonce, Timestamp (Unix seconds, within 300 s of
+now) and Signature (sha1 hex of secret + nonce + timestamp) are checked
+against --app-key and --secret; a badly signed request gets 401.  Every
+call is appended to --log as one line: "<unix time, seconds with
+microseconds> <api> <userId> sig=ok|bad <nonce> <timestamp> <signature>".
 
 What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 --bad-status/--slow/--offline-slow USER (repeatable; slow answers online
@@ -56,15 +57,20 @@ ARGS = parse_args()
 
 
 def answer_for(user):
+    """The last line of --answers that names user (a test changes an answer by
+    appending a line), else the flags, else --default."""
+    found = None
     if ARGS.answers:
         try:
             with open(ARGS.answers) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) == 2 and parts[0] == user and parts[1] in ANSWERS:
-                        return parts[1]
+                        found = parts[1]
         except OSError:
             pass
+    if found:
+        return found
     for a in ANSWERS:
         if user in getattr(ARGS, a.replace("-", "_")):
             return a
@@ -76,7 +82,7 @@ def signed(headers):
     ts = headers.get("Timestamp", "")
     sig = headers.get("Signature", "")
     want = hashlib.sha1((ARGS.secret + nonce + ts).encode()).hexdigest()
-    fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) < 300000
+    fresh = ts.isdigit() and abs(time.time() - int(ts)) < 300
     return (headers.get("App-Key") == ARGS.app_key and len(nonce) > 0
             and fresh and sig == want)
 
@@ -115,7 +121,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         ok = signed(self.headers)
         with open(ARGS.log, "a") as f:
-            f.write("%.6f %s %s sig=%s\n" % (now, api, user, "ok" if ok else "bad"))
+            f.write("%.6f %s %s sig=%s %s %s %s\n" % (
+                now, api, user, "ok" if ok else "bad", self.headers.get("Nonce", "-"),
+                self.headers.get("Timestamp", "-"), self.headers.get("Signature", "-")))
         if not ok or user is None:
             self.reply(401 if not ok else 400, '{"code": 401}')
             return
