@@ -29,3 +29,54 @@ COMMENT ON FUNCTION presence.bind_outgoing_signature(text, text, text) IS
 REVOKE ALL ON FUNCTION presence.bind_outgoing_signature(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION presence.bind_outgoing_signature(text, text, text) TO presence_writer, presence_admin;
 ALTER FUNCTION presence.bind_outgoing_signature(text, text, text) OWNER TO presence_owner;
+
+/*
+ * Ghost sessions (doc/rules.md section 11): a checked_at later than now() plus
+ * the age window (presence.signature_max_age, 300 seconds when it is 0) is
+ * refused with 22023; it would end sessions at a time no item has reached yet.
+ * The window leaves room for the clocks of presence-http and the database.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.presence_reconcile(user_id text, provider_online boolean,
+														  checked_at timestamptz DEFAULT pg_catalog.now())
+	RETURNS presence.ingest_result
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	age_window interval := pg_catalog.current_setting('presence.signature_max_age')::interval;
+	r presence.ingest_result;
+BEGIN
+	IF age_window OPERATOR(pg_catalog.<=) '0'::interval THEN
+		age_window := '300 seconds';
+	END IF;
+	IF presence_reconcile.checked_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.+) age_window) THEN
+		RAISE EXCEPTION 'checked_at is in the future'
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('checked_at %s is more than %s after now().', presence_reconcile.checked_at, age_window);
+	END IF;
+	WITH at AS (
+		SELECT pg_catalog.floor(extract(epoch FROM presence_reconcile.checked_at) OPERATOR(pg_catalog.*) 1000)::bigint AS ms,
+			   pg_catalog.date_trunc('milliseconds', presence_reconcile.checked_at) AS t),
+	ghosts AS (
+		SELECT pg_catalog.json_build_object('status', '1', 'userId', s.user_id,
+											'sessionId', s.session_id, 'time', at.ms) AS item
+		  FROM presence.sessions s, at
+		 WHERE NOT presence_reconcile.provider_online
+		   AND s.user_id OPERATOR(pg_catalog.=) presence_reconcile.user_id
+		   AND s.state OPERATOR(pg_catalog.=) 'online'
+		   AND s.last_event_at OPERATOR(pg_catalog.<) at.t),
+	body AS (
+		SELECT pg_catalog.json_build_object('type', 'user:connection_status', 'id', 'reconcile',
+											'time', at.ms, 'data', pg_catalog.json_agg(g.item))::text AS b
+		  FROM ghosts g, at
+		 GROUP BY at.ms
+		HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)
+	SELECT i.* INTO r FROM body, @extschema@.presence_ingest_unsigned(body.b) i;
+	IF NOT FOUND THEN
+		r := ROW(0, 0, 0, 0, 0);
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) IS
+	'Apply the provider''s answer for a suspect: not online ends its sessions idle since before checked_at with a logged disconnect; a checked_at past now() plus the age window is 22023.';
