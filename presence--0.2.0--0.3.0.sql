@@ -80,3 +80,73 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.presence_reconcile(text, boolean, timestamptz) IS
 	'Apply the provider''s answer for a suspect: not online ends its sessions idle since before checked_at with a logged disconnect; a checked_at past now() plus the age window is 22023.';
+
+/*
+ * History (doc/rules.md section 10): online_counts() takes finite bounds and at
+ * most 100000 steps per call (22023 otherwise); an infinite bound or a tiny step
+ * over a long range had one call build an unbounded array of timestamps.
+ */
+CREATE OR REPLACE FUNCTION presence.online_counts(since timestamptz, until timestamptz, step interval)
+	RETURNS TABLE (at timestamptz, users bigint, sessions bigint)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET work_mem = '64MB'
+	AS $$
+DECLARE
+	steps timestamptz[];
+BEGIN
+	IF step <= '0'::interval THEN
+		RAISE EXCEPTION 'step must be a positive interval' USING ERRCODE = '22023';
+	END IF;
+	IF NOT isfinite(online_counts.since) OR NOT isfinite(online_counts.until) THEN
+		RAISE EXCEPTION 'since and until must be finite' USING ERRCODE = '22023';
+	END IF;
+	IF online_counts.since + online_counts.step * 100000 < online_counts.until THEN
+		RAISE EXCEPTION 'too many steps'
+			USING ERRCODE = '22023',
+				  DETAIL = 'online_counts() answers at most 100000 steps in one call.',
+				  HINT = 'Use a longer step or a shorter range.';
+	END IF;
+	SELECT array_agg(g ORDER BY g) INTO steps
+	  FROM generate_series(online_counts.since, online_counts.until, online_counts.step) g
+	 WHERE g < online_counts.until;
+	IF steps IS NULL THEN
+		RETURN;
+	END IF;
+	-- An interval [from, until) is online at the steps lo+1 .. hi: lo steps come
+	-- before from, hi before until.
+	RETURN QUERY
+	WITH ranges AS (
+		SELECT i.user_id,
+			   width_bucket(i.online_from - '1 microsecond'::interval, steps) AS lo,
+			   coalesce(width_bucket(i.online_until - '1 microsecond'::interval, steps),
+						cardinality(steps)) AS hi
+		  FROM presence.intervals(steps[1], online_counts.until) i),
+	live AS (SELECT r.* FROM ranges r WHERE r.hi > r.lo),
+	-- A user's devices count once: each range adds only the steps after those of
+	-- the user's ranges that start before it.
+	merged AS (
+		SELECT greatest(m.lo, coalesce(m.before, m.lo)) AS lo, m.hi
+		  FROM (SELECT l.lo, l.hi,
+					   max(l.hi) OVER (PARTITION BY l.user_id ORDER BY l.lo, l.hi
+									   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+				  FROM live l) m
+		 WHERE m.before IS NULL OR m.hi > m.before),
+	deltas AS (
+		SELECT d.k, sum(d.u) AS u, sum(d.s) AS s
+		  FROM (SELECT l.lo + 1 AS k, 0 AS u, 1 AS s FROM live l
+				UNION ALL SELECT l.hi + 1, 0, -1 FROM live l
+				UNION ALL SELECT m.lo + 1, 1, 0 FROM merged m
+				UNION ALL SELECT m.hi + 1, -1, 0 FROM merged m) d
+		 GROUP BY d.k)
+	SELECT steps[n.k],
+		   (sum(coalesce(d.u, 0)) OVER w)::bigint,
+		   (sum(coalesce(d.s, 0)) OVER w)::bigint
+	  FROM generate_series(1, cardinality(steps)) n(k)
+	  LEFT JOIN deltas d ON d.k = n.k
+	WINDOW w AS (ORDER BY n.k)
+	 ORDER BY n.k;
+END
+$$;
+COMMENT ON FUNCTION presence.online_counts(timestamptz, timestamptz, interval) IS
+	'How many users and sessions were online at since, since + step, ... before until: the series a dashboard plots; finite bounds, at most 100000 steps.';
