@@ -150,3 +150,27 @@ END
 $$;
 COMMENT ON FUNCTION presence.online_counts(timestamptz, timestamptz, interval) IS
 	'How many users and sessions were online at since, since + step, ... before until: the series a dashboard plots; finite bounds, at most 100000 steps.';
+
+/*
+ * Ghost sessions (doc/rules.md section 11): suspects() refuses a negative idle
+ * (22023), which listed every online user, just connected or not.
+ */
+CREATE OR REPLACE FUNCTION presence.suspects(idle interval DEFAULT '1 hour', max integer DEFAULT 100)
+	RETURNS TABLE (user_id text, online_sessions integer, last_event_at timestamptz)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF suspects.idle OPERATOR(pg_catalog.<) '0'::interval THEN
+		RAISE EXCEPTION 'idle must not be negative' USING ERRCODE = '22023';
+	END IF;
+	RETURN QUERY
+	SELECT u.user_id, u.online_sessions, u.last_seen_at
+	  FROM presence.users u
+	 WHERE u.online AND u.last_seen_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) suspects.idle)
+	 ORDER BY u.last_seen_at, u.user_id
+	 LIMIT suspects.max;
+END
+$$;
+COMMENT ON FUNCTION presence.suspects(interval, integer) IS
+	'Users online whose newest item is older than idle (not negative), oldest first: the ones to ask the provider about.';
