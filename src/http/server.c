@@ -7,8 +7,9 @@
  * and resumed by the worker that served it, so the event loop never blocks;
  * it carries a deadline (--db-timeout after its headers arrived) by which
  * the batcher answers it, 503 if need be.  Requests whose framing is
- * ambiguous (Content-Length headers that disagree, HTTP/1.1 without Host)
- * are refused with 400 before any body is read.
+ * ambiguous (Content-Length headers that disagree, Content-Length with
+ * Transfer-Encoding, HTTP/1.1 without Host) are refused with 400 before any
+ * body is read, and their connection is closed.
  */
 #include <netdb.h>
 #include <pthread.h>
@@ -64,6 +65,7 @@ typedef struct Request
 	Buf			body;
 	size_t		received;		/* body bytes seen, kept or not */
 	bool		too_large;
+	bool		close;			/* answer with Connection: close */
 	const char *note;			/* for the log line */
 	int			refuse_status;	/* REQ_REFUSED: 404 or 405 */
 	const char *allow;			/* REQ_REFUSED with 405: the Allow header */
@@ -126,7 +128,7 @@ respond(Request *req, int status, const char *body, const char *ctype,
 		snprintf(secs, sizeof(secs), "%d", RETRY_AFTER_SECONDS);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
 	}
-	if (quiescing)
+	if (quiescing || req->close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ok = MHD_queue_response(req->conn, (unsigned int) status, r) == MHD_YES;
 	MHD_destroy_response(r);
@@ -398,6 +400,9 @@ framing_problem(struct MHD_Connection *conn, const char *version)
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_content_length, &first);
 	if (first != NULL && first[0] == '\0')
 		return "conflicting or invalid Content-Length headers";
+	if (first != NULL &&
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return "both Content-Length and Transfer-Encoding";
 	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
 		return "an HTTP/1.1 request needs a Host header";
@@ -416,7 +421,10 @@ request_begin(Request *req, const char *url, const char *version)
 	const char *problem = framing_problem(req->conn, version);
 
 	if (problem != NULL)
+	{
+		req->close = true;		/* what follows on the connection is not to be trusted */
 		return respond_json_error(req, 400, problem, NULL);
+	}
 	route(req, url);
 	if (req->kind == REQ_INGEST)
 		return ingest_begin(req);
