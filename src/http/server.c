@@ -480,11 +480,12 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 	(void) cls;
 	if (req == NULL)
 	{
-		deadline_mark(conn, true);
 		req = request_new(conn, url, method);
 		*req_cls = req;
 		return request_begin(req, url, version);
 	}
+	if (*upload_data_size == 0)
+		deadline_mark(conn, true);	/* the whole request is in, body included */
 	switch (req->phase)
 	{
 		case PH_ROUTED:
