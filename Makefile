@@ -4,18 +4,20 @@
 #   make http && make install-http        presence-http, the HTTP shim (src/http)
 #   make installcheck                     pg_regress and the isolation specs
 #   make lint, make bench                 static checks; benchmarks (BENCHMARKS.md)
+#   make check-GROUP                      scripts/test GROUP (scripts/test --list)
 #   WERROR=1                              warnings are errors (extension and shim)
+#   ASSERTS=1                             Assert() checked (-DUSE_ASSERT_CHECKING), as scripts/test builds
 
 EXTENSION = presence presence_router
 MODULE_big = presence
 OBJS = src/presence.o src/payload.o src/signature.o src/session_rules.o \
-	src/plans.o src/rows.o src/columns.o src/store.o src/ingest.o src/sqlfuncs.o src/triggers.o \
+	src/plans.o src/rows.o src/rows_read.o src/rows_write.o src/rows_speculative.o src/columns.o src/store.o src/ingest.o src/apply.o src/sqlfuncs.o src/triggers.o \
 	src/retention.o src/version.o src/feed.o src/router.o src/conninfo.o
 DATA = presence--0.1.0.sql presence--0.1.0--0.2.0.sql presence--0.2.0--0.3.0.sql \
 	presence_router--0.2.0.sql presence_router--0.2.0--0.3.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
-REGRESS = setup parse rules signatures transactions backfill reconcile history retention
+REGRESS = setup parse rules signatures transactions read_only backfill reconcile history retention
 REGRESS_OPTS = --inputdir=.
 ISOLATION = concurrent_ingest repeatable_read signature_twins
 ISOLATION_OPTS = --load-extension=presence
@@ -23,13 +25,19 @@ ISOLATION_OPTS = --load-extension=presence
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)	# PQconninfoParse: partition strings (src/conninfo.c)
-PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror) $(if $(ASSERTS),-DUSE_ASSERT_CHECKING)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies (without --enable-depend), so an object
 # would keep a struct's old layout: every object is rebuilt when a header changes.
 $(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
+
+# Nor does it track the flags: .build-flags holds those of the last build, and
+# a change of WERROR or ASSERTS rebuilds every object.
+BUILD_FLAGS := WERROR=$(WERROR) ASSERTS=$(ASSERTS)
+$(shell [ "$$(cat .build-flags 2>/dev/null)" = '$(BUILD_FLAGS)' ] || echo '$(BUILD_FLAGS)' > .build-flags)
+$(OBJS) $(OBJS:.o=.bc): .build-flags
 
 # The HTTP shim lives in src/http and reaches the extension only through SQL.
 # It has targets of its own, so that plain `make && make install` builds and
@@ -52,6 +60,14 @@ lint:
 		$(LINT_INCLUDES) src/*.c src/http/*.c
 	clang-tidy --quiet src/*.c src/http/*.c -- $(LINT_INCLUDES) -I/usr/include/postgresql/internal
 .PHONY: lint
+
+# One target per group of scripts/test --list: make check-http is scripts/test http
+# (test/README.md).  A throwaway cluster of its own each; PRESENCE_TEST_PORT picks its port.
+TEST_GROUPS = $(shell scripts/test --list 2>/dev/null | cut -d' ' -f1)
+CHECK_TARGETS = $(addprefix check-,$(TEST_GROUPS))
+$(CHECK_TARGETS): check-%:
+	scripts/test $*
+.PHONY: $(CHECK_TARGETS)
 
 # Benchmarks (BENCHMARKS.md): a throwaway server, every figure, one table.
 bench:

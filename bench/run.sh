@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the presence benchmark, in one run of under 10 minutes.
 #
-# Starts its own throwaway PostgreSQL 15 server (initdb in a temporary
+# Starts its own throwaway PostgreSQL server, of the major scripts/lib.sh picks (initdb in a temporary
 # directory, its own socket directory and port, shared_preload_libraries =
 # 'presence'; as the 'postgres' account when run as root; never a system
 # cluster), runs every figure of BENCHMARKS.md against that one server,
@@ -211,7 +211,7 @@ PGOPTIONS='-c synchronous_commit=off' pgbench_tps warm_b insert_one.sql -c $CLIE
 say "figure 1: synchronous_commit=off ($(elapsed)s)"
 alternate f1 f1_c f1_b
 space s1 start
-# Figure 1 with the live feed (README, Live feed): the same ingest with
+# Figure 1 with the live feed (doc/feed.md): the same ingest with
 # presence.feed = notify, then logical (start_cluster gives wal_level =
 # logical), each alternated against figure 1's run with the feed off.
 f1n_c() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify' pgbench_tps "f1nc$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
@@ -506,7 +506,7 @@ put f8.items_before "$(sql "SELECT count(*) FROM presence.events")"
 put f8.sessions_before "$(sql "SELECT count(*) FROM presence.sessions")"
 f8_t0=$(date +%s%N)
 # presence.daily_retention=7d: the figures leave ~200,000 sessions online for months, and
-# a first fill_daily() writes a row per user and day for each (README, Presence over time).
+# a first fill_daily() writes a row per user and day for each (doc/history.md).
 read -r f8_items f8_sessions <<<"$(PGOPTIONS='-c presence.retention=30d -c presence.daily_retention=7d' psql -qXAt -F ' ' -v ON_ERROR_STOP=1 \
 	-c 'CALL presence.maintain()' | cut -d' ' -f1,2)"
 put f8.ms "$((($(date +%s%N) - f8_t0) / 1000000))"
@@ -517,7 +517,7 @@ put f8.items_after "$(sql "SELECT count(*) FROM presence.events")"
 # --- figure 12: scale-out, a router with 4 partitions against one node -------------------
 # Both sides fresh: the router's partitions, and a second database bench1 on the bench
 # server.  Every server runs on this one machine, so the router cannot be faster here: the
-# figure is its overhead (README, Scaling out).  The partitions commit with
+# figure is its overhead (doc/scaling.md).  The partitions commit with
 # synchronous_commit = off, like the sessions of figure 1.
 f12_c() { PGHOST=$cdir/router PGPORT=$CPORT PGDATABASE=presence PGOPTIONS='-c synchronous_commit=off' \
 	pgbench_tps "f12c$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }

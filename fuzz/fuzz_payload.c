@@ -35,6 +35,7 @@
 #include "mb/pg_wchar.h"
 
 #include "payload.h"
+#include "presence_compat.h"
 #include "fe_arena.h"
 #include "fuzz_check.h"
 
@@ -82,7 +83,7 @@ check_string(const char *s, size_t max, bool input_valid)
 static JsonParseErrorType
 reference_parse(char *json, int len)
 {
-	JsonLexContext *lex = makeJsonLexContextCstringLen(json, len, PG_UTF8, true);
+	JsonLexContext *lex = presence_json_lexer(json, len, PG_UTF8);
 
 	return pg_parse_json(lex, &nullSemAction);
 }

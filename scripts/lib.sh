@@ -53,11 +53,14 @@ install_extension() {
 }
 
 # Build the extension and the shim (warnings are errors), and install both
-# into PostgreSQL: `make && make http`, then `make install install-http`.
+# into PostgreSQL: `make && make http`, then `make install install-http`.  The
+# tests' build checks every Assert() (ASSERTS=1: -DUSE_ASSERT_CHECKING), as a
+# server built with --enable-cassert would; it loads into any server, since
+# ExceptionalCondition() is in every build.
 build_and_install() {
-	say "building with PostgreSQL $PG_MAJOR"
-	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 all http >/dev/null
-	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 install install-http >/dev/null
+	say "building with PostgreSQL $PG_MAJOR, assertions checked"
+	make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 ASSERTS=1 all http >/dev/null
+	as_root make -s PG_CONFIG="$PG_BIN/pg_config" WERROR=1 ASSERTS=1 install install-http >/dev/null
 }
 
 # The account that runs the cluster: ourselves, or 'postgres' when we are root.
@@ -77,6 +80,11 @@ start_cluster() {
 	shift 2
 	mkdir -p "$dir"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+	if [ -f "$dir/data/PG_VERSION" ] && [ "$(cat "$dir/data/PG_VERSION")" != "$PG_MAJOR" ]; then
+		say "$dir/data holds a PostgreSQL $(cat "$dir/data/PG_VERSION") cluster, and this is $PG_MAJOR:" \
+			"run with PG_MAJOR=$(cat "$dir/data/PG_VERSION"), or move it to $PG_MAJOR (doc/operations.md, Upgrading) or delete it"
+		return 1
+	fi
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
 		as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
 		cat >>"$dir/data/postgresql.conf" <<CONF

@@ -38,6 +38,7 @@
 
 #include "feed.h"
 #include "payload.h"
+#include "presence_compat.h"
 
 #define FEED_CHANNEL "presence"
 
@@ -100,7 +101,7 @@ append_text(StringInfo buf, const char *key, const char *value)
 }
 
 /* The JSON message the feed sends for a user (and a session, when given). */
-char *
+static char *
 feed_payload(const char *user_id, const UserRow *u, const char *session_id,
 			 const SessionRow *s)
 {
@@ -136,11 +137,6 @@ typedef struct FeedSent
 static HTAB *sent_in_xact = NULL;
 static LocalTransactionId sent_lxid = InvalidLocalTransactionId;
 
-#if PG_VERSION_NUM >= 170000
-#define CURRENT_LXID (MyProc->vxid.lxid)
-#else
-#define CURRENT_LXID (MyProc->lxid)
-#endif
 
 /* The user's list of payloads sent in this transaction, made on first use. */
 static FeedSent *
@@ -149,7 +145,7 @@ sent_for_user(const char *user_id)
 	bool		found;
 	FeedSent   *entry;
 
-	if (sent_in_xact == NULL || sent_lxid != CURRENT_LXID)
+	if (sent_in_xact == NULL || sent_lxid != presence_current_lxid())
 	{
 		HASHCTL		ctl = {.keysize = PAYLOAD_MAX_ID_BYTES + 1, .entrysize = sizeof(FeedSent),
 		.hcxt = TopTransactionContext};
@@ -157,7 +153,7 @@ sent_for_user(const char *user_id)
 		/* The old table went with its transaction's memory. */
 		sent_in_xact = hash_create("presence feed payloads", 64, &ctl,
 								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		sent_lxid = CURRENT_LXID;
+		sent_lxid = presence_current_lxid();
 	}
 	entry = hash_search(sent_in_xact, user_id, HASH_ENTER, &found);
 	if (!found)
@@ -201,11 +197,7 @@ send_payload(const char *user_id, char *payload)
 
 	if (presence_feed == PRESENCE_FEED_LOGICAL)
 	{
-#if PG_VERSION_NUM >= 170000
-		(void) LogLogicalMessage(FEED_CHANNEL, payload, len, true, false);
-#else
-		(void) LogLogicalMessage(FEED_CHANNEL, payload, len, true);
-#endif
+		(void) presence_log_logical_message(FEED_CHANNEL, payload, len);
 		return;
 	}
 	/* Cannot happen (see the file comment); never fail the delivery for it. */

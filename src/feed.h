@@ -39,8 +39,4 @@ extern void feed_note_session(FeedUser *fu, const char *session_id, const Sessio
 /* Done with the user (before and after read): send what changed, transactionally. */
 extern void feed_user_end(FeedUser *fu);
 
-/* The JSON payload for the user, with the session's fields when s is given. */
-extern char *feed_payload(const char *user_id, const UserRow *u, const char *session_id,
-						  const SessionRow *s);
-
 #endif							/* PRESENCE_FEED_H */

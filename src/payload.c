@@ -28,6 +28,7 @@
 #include "mb/pg_wchar.h"
 
 #include "payload.h"
+#include "presence_compat.h"
 
 #define CONNECTION_STATUS_TYPE "user:connection_status"
 
@@ -788,7 +789,7 @@ payload_parse(char *json, int len, int encoding, Payload *out, PayloadError *err
 	memset(out, 0, sizeof(Payload));
 	memset(err, 0, sizeof(PayloadError));
 	out->event_time_ms = -1;
-	p.lex = makeJsonLexContextCstringLen(json, len, encoding, true);
+	p.lex = presence_json_lexer(json, len, encoding);
 	p.out = out;
 	p.err = err;
 	if (parse_top(&p))

@@ -18,11 +18,11 @@
 #include "utils/guc.h"
 
 #include "presence.h"
+#include "store.h"
+#include "triggers.h"
 
-/* The executor and GUC calls of this library are PostgreSQL 15's and later's. */
-#if PG_VERSION_NUM < 150000
-#error "presence needs PostgreSQL 15 or later"
-#endif
+/* presence_compat.h refuses a PostgreSQL older than 15. */
+#include "presence_compat.h"
 
 PG_MODULE_MAGIC;
 
@@ -52,10 +52,11 @@ check_retention(char **newval, void **extra, GucSource source)
 
 void		_PG_init(void);
 
-/* Module load: define the presence.* settings. */
+/* Module load: define the presence.* settings; tell the store of the users triggers. */
 void
 _PG_init(void)
 {
+	store_set_user_triggers(presence_users_follow_events, presence_users_follow_sessions);
 	DefineCustomIntVariable("presence.signature_max_age",
 							"Largest accepted distance, in seconds, between a delivery's signTimestamp and the server clock.",
 							"0 turns the age check off.",

@@ -499,6 +499,7 @@ presence_prune_users(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false};
 	int			i = 0;
 
+	presence_require_writable("presence.prune_users()");
 	presence_require_sql_version();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");

@@ -39,10 +39,12 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "apply.h"
 #include "ingest.h"
 #include "plans.h"
 #include "presence.h"
 #include "router.h"
+#include "store.h"
 #include "version.h"
 
 PG_FUNCTION_INFO_V1(presence_partition_apply);
@@ -312,15 +314,24 @@ fail_deliveries(Delivery *deliveries, int n, const int *const *parts, int part,
 	}
 }
 
-/* With SPI connected: apply the accepted deliveries' items on their partitions. */
+/*
+ * The router's DeliveryApplier: apply the accepted deliveries' items on their
+ * partitions, which apply them with the local applier and their own horizon.
+ */
 void
-router_apply(Delivery *deliveries, int n, int partitions)
+router_apply(Delivery *deliveries, int n, TimestampTz horizon)
 {
+	int			partitions = router_partitions();
 	int		  **parts = palloc(sizeof(int *) * Max(n, 1));
-	Share	   *shares = palloc(sizeof(Share) * partitions);
+	Share	   *shares;
 	Datum		env[2];
 	bool		env_nulls[2];
 	int			total = 0;
+
+	/* A router keeps no presence rows: its tables close before the calls out. */
+	store_end();
+	Assert(partitions > 0);
+	shares = palloc(sizeof(Share) * partitions);
 
 	for (int i = 0; i < n; i++)
 		if (!deliveries[i].rejected)
@@ -377,7 +388,7 @@ array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls, int *count)
 	return elems;
 }
 
-static void bad_share(const char *why) pg_attribute_noreturn();
+presence_noreturn static void bad_share(const char *why);
 
 static void
 bad_share(const char *why)
@@ -459,11 +470,12 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 	Delivery   *deliveries;
 	int			n;
 
+	presence_require_writable("presence.partition_apply()");
 	presence_require_sql_version();
 	deliveries = share_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	ingest_deliveries(deliveries, n);
+	ingest_deliveries(deliveries, n, apply_local);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[APPLY_COLUMNS];

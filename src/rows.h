@@ -32,7 +32,6 @@ typedef struct RowsTable
 	Relation	pkey;			/* primary key index, opened with the others */
 	TupleTableSlot *found;		/* the row the last lookup found */
 	TupleTableSlot *draft;		/* a row being built to write */
-	TupleTableSlot *probe;		/* rows read beside found (a second cursor) */
 	bool		speculative;	/* index info for ON CONFLICT is built */
 	TupleTableSlot **later;		/* rows_insert_draft_later's rows, not yet written */
 	int			nlater;
@@ -61,12 +60,6 @@ extern void *rows_call_set_owner(Size size);
 
 extern bool rows_lookup(RowsTable *t, ScanKey keys, int nkeys);
 extern bool rows_lookup_committed(RowsTable *t, ScanKey keys, int nkeys);
-extern IndexScanDesc rows_scan_begin(RowsTable *t, ScanKey keys, int nkeys);
-extern Relation rows_index(RowsTable *t, const char *name);
-extern IndexScanDesc rows_scan_index_begin(RowsTable *t, Relation index, ScanKey keys,
-											int nkeys);
-extern bool rows_scan_next(IndexScanDesc scan, TupleTableSlot *slot);
-extern void rows_scan_end(IndexScanDesc scan);
 
 extern void rows_draft_clear(RowsTable *t);
 extern void rows_draft_from_found(RowsTable *t);

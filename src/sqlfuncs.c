@@ -5,7 +5,8 @@
  *	  presence_ingest_unsigned and presence_ingest_batch.
  *
  * Each turns its arguments into Delivery structs, runs the ingest pipeline
- * with SPI connected, and shapes the outcome as SQL values.  Those that
+ * with SPI connected and the applier of this database (local or router), and
+ * shapes the outcome as SQL values.  Those that
  * touch the tables first check that the installed SQL is not older than
  * the library (version.c); presence_parse touches none and always works.
  *
@@ -20,8 +21,10 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "apply.h"
 #include "ingest.h"
 #include "presence.h"
+#include "router.h"
 #include "store.h"
 #include "version.h"
 
@@ -75,6 +78,17 @@ text_or_null(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/*
+ * The applier of this database: a router's (router.c) where it is one, else
+ * the local one (apply.c).  Chosen here, above both, so that ingest.c and the
+ * appliers need not know of each other.
+ */
+static DeliveryApplier
+applier(void)
+{
+	return router_partitions() > 0 ? router_apply : apply_local;
+}
+
 /* Run one delivery; raise its rejection, or return presence.ingest_result. */
 static Datum
 ingest_one(FunctionCallInfo fcinfo, Delivery *d)
@@ -87,7 +101,7 @@ ingest_one(FunctionCallInfo fcinfo, Delivery *d)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");
 	SPI_connect();
-	ingest_deliveries(d, 1);
+	ingest_deliveries(d, 1, applier());
 	if (d->rejected)
 		ingest_raise(&d->why);
 	outcome_values(d, values, &i);
@@ -101,6 +115,7 @@ presence_ingest(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_writable("presence_ingest()");
 	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	d.verify = true;
@@ -116,6 +131,7 @@ presence_ingest_unsigned(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
+	presence_require_writable("presence_ingest_unsigned()");
 	presence_require_sql_version();
 	d.body = required_body_arg(fcinfo);
 	return ingest_one(fcinfo, &d);
@@ -279,6 +295,7 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 	Delivery   *deliveries;
 	int			n;
 
+	presence_require_writable("presence_ingest_batch()");
 	presence_require_sql_version();
 	deliveries = batch_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);
@@ -291,7 +308,7 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 		deliveries[i].why.message = "delivery body must not be null";
 	}
 	SPI_connect();
-	ingest_deliveries(deliveries, n);
+	ingest_deliveries(deliveries, n, applier());
 	for (int i = 0; i < n; i++)
 		put_batch_row(rsinfo, &deliveries[i], i + 1);
 	SPI_finish();

@@ -21,10 +21,14 @@
 #include "utils/timestamp.h"
 
 #include "plans.h"
+#include "presence_compat.h"
 #include "store.h"
 #include "columns.h"
 #include "rows.h"
-#include "triggers.h"
+
+/* The users triggers' functions (store_set_user_triggers). */
+static PGFunction follow_events_fn = NULL;
+static PGFunction follow_sessions_fn = NULL;
 
 /* The column maps (columns.c), set by store_begin. */
 static const UsersColumns *ucol;
@@ -53,6 +57,14 @@ locked_user(void)
 	return (LockedUser *) rows_call_owner();
 }
 
+/* Known before any call: set once by _PG_init. */
+void
+store_set_user_triggers(PGFunction follow_events, PGFunction follow_sessions)
+{
+	follow_events_fn = follow_events;
+	follow_sessions_fn = follow_sessions;
+}
+
 /*
  * Open the tables for the apply phase of one call.  Where the users triggers
  * are their tables' only ones, the call's own writes apply the users rule at
@@ -68,10 +80,10 @@ store_begin(void)
 	ucol = columns_users(rows_get(ROWS_USERS)->rel);
 	scol = columns_sessions(rows_get(ROWS_SESSIONS)->rel);
 	ecol = columns_events(rows_get(ROWS_EVENTS)->rel);
-	lu->events_direct = rows_take_over_trigger(rows_get(ROWS_EVENTS),
-											   presence_users_follow_events);
-	lu->sessions_direct = rows_take_over_trigger(rows_get(ROWS_SESSIONS),
-												 presence_users_follow_sessions);
+	lu->events_direct = follow_events_fn != NULL &&
+		rows_take_over_trigger(rows_get(ROWS_EVENTS), follow_events_fn);
+	lu->sessions_direct = follow_sessions_fn != NULL &&
+		rows_take_over_trigger(rows_get(ROWS_SESSIONS), follow_sessions_fn);
 }
 
 /* Write the locked user's row, if the triggers changed it, and close the tables. */

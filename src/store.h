@@ -9,6 +9,7 @@
 #define PRESENCE_STORE_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 #include "session_rules.h"
 #include "signature.h"
@@ -38,6 +39,12 @@ typedef struct EventRow
  * else under a lock of their own.
  */
 extern void store_begin(void);
+/*
+ * The trigger functions that keep presence.users (triggers.c), whose work a
+ * call takes over where they are their tables' only triggers; _PG_init sets
+ * them, so that this layer needs nothing of the one above it.
+ */
+extern void store_set_user_triggers(PGFunction follow_events, PGFunction follow_sessions);
 extern void store_end(void);
 extern bool store_call_running(void);
 extern bool store_lock_user(const char *user_id);

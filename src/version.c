@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * version.c
- *	  Refuse to run under SQL objects older than the library.
+ *	  Refuse to run where an entry point cannot: under SQL objects older
+ *	  than the library, or, for one that writes, where nothing may be written.
  *
  * Installing a new release replaces presence.so at once, for every
  * database of the cluster, while each database keeps the SQL objects of the
@@ -16,6 +17,12 @@
  * tables go) sends to every backend: a database whose extension was dropped
  * and created again at an old version is checked again.
  *
+ * The row layer writes through the table routines, which do not ask whether
+ * the transaction may write as the executor's statements do; so each entry
+ * point that writes asks first (presence_require_writable), and a fenced
+ * primary (default_transaction_read_only) or a hot standby refuses a
+ * delivery as it refuses an INSERT, before anything is read.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,6 +31,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_extension.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -132,4 +140,15 @@ presence_require_sql_version(void)
 				 errhint("Run ALTER EXTENSION presence UPDATE.")));
 	ok_at = g;
 	pfree(version);
+}
+
+/*
+ * Raise 25006 unless the transaction may write: not under READ ONLY,
+ * default_transaction_read_only or on a hot standby, as SQL's own writes;
+ * called first by every entry point that writes.
+ */
+void
+presence_require_writable(const char *entry)
+{
+	PreventCommandIfReadOnly(entry);
 }

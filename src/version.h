@@ -13,5 +13,6 @@
 #define PRESENCE_LIBRARY_VERSION "0.3.0"
 
 extern void presence_require_sql_version(void);
+extern void presence_require_writable(const char *entry);
 
 #endif							/* PRESENCE_VERSION_H */

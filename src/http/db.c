@@ -376,6 +376,22 @@ abandon_call(DbConn *db)
 	PQclear(res);
 }
 
+/*
+ * The server takes no writes (25006, or transaction_read_only on): it was
+ * fenced, or is a standby after a failover.  Drop the connection, so that the
+ * next call connects afresh and, with target_session_attrs=read-write in
+ * --db, finds the primary among the hosts.
+ */
+void
+db_forget_read_only(DbConn *db)
+{
+	if (!db->read_only_logged)
+		log_msg("%s: the database takes no writes (read-only or in recovery); "
+				"reconnecting for the next call", db->name);
+	db->read_only_logged = true;
+	db_close(db);
+}
+
 /* The connection went away during a call: log it once, drop it. */
 void
 db_lost(DbConn *db)
@@ -427,13 +443,19 @@ db_ping(DbConn *db, double until)
 		pending_init(&p, NULL, 0, until);
 		if (!db_ensure(db, DB_RETRY_NOW, &p))
 			return false;
-		if (!PQsendQuery(db->conn, "SELECT 1"))
+		/* A server that takes no writes (fenced, or a standby) is down for us. */
+		if (!PQsendQuery(db->conn, "SELECT pg_catalog.current_setting('transaction_read_only')"))
 		{
 			db_lost(db);
 			continue;
 		}
 		res = db_call(db, &p, &end);
-		ok = end == CALL_DONE && PQresultStatus(res) == PGRES_TUPLES_OK;
+		ok = end == CALL_DONE && PQresultStatus(res) == PGRES_TUPLES_OK &&
+			PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "off") == 0;
+		if (end == CALL_DONE && !ok)
+			db_forget_read_only(db);
+		else if (ok)
+			db->read_only_logged = false;
 		PQclear(res);
 		if (ok || end != CALL_LOST)
 			return ok;

@@ -242,7 +242,11 @@ ingest_one(DbConn *db, Pending *p, int i)
 												  5, NULL, params, NULL, NULL, 0), &end);
 	}
 	if (p->jobs[i] != NULL && end == CALL_DONE)
+	{
 		single_outcome(job, res);
+		if (strcmp(result_state(res), "25006") == 0)
+			db_forget_read_only(db);
+	}
 	else if (p->jobs[i] != NULL)
 		job_set_unavailable(job, NULL);
 	PQclear(res);
@@ -286,6 +290,13 @@ batch_outcome(DbConn *db, Pending *p, const PGresult *res, const int *slot,
 		e->succeeded = true;
 		take_batch_rows(res, p, slot, m);
 		ingest_each(db, p);		/* any the batch left out */
+		return;
+	}
+	if (strcmp(state, "25006") == 0)
+	{
+		/* Refused before anything was read: once more on a fresh connection. */
+		db_forget_read_only(db);
+		ingest_each(db, p);
 		return;
 	}
 	if (http_status_for_sqlstate(state) == 503)

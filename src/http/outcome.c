@@ -11,7 +11,8 @@
  * SQLSTATE to HTTP status.  22xxx is bad input, 54000 too large, 28000 a bad
  * signature, 55000 no secret; connection, resource and operator errors, a
  * call that took too long (57014: statement_timeout or a cancel; 55P03:
- * lock_timeout) and transient conflicts are worth a retry (503); anything
+ * lock_timeout), a server that takes no writes (25006: fenced, or a standby
+ * after a failover) and transient conflicts are worth a retry (503); anything
  * else is a bug (500).
  */
 int
@@ -32,6 +33,7 @@ http_status_for_sqlstate(const char *sqlstate)
 		strncmp(sqlstate, "57P", 3) == 0 ||
 		strcmp(sqlstate, "57014") == 0 ||
 		strcmp(sqlstate, "55P03") == 0 ||
+		strcmp(sqlstate, "25006") == 0 ||
 		strcmp(sqlstate, "40001") == 0 ||
 		strcmp(sqlstate, "40P01") == 0)
 		return 503;

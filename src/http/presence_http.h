@@ -249,6 +249,7 @@ typedef struct DbConn
 	const char *name;			/* for log lines */
 	bool		ever_connected;
 	bool		loss_logged;	/* the current outage was logged */
+	bool		read_only_logged;	/* that the server takes no writes was logged */
 	bool		batch_prepared; /* the batch statement is prepared on conn */
 	bool		via_proxy;		/* the server listens on another port */
 	char		schema[136];	/* the extension's schema, quoted, with a dot; or "" */
@@ -278,6 +279,7 @@ extern const char *db_sql(const DbConn *db, char *buf, size_t size, const char *
 #define DB_SQL_MAX 512			/* room for any statement of db_sql */
 extern PGresult *db_call(DbConn *db, Pending *p, CallEnd *end);
 extern void db_lost(DbConn *db);
+extern void db_forget_read_only(DbConn *db);
 extern bool db_ping(DbConn *db, double until);
 extern bool db_check_startup(const ShimConfig *cfg, char **why);
 extern void db_error_line(PGconn *conn, char *out, size_t size);

@@ -47,7 +47,7 @@ import order_independence as oi     # noqa: E402
 import presence_model as pm         # noqa: E402
 from tap import Checks              # noqa: E402
 
-# Pinned: change these and users move between partitions (README, Scaling out).
+# Pinned: change these and users move between partitions (doc/scaling.md).
 PINNED = [('user_001', 2, 1), ('user_001', 4, 3), ('user_001', 8, 7), ('user_001', 1024, 191),
           ('user_002', 4, 2), ('user_002', 1024, 746), ('u0', 4, 1), ('u0', 8, 5),
           ('u1', 1024, 221), ('用户-7', 4, 1), ('用户-7', 1024, 805), ('anyone', 1, 0)]

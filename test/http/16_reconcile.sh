@@ -93,10 +93,13 @@ is "$(sql "SELECT state FROM presence.sessions WHERE user_id = 'ghost' AND sessi
 # the reconnect stays online.  (On a loaded machine the hold can end before the
 # reconnect is in; the assertions hold either way.)
 wait_until 40 test "$(calls_for late)" -ge 1
+# The call in flight has taken its answer (offline-slow).  The device is back,
+# so from now on the provider says online: set before the reconnect, since the
+# loop asks about late again once s2 is idle for 1 s, and an offline answer
+# checked after the reconnect would rightly end s2.
+answer late online
 late_at=$(now_ms)
 deliver "$(envelope ev-late-again late 0 s2 "$late_at")"
-# From now on the provider says online for late: it is idle again after 1 s.
-answer late online
 touch "$WORK/gate"
 is "$CODE" 200 "a connect for late arrives while its check is in flight"
 errors_counted() { metric_at_least error 1 && metric_at_least timeout 1 && metric_at_least bad_answer 3; }

@@ -125,9 +125,18 @@ private_install() {
 
 # old_library: build the 0.1.0 library from git into $WORK/old/presence.so.
 # The 0.1.0 sources are those of the last commit whose presence.control still
-# had default_version '0.1.0' (or of PRESENCE_OLD_REV).
+# had default_version '0.1.0' (or of PRESENCE_OLD_REV).  They build on
+# PostgreSQL 15 alone: on a later major OLD_LIBRARY is set to none instead.
+OLD_LIBRARY=
 old_library() {
-	local rev=${PRESENCE_OLD_REV:-}
+	local rev=${PRESENCE_OLD_REV:-} major
+	major=$("$SERVER_PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+	if [ "$major" != 15 ]; then
+		OLD_LIBRARY=none
+		diag "the 0.1.0 library builds only on PostgreSQL 15, not on $major"
+		return 0
+	fi
+	OLD_LIBRARY=$WORK/old/presence.so
 	if [ -z "$rev" ]; then
 		git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1 || skip_all "no git history to build the 0.1.0 library from"
 		# The newest commit that changed how often the 0.1.0 line appears is the one that left 0.1.0.

@@ -68,7 +68,7 @@ SELECT results_eq('SELECT who, super FROM public.lp_seen', $$VALUES ('presence_o
 	'a trigger fired by ingest runs as presence_owner');
 DROP TRIGGER lp_note ON presence.events;
 
--- Which of the caller's own triggers fire during ingest (README, Security).
+-- Which of the caller's own triggers fire during ingest (doc/security.md).
 CREATE TABLE public.lp_fired (what text);
 GRANT INSERT ON public.lp_fired TO presence_owner;
 CREATE FUNCTION public.lp_fire() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -14,7 +14,7 @@ presence.maintain() run at zero, one or two horizons in between (as in pruning.p
   * presence.online_at(t) at random instants equals the model's sessions online at t;
   * presence.online_counts() over the history's span equals the model's counts at each step.
 
-The interval model, written from the text of doc/rules.md (sections 3.1, 3.2, 10) and the README, over the
+The interval model, written from the text of doc/rules.md (sections 3.1, 3.2, 10) and doc/history.md, over the
 distinct items of a session key that retention keeps (pruning.py's model: a session its items
 older than a horizon leave online stands for one connect at its started_at with its os and
 client_ip; one they leave ended loses them):

@@ -16,7 +16,7 @@ deliveries arrive at any time, also after the horizon has passed them.  After ev
     stale and changes nothing; a late connect of an identified session that ended before the
     horizon does not bring the session back.
 
-The model with pruning, from the README's "Retention": at each horizon H, a session whose
+The model with pruning, from doc/operations.md, "Retention": at each horizon H, a session whose
 items older than H leave it online keeps them; one they leave ended is cut at H: those items
 are forgotten, and the session is what its newer items make it, or is gone when it has none.
 A user's last_* times and logged_out still count every item, pruned or not.

@@ -19,7 +19,10 @@ What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
 after --slow-seconds, offline-slow offline after --late-seconds or as soon
 as the --gate file exists); a file given with --answers holds
 lines "USER ANSWER" with the same answer names and is re-read on every
-request, so a test can change answers while it runs.  Users named nowhere
+request, so a test can change answers while it runs: the last line for a
+user wins, so appending a line changes the answer.  A request's answer is
+taken before the request is logged, so once a test sees the call in --log,
+changing the answer no longer changes that request's.  Users named nowhere
 get --default (online).
 """
 import argparse
@@ -57,20 +60,18 @@ ARGS = parse_args()
 
 
 def answer_for(user):
-    """The last line of --answers that names user (a test changes an answer by
-    appending a line), else the flags, else --default."""
-    found = None
     if ARGS.answers:
+        found = None
         try:
             with open(ARGS.answers) as f:
                 for line in f:
                     parts = line.split()
                     if len(parts) == 2 and parts[0] == user and parts[1] in ANSWERS:
-                        found = parts[1]
+                        found = parts[1]    # a later line overrides an earlier one
         except OSError:
             pass
-    if found:
-        return found
+        if found is not None:
+            return found
     for a in ANSWERS:
         if user in getattr(ARGS, a.replace("-", "_")):
             return a
@@ -120,14 +121,15 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, '{"code": 404}')
             return
         ok = signed(self.headers)
+        a = answer_for(user) if ok and user is not None else None
         with open(ARGS.log, "a") as f:
             f.write("%.6f %s %s sig=%s %s %s %s\n" % (
                 now, api, user, "ok" if ok else "bad", self.headers.get("Nonce", "-"),
                 self.headers.get("Timestamp", "-"), self.headers.get("Signature", "-")))
-        if not ok or user is None:
+        if a is None:
             self.reply(401 if not ok else 400, '{"code": 401}')
             return
-        self.answer(api, answer_for(user))
+        self.answer(api, a)
 
     def answer(self, api, a):
         if a == "slow":
