@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/http/20_slow_body.sh: a body sent a byte at a time does not hold a connection for ever.
+# test/http/26_slow_body.sh: a body sent a byte at a time does not hold a connection for ever.
 #
 # --timeout bounded the wait for a request's headers, and libmicrohttpd's own timeout is
 # one of inactivity: a client that sent its headers and then a body byte every half

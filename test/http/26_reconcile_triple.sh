@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/http/18_reconcile_triple.sh: a status API request's headers are no webhook signature.
+# test/http/26_reconcile_triple.sh: a status API request's headers are no webhook signature.
 #
 # The provider signs its webhooks and its status API requests with the same secret and
 # formula, so the Nonce, Timestamp and Signature of a reconcile request, replayed as a

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/http/19_cl_te.sh: a request with both Content-Length and Transfer-Encoding is 400
+# test/http/26_cl_te.sh: a request with both Content-Length and Transfer-Encoding is 400
 # and its connection closed.
 #
 # Which header frames the body is the classic request-smuggling ambiguity: a proxy in
