@@ -28,7 +28,10 @@ CREATE OR REPLACE FUNCTION presence.create_cluster(partitions text[]) RETURNS in
 	AS $$
 DECLARE
 	n integer := COALESCE(pg_catalog.cardinality(create_cluster.partitions), 0);
+	-- every partition call is cut at 3 s on the partition, below presence-http's 4 s
+	bounded text := ' options=''-c statement_timeout=3000''';
 	existing text[];
+	wanted text[];
 	opts text;
 BEGIN
 	IF n OPERATOR(pg_catalog.=) 0 OR (n OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1)) OPERATOR(pg_catalog.<>) 0 THEN
@@ -40,13 +43,15 @@ BEGIN
 		RAISE EXCEPTION 'a partition connection string is null or empty' USING ERRCODE = '22023';
 	END IF;
 	PERFORM presence.check_partition_conninfo(c) FROM pg_catalog.unnest(create_cluster.partitions) c;
+	SELECT pg_catalog.array_agg(c OPERATOR(pg_catalog.||) bounded ORDER BY i) INTO wanted
+	  FROM pg_catalog.unnest(create_cluster.partitions) WITH ORDINALITY AS u(c, i);
 	SELECT pg_catalog.array_agg(pg_catalog.substr(o, pg_catalog.strpos(o, '=') OPERATOR(pg_catalog.+) 1)
 								ORDER BY pg_catalog.substr(o, 2, pg_catalog.strpos(o, '=') OPERATOR(pg_catalog.-) 2)::integer)
 	  INTO existing
 	  FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) o
 	 WHERE s.srvname OPERATOR(pg_catalog.=) 'presence_cluster' AND o OPERATOR(pg_catalog.~) '^p[0-9]+=';
 	IF existing IS NOT NULL THEN
-		IF existing OPERATOR(pg_catalog.=) create_cluster.partitions THEN
+		IF existing OPERATOR(pg_catalog.=) wanted THEN
 			RETURN n;
 		END IF;
 		RAISE EXCEPTION 'the presence cluster already exists with other partitions'
@@ -54,18 +59,18 @@ BEGIN
 				  DETAIL = 'Another list of partitions would move users to other partitions.',
 				  HINT = 'Move the rows of each user yourself, then DROP SERVER presence_cluster CASCADE and create the cluster again.';
 	END IF;
-	SELECT pg_catalog.string_agg(pg_catalog.format('p%s %L', i OPERATOR(pg_catalog.-) 1, create_cluster.partitions[i]), ', '
+	SELECT pg_catalog.string_agg(pg_catalog.format('p%s %L', i OPERATOR(pg_catalog.-) 1, wanted[i]), ', '
 								 ORDER BY i)
 	  INTO opts
-	  FROM pg_catalog.generate_subscripts(create_cluster.partitions, 1) i;
-	EXECUTE pg_catalog.format('CREATE SERVER presence_cluster FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime %L, %s)',
-							  '1800', opts);
+	  FROM pg_catalog.generate_subscripts(wanted, 1) i;
+	EXECUTE pg_catalog.format('CREATE SERVER presence_cluster FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime %L, query_timeout %L, %s)',
+							  '1800', '3', opts);
 	CREATE USER MAPPING FOR presence_owner SERVER presence_cluster OPTIONS (user 'presence_partition');
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION presence.create_cluster(text[]) IS
-	'Make this database a presence router over the partitions (libpq strings of host, port, dbname, sslmode, sslrootcert, connect_timeout and application_name only; a power of two of them, partition 0 first); it connects as the user mapping''s role, presence_partition.';
+	'Make this database a presence router over the partitions (libpq strings of host, port, dbname, sslmode, sslrootcert, connect_timeout and application_name only; a power of two of them, partition 0 first); it connects as the user mapping''s role, presence_partition, with statement_timeout 3 s on each partition.';
 
 -- The SQL run on a partition names every operator by its schema.
 CREATE OR REPLACE FUNCTION presence.partition_users(user_ids text[]) RETURNS SETOF presence.users
@@ -102,4 +107,26 @@ CREATE OR REPLACE FUNCTION presence.partition_check(part integer, partitions int
 	UNION ALL
 	SELECT u.user_id, NULL, 'partition', $1::pg_catalog.text, presence.partition_of(u.user_id, $2)::pg_catalog.text
 	  FROM presence.users u WHERE presence.partition_of(u.user_id, $2) OPERATOR(pg_catalog.<>) $1;
+$$;
+
+/*
+ * A stalled partition (a lock, a slow disk) held a call, and with it a whole
+ * batch of presence-http, as long as it stalled.  create_cluster() now adds
+ * options='-c statement_timeout=3000' to each partition string it stores, so
+ * every partition call is cut at 3 seconds, below presence-http's --db-timeout
+ * (4 s by default), and fails with 57014 (503 through presence-http); PL/Proxy's
+ * query_timeout (3 s) is set as well, for a partition that stops answering
+ * mid-result.  A router made by 0.2.0 gets query_timeout here; for the statement
+ * timeout set it on each partition (ALTER ROLE presence_partition SET
+ * statement_timeout = '3s') or make the cluster again.
+ */
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_foreign_server s
+				WHERE s.srvname OPERATOR(pg_catalog.=) 'presence_cluster'
+				  AND NOT EXISTS (SELECT FROM pg_catalog.unnest(s.srvoptions) o
+								   WHERE o OPERATOR(pg_catalog.~~) 'query_timeout=%')) THEN
+		ALTER SERVER presence_cluster OPTIONS (ADD query_timeout '3');
+	END IF;
+END
 $$;
