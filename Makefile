@@ -12,7 +12,7 @@ EXTENSION = presence presence_router
 MODULE_big = presence
 OBJS = src/presence.o src/payload.o src/signature.o src/session_rules.o \
 	src/plans.o src/rows.o src/rows_read.o src/rows_write.o src/rows_speculative.o src/columns.o src/store.o src/ingest.o src/apply.o src/sqlfuncs.o src/triggers.o \
-	src/retention.o src/version.o src/feed.o src/router.o
+	src/retention.o src/version.o src/feed.o src/router.o src/conninfo.o
 DATA = presence--0.1.0.sql presence--0.1.0--0.2.0.sql presence--0.2.0--0.3.0.sql \
 	presence_router--0.2.0.sql presence_router--0.2.0--0.3.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"
@@ -23,7 +23,8 @@ ISOLATION = concurrent_ingest repeatable_read signature_twins
 ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)	# PQconninfoParse: partition strings (src/conninfo.c)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror) $(if $(ASSERTS),-DUSE_ASSERT_CHECKING)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -138,7 +138,7 @@ CREATE EXTENSION presence;
 CREATE ROLE presence_partition LOGIN IN ROLE presence_router;
 SQL
 		fi
-		conns="$conns${conns:+,}'host=$dir/p$i port=$((port + 1 + i)) dbname=presence user=presence_partition'"
+		conns="$conns${conns:+,}'host=$dir/p$i port=$((port + 1 + i)) dbname=presence'"
 	done
 	start_cluster "$dir/router" "$port" "$@"
 	if ! psql -qAtX -d presence -c 'SELECT 1' >/dev/null 2>&1; then

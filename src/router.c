@@ -470,6 +470,13 @@ bad_share(const char *why)
 	pg_unreachable();
 }
 
+/* Is s (NULL: absent) longer than the parser lets a field be? */
+static bool
+over_cap(const char *s, size_t cap)
+{
+	return s != NULL && strlen(s) > cap;
+}
+
 /* One item of the share, into its delivery's payload. */
 static void
 take_item(Datum **a, bool **nl, int i, Delivery *d)
@@ -487,6 +494,9 @@ take_item(Datum **a, bool **nl, int i, Delivery *d)
 	it->item_no = DatumGetInt32(a[6][i]);
 	if (*it->user_id == '\0' || it->time_ms < 0 || it->time_ms > PAYLOAD_MAX_TIME_MS)
 		bad_share("An item has an empty user id or a time out of range.");
+	if (over_cap(it->user_id, PAYLOAD_MAX_ID_BYTES) || over_cap(it->session_id, PAYLOAD_MAX_ID_BYTES) ||
+		over_cap(it->os, PAYLOAD_MAX_TAG_BYTES) || over_cap(it->client_ip, PAYLOAD_MAX_TAG_BYTES))
+		bad_share("An item has a field longer than the parser allows (ids 256 bytes, os and clientIp 64).");
 }
 
 /* The share's items grouped into the deliveries they came in. */
@@ -513,6 +523,8 @@ share_deliveries(FunctionCallInfo fcinfo, int *ndeliveries)
 		d[i].parsed = true;
 		d[i].payload.event_id = text_elem(a[8], nl[8], i);
 		d[i].payload.event_time_ms = nl[9][i] ? -1 : DatumGetInt64(a[9][i]);
+		if (over_cap(d[i].payload.event_id, PAYLOAD_MAX_ID_BYTES))
+			bad_share("An envelope id is longer than 256 bytes.");
 		d[i].payload.items = palloc(sizeof(PayloadItem) * Max(count[0], 1));
 	}
 	for (int i = 0; i < count[0]; i++)

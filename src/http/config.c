@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <curl/curl.h>
 
 #include "presence_http.h"
 
@@ -225,6 +228,28 @@ parse_http_url(const char *name, const char *value, const char **out)
 	return true;
 }
 
+/* Does the URL name localhost, 127.0.0.0/8 or ::1? */
+static bool
+url_is_loopback(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *host = NULL;
+	unsigned char addr[16];
+	bool		loopback = false;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	{
+		if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+			loopback = true;
+		else if (inet_pton(AF_INET, host, addr) == 1)
+			loopback = addr[0] == 127;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
+}
+
 /* The reconcile settings: flags with a duration, a name or a file. */
 static bool
 config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *value)
@@ -234,7 +259,15 @@ config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *val
 	switch (opt)
 	{
 		case OPT_PROVIDER_URL:
-			return parse_http_url(name, value, &cfg->provider_url);
+			if (!parse_http_url(name, value, &cfg->provider_url))
+				return false;
+			if (strncmp(value, "http://", 7) == 0 && !url_is_loopback(value))
+			{
+				fprintf(stderr, "presence-http: %s must be https:// unless it names a loopback address "
+						"(its requests carry the app key and a signature)\n", name);
+				return false;
+			}
+			return true;
 		case OPT_PROVIDER_API:
 			return parse_provider_api(name, value, &cfg->provider_api);
 		case OPT_APP_KEY:

@@ -1,12 +1,12 @@
 /*
- * deadline.c: close connections whose request headers do not arrive in time.
+ * deadline.c: close connections whose requests do not arrive in time.
  *
  * libmicrohttpd's --timeout is one of inactivity: a client that sends its
- * headers a byte a second never trips it, and enough such clients hold every
- * connection slot (slowloris).  Each connection is tracked from the moment it
- * opens, and again after each request it completes; a sweeper shuts down the
- * socket of any connection whose next request's headers are not complete
- * within --timeout seconds.  libmicrohttpd then sees the socket end and closes
+ * headers, or its body, a byte a second never trips it, and enough such
+ * clients hold every connection slot (slowloris).  Each connection is tracked
+ * from the moment it opens, and again after each request it completes; a
+ * sweeper shuts down the socket of any connection whose next request, headers
+ * and body, is not complete within --timeout seconds.  libmicrohttpd then sees the socket end and closes
  * the connection as usual.  Its clock is util.c's monotonic one.
  */
 #include <pthread.h>
@@ -24,8 +24,8 @@
 typedef struct Tracked
 {
 	int			fd;
-	double		since;			/* when the wait for headers began */
-	bool		waiting;		/* for a request's headers */
+	double		since;			/* when the wait for a request began */
+	bool		waiting;		/* for a request's headers and body */
 	struct Tracked *prev;
 	struct Tracked *next;
 } Tracked;
@@ -110,7 +110,7 @@ deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	}
 }
 
-/* The connection's headers are in (headers_done) or its request is over. */
+/* The connection's request is all in (headers_done: body too) or over. */
 void
 deadline_mark(struct MHD_Connection *conn, bool headers_done)
 {
@@ -126,7 +126,7 @@ deadline_mark(struct MHD_Connection *conn, bool headers_done)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Start the sweeper: headers are due within timeout_s seconds. */
+/* Start the sweeper: a whole request is due within timeout_s seconds. */
 bool
 deadline_start(int timeout_s)
 {

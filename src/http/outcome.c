@@ -69,6 +69,23 @@ job_set_counts(Job *job, const char *items, const char *applied,
 	job_set_reply(job, 200, &b);
 }
 
+/*
+ * 54000 is also what NOTIFY raises when its queue is full (the live feed, with
+ * a listener idling in a transaction): a passing state of the server, not a
+ * body too large, so 503 and the provider retries, rather than 413.
+ */
+static int
+http_status_for_error(const char *sqlstate, const char *message)
+{
+	static const char queue_full[] = "too many notifications in the NOTIFY queue";
+	int			status = http_status_for_sqlstate(sqlstate);
+
+	if (status == 413 && message != NULL &&
+		strncmp(message, queue_full, sizeof(queue_full) - 1) == 0)
+		return 503;
+	return status;
+}
+
 /* Failure with a SQLSTATE and the server's primary message. */
 void
 job_set_error(Job *job, const char *sqlstate, const char *message)
@@ -83,7 +100,7 @@ job_set_error(Job *job, const char *sqlstate, const char *message)
 		memcpy(job->sqlstate, sqlstate, 6);
 	else
 		strcpy(job->sqlstate, "XX000");
-	job_set_reply(job, http_status_for_sqlstate(job->sqlstate), &b);
+	job_set_reply(job, http_status_for_error(job->sqlstate, message), &b);
 }
 
 /* The database cannot be reached: 503, the client should retry later. */

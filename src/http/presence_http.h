@@ -169,6 +169,9 @@ typedef struct Provider Provider;
 
 extern bool provider_global_init(void);
 extern Provider *provider_open(const ShimConfig *cfg, bool (*stopping) (void));
+/* Records a request's nonce, timestamp and signature before it leaves; false: do not send. */
+typedef bool (*ProviderBind) (const char *nonce, const char *timestamp, const char *signature);
+extern void provider_set_bind(Provider *pv, ProviderBind bind);
 extern ProviderAnswer provider_check(Provider *pv, const char *user_id,
 									 int *http_status);
 extern void provider_close(Provider *pv);

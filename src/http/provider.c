@@ -7,9 +7,15 @@
  * path of the provider's API definition and of all its SDKs; one docs page
  * names /v4/user/online-status/get instead, so a 404 on the one is tried once
  * on the other, and the path that answered is kept for later calls (logged,
- * and counted in presence_http_reconcile_path_switches_total).  Each request is signed with App-Key, Nonce (random), Timestamp
- * (Unix ms) and Signature (lower-case hex SHA1 of secret + nonce +
- * timestamp, OpenSSL's libcrypto).  HTTP and HTTPS only, no redirects (a 3xx
+ * and counted in presence_http_reconcile_path_switches_total).  Each request
+ * is signed with App-Key, Nonce (random), Timestamp (Unix seconds, as the
+ * provider's SDKs send it) and Signature (lower-case hex SHA1 of secret +
+ * nonce + timestamp, OpenSSL's libcrypto).  The provider signs its webhooks
+ * with the same secret and formula, so before a request leaves its triple is
+ * bound (the Provider's bind hook, reconcile.c) in presence.seen_signatures
+ * to a digest no body has: whoever sees the headers cannot replay them as a
+ * delivery, and a webhook's age check (milliseconds) refuses a Timestamp in
+ * seconds as well.  HTTP and HTTPS only, no redirects (a 3xx
  * is an error), no proxy from the environment, a connect and a total
  * timeout, answers of at most MAX_ANSWER bytes.  The secret and the
  * signature are never logged.
@@ -18,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/time.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
@@ -37,6 +43,7 @@ struct Provider
 	int			path;			/* the index in urls used now */
 	bool		retrying;		/* a 404 is being tried on the other path */
 	bool		(*stopping) (void);
+	ProviderBind bind;			/* NULL: requests are not bound */
 	Buf			answer;
 	bool		too_big;
 };
@@ -186,37 +193,46 @@ request_body(Provider *pv, const char *user_id, struct curl_slist **headers)
 	return b.data;
 }
 
-/* App-Key, Nonce, Timestamp and Signature for a request sent now. */
-static struct curl_slist *
-sign_headers(Provider *pv, struct curl_slist *headers)
+/*
+ * App-Key, Nonce, Timestamp and Signature for a request sent now, appended to
+ * *headers; false, and nothing to send, if the triple could not be bound.
+ */
+static bool
+sign_headers(Provider *pv, struct curl_slist **headers)
 {
 	unsigned char raw[8];
 	char		nonce[17];
 	char		ts[24];
 	char		sig[41];
 	char		line[256];
-	struct timeval tv;
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
 		for (size_t i = 0; i < sizeof(raw); i++)
 			raw[i] = (unsigned char) random();
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
-	gettimeofday(&tv, NULL);
-	snprintf(ts, sizeof(ts), "%lld",
-			 (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000);
+	snprintf(ts, sizeof(ts), "%lld", (long long) time(NULL));
 	provider_signature(pv->cfg->app_secret, nonce, ts, sig);
+	if (pv->bind != NULL && !pv->bind(nonce, ts, sig))
+		return false;
 	snprintf(line, sizeof(line), "App-Key: %s", pv->cfg->app_key);
-	headers = curl_slist_append(headers, line);
+	*headers = curl_slist_append(*headers, line);
 	snprintf(line, sizeof(line), "Nonce: %s", nonce);
-	headers = curl_slist_append(headers, line);
+	*headers = curl_slist_append(*headers, line);
 	snprintf(line, sizeof(line), "Timestamp: %s", ts);
-	headers = curl_slist_append(headers, line);
+	*headers = curl_slist_append(*headers, line);
 	snprintf(line, sizeof(line), "Signature: %s", sig);
-	headers = curl_slist_append(headers, line);
+	*headers = curl_slist_append(*headers, line);
 	memset(line, 0, sizeof(line));
-	headers = curl_slist_append(headers, "Expect:");
-	return headers;
+	*headers = curl_slist_append(*headers, "Expect:");
+	return true;
+}
+
+/* Bind each request's triple with bind before it is sent. */
+void
+provider_set_bind(Provider *pv, ProviderBind bind)
+{
+	pv->bind = bind;
 }
 
 static void
@@ -306,7 +322,13 @@ provider_check(Provider *pv, const char *user_id, int *http_status)
 	CURLcode	rc;
 	ProviderAnswer a;
 
-	headers = sign_headers(pv, headers);
+	if (!sign_headers(pv, &headers))
+	{
+		*http_status = 0;
+		curl_slist_free_all(headers);
+		free(body);
+		return ANSWER_ERROR;
+	}
 	buf_free(&pv->answer);
 	buf_init(&pv->answer, 256);
 	pv->too_big = false;

@@ -36,6 +36,9 @@
 static const char suspects_sql[] =
 "SELECT user_id FROM presence.suspects($1::interval, $2::integer)";
 
+static const char bind_sql[] =
+"SELECT presence.bind_outgoing_signature($1, $2, $3)";
+
 static const char reconcile_sql[] =
 "SELECT (r).applied FROM %spresence_reconcile($1, false, $2::timestamptz) r";
 
@@ -130,6 +133,22 @@ fetch_suspects(void)
 	snprintf(idle, sizeof(idle), "%.3f seconds", r.cfg->reconcile_idle);
 	snprintf(max, sizeof(max), "%d", SUSPECTS_MAX);
 	return query(suspects_sql, 2, params);
+}
+
+/*
+ * The provider hook: bind an outgoing request's triple in the database, so it
+ * can never pass as a webhook's signature (same secret, same formula).
+ */
+static bool
+bind_request(const char *nonce, const char *timestamp, const char *signature)
+{
+	const char *params[3] = {nonce, timestamp, signature};
+	PGresult   *res = query(bind_sql, 3, params);
+
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	return true;
 }
 
 /* The provider said user is not online at checked_at: end its ghosts. */
@@ -243,6 +262,7 @@ reconcile_start(const ShimConfig *cfg)
 		log_msg("reconcile: cannot set up the HTTP client");
 		return false;
 	}
+	provider_set_bind(r.provider, bind_request);
 	metrics_reconcile(-1);
 	if (pthread_create(&r.thread, NULL, reconcile_main, NULL) != 0)
 		return false;

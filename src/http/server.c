@@ -7,8 +7,9 @@
  * and resumed by the worker that served it, so the event loop never blocks;
  * it carries a deadline (--db-timeout after its headers arrived) by which
  * the batcher answers it, 503 if need be.  Requests whose framing is
- * ambiguous (Content-Length headers that disagree, HTTP/1.1 without Host)
- * are refused with 400 before any body is read.  With --forward-url, a
+ * ambiguous (Content-Length headers that disagree, Content-Length with
+ * Transfer-Encoding, HTTP/1.1 without Host) are refused with 400 before any
+ * body is read, and their connection is closed.  With --forward-url, a
  * delivery is handed to forward.c instead of (or after) the batcher; its
  * raw query string is kept for that (on_uri).
  */
@@ -67,6 +68,7 @@ typedef struct Request
 	Buf			body;
 	size_t		received;		/* body bytes seen, kept or not */
 	bool		too_large;
+	bool		close;			/* answer with Connection: close */
 	const char *note;			/* for the log line */
 	int			refuse_status;	/* REQ_REFUSED: 404 or 405 */
 	const char *allow;			/* REQ_REFUSED with 405: the Allow header */
@@ -132,7 +134,7 @@ respond_bytes(Request *req, int status, const char *body, size_t len,
 		snprintf(secs, sizeof(secs), "%d", RETRY_AFTER_SECONDS);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
 	}
-	if (quiescing)
+	if (quiescing || req->close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ok = MHD_queue_response(req->conn, (unsigned int) status, r) == MHD_YES;
 	MHD_destroy_response(r);
@@ -429,6 +431,9 @@ framing_problem(struct MHD_Connection *conn, const char *version)
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_content_length, &first);
 	if (first != NULL && first[0] == '\0')
 		return "conflicting or invalid Content-Length headers";
+	if (first != NULL &&
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return "both Content-Length and Transfer-Encoding";
 	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
 		return "an HTTP/1.1 request needs a Host header";
@@ -447,7 +452,10 @@ request_begin(Request *req, const char *url, const char *version)
 	const char *problem = framing_problem(req->conn, version);
 
 	if (problem != NULL)
+	{
+		req->close = true;		/* what follows on the connection is not to be trusted */
 		return respond_json_error(req, 400, problem, NULL);
+	}
 	route(req, url);
 	if (req->kind == REQ_INGEST)
 		return ingest_begin(req);
@@ -516,10 +524,11 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_NO;
 	if (req->phase == PH_NEW)
 	{
-		deadline_mark(conn, true);
 		request_init(req, conn, url, method);
 		return request_begin(req, url, version);
 	}
+	if (*upload_data_size == 0)
+		deadline_mark(conn, true);	/* the whole request is in, body included */
 	switch (req->phase)
 	{
 		case PH_ROUTED:

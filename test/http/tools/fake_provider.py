@@ -10,10 +10,11 @@ it got, on a line of its own, then serves until killed):
           JSON {"userId": ...} -> {"code": 0, "result": {"status": "1"|"0"}}
   legacy: POST /user/checkOnline.json, form userId=...
           -> {"code": 200, "status": "1"|"0"}
-Every request's App-Key, Nonce, Timestamp and Signature (sha1 hex of
-secret + nonce + timestamp) are checked against --app-key and --secret;
-a badly signed request gets 401.  Every call is appended to --log as one
-line: "<unix time, seconds with microseconds> <api> <userId> sig=ok|bad";
+Every request's App-Key, Nonce, Timestamp (Unix seconds, within 300 s of
+now) and Signature (sha1 hex of secret + nonce + timestamp) are checked
+against --app-key and --secret; a badly signed request gets 401.  Every
+call is appended to --log as one line: "<unix time, seconds with
+microseconds> <api> <userId> sig=ok|bad <nonce> <timestamp> <signature>";
 a POST to a path it does not serve is logged "<time> 404 <path> -".
 
 What each user gets: --online/--offline/--error500/--bad-json/--bad-code/
@@ -91,7 +92,7 @@ def signed(headers):
     ts = headers.get("Timestamp", "")
     sig = headers.get("Signature", "")
     want = hashlib.sha1((ARGS.secret + nonce + ts).encode()).hexdigest()
-    fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) < 300000
+    fresh = ts.isdigit() and abs(time.time() - int(ts)) < 300
     return (headers.get("App-Key") == ARGS.app_key and len(nonce) > 0
             and fresh and sig == want)
 
@@ -117,7 +118,9 @@ class Handler(QuietHandler):
         ok = signed(self.headers)
         a = answer_for(user) if ok and user is not None else None
         with open(ARGS.log, "a") as f:
-            f.write("%.6f %s %s sig=%s\n" % (now, api, user, "ok" if ok else "bad"))
+            f.write("%.6f %s %s sig=%s %s %s %s\n" % (
+                now, api, user, "ok" if ok else "bad", self.headers.get("Nonce", "-"),
+                self.headers.get("Timestamp", "-"), self.headers.get("Signature", "-")))
         if a is None:
             self.reply(401 if not ok else 400, '{"code": 401}')
             return
