@@ -111,14 +111,25 @@ ingest_one(FunctionCallInfo fcinfo, Delivery *d)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
+/*
+ * Start the delivery an entry point was called with: refused where the
+ * transaction may not write or the SQL is older than the library, and only
+ * then is the body read.
+ */
+static void
+delivery_begin(FunctionCallInfo fcinfo, const char *entry, Delivery *d)
+{
+	presence_require_writable(entry);
+	presence_require_sql_version();
+	d->body = required_body_arg(fcinfo);
+}
+
 Datum
 presence_ingest(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
-	presence_require_writable("presence_ingest()");
-	presence_require_sql_version();
-	d.body = required_body_arg(fcinfo);
+	delivery_begin(fcinfo, "presence_ingest()", &d);
 	d.verify = true;
 	d.nonce = optional_text_arg(fcinfo, 1);
 	d.sign_timestamp = optional_text_arg(fcinfo, 2);
@@ -132,9 +143,7 @@ presence_ingest_unsigned(PG_FUNCTION_ARGS)
 {
 	Delivery	d = {0};
 
-	presence_require_writable("presence_ingest_unsigned()");
-	presence_require_sql_version();
-	d.body = required_body_arg(fcinfo);
+	delivery_begin(fcinfo, "presence_ingest_unsigned()", &d);
 	return ingest_one(fcinfo, &d);
 }
 

@@ -76,7 +76,7 @@ typedef struct Worker
 	DbConn		db;
 	CURL	   *curl;
 	Buf			answer;
-	bool		too_big;
+	CurlSink	sink;			/* libcurl's writes into answer */
 } Worker;
 
 static struct
@@ -260,20 +260,6 @@ verify(Worker *w, Job *job)
 	return ok;
 }
 
-static size_t
-on_data(char *data, size_t size, size_t n, void *arg)
-{
-	Worker	   *w = arg;
-
-	if (w->answer.len + size * n > MAX_UPSTREAM_REPLY)
-	{
-		w->too_big = true;
-		return 0;
-	}
-	buf_put(&w->answer, data, size * n);
-	return size * n;
-}
-
 /* --forward-url with the delivery's raw query string; malloc'd. */
 static char *
 upstream_url(const ForwardReq *fr)
@@ -331,8 +317,8 @@ set_options(Worker *w, const Job *job, const char *url,
 					 (curl_off_t) job->forward->body_len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "presence-http");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &w->sink);
 }
 
 /* Relay the upstream's answer as job's reply. */
@@ -365,9 +351,7 @@ pass_on(Worker *w, Job *job)
 	long		status = 0;
 	CURLcode	rc = CURLE_OPERATION_TIMEDOUT;
 
-	buf_free(&w->answer);
-	buf_init(&w->answer, 256);
-	w->too_big = false;
+	curl_sink_reset(&w->sink, &w->answer, MAX_UPSTREAM_REPLY);
 	if (timeout_ms > 0)
 	{
 		set_options(w, job, url, headers, timeout_ms);
@@ -381,10 +365,10 @@ pass_on(Worker *w, Job *job)
 		job_set_too_slow(job);
 		return FWD_TIMEOUT;
 	}
-	if (rc != CURLE_OK || w->too_big || status < 100)
+	if (rc != CURLE_OK || w->sink.too_big || status < 100)
 	{
 		log_msg("forward: no usable answer from the upstream: %s",
-				w->too_big ? "reply too large" : curl_easy_strerror(rc));
+				w->sink.too_big ? "reply too large" : curl_easy_strerror(rc));
 		job_set_unavailable(job, "the app's handler could not be reached");
 		return FWD_UNREACHABLE;
 	}

@@ -95,6 +95,17 @@ extern char *xstrdup(const char *s);
 extern void buf_init(Buf *b, size_t cap);
 extern void buf_reserve(Buf *b, size_t extra);
 extern void buf_put(Buf *b, const char *s, size_t len);
+
+/* Where libcurl writes an answer: into buf, refused past cap bytes (too_big). */
+typedef struct CurlSink
+{
+	Buf		   *buf;
+	size_t		cap;
+	bool		too_big;
+} CurlSink;
+
+extern void curl_sink_reset(CurlSink *sink, Buf *buf, size_t cap);
+extern size_t curl_sink_write(char *data, size_t size, size_t n, void *arg);
 extern void buf_puts(Buf *b, const char *s);
 extern void buf_printf(Buf *b, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));

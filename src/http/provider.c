@@ -45,7 +45,7 @@ struct Provider
 	bool		(*stopping) (void);
 	ProviderBind bind;			/* NULL: requests are not bound */
 	Buf			answer;
-	bool		too_big;
+	CurlSink	sink;			/* libcurl's writes into answer */
 };
 
 /* The v4 paths: the API definition's and SDKs' first, the older docs' next. */
@@ -88,20 +88,6 @@ provider_signature(const char *secret, const char *nonce,
 	buf_free(&b);
 	for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static size_t
-on_data(char *data, size_t size, size_t n, void *arg)
-{
-	Provider   *pv = arg;
-
-	if (pv->answer.len + size * n > MAX_ANSWER)
-	{
-		pv->too_big = true;
-		return 0;
-	}
-	buf_put(&pv->answer, data, size * n);
-	return size * n;
 }
 
 /* Abort a transfer once presence-http is stopping. */
@@ -252,8 +238,8 @@ set_options(Provider *pv, const char *body, struct curl_slist *headers)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "presence-http");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, pv);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &pv->sink);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, pv);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -329,16 +315,14 @@ provider_check(Provider *pv, const char *user_id, int *http_status)
 		free(body);
 		return ANSWER_ERROR;
 	}
-	buf_free(&pv->answer);
-	buf_init(&pv->answer, 256);
-	pv->too_big = false;
+	curl_sink_reset(&pv->sink, &pv->answer, MAX_ANSWER);
 	set_options(pv, body, headers);
 	rc = curl_easy_perform(pv->curl);
 	curl_easy_getinfo(pv->curl, CURLINFO_RESPONSE_CODE, &status);
 	*http_status = (int) status;
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		a = ANSWER_TIMEOUT;
-	else if (pv->too_big)
+	else if (pv->sink.too_big)
 		a = ANSWER_BAD_ANSWER;
 	else if (rc != CURLE_OK || status < 200 || status > 299)
 		a = ANSWER_ERROR;

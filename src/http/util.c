@@ -314,3 +314,29 @@ ms_until(double at)
 		return 3600000;
 	return (int) ceil(ms);
 }
+
+/* Empty buf and make sink write into it, at most cap bytes. */
+void
+curl_sink_reset(CurlSink *sink, Buf *buf, size_t cap)
+{
+	buf_free(buf);
+	buf_init(buf, 256);
+	sink->buf = buf;
+	sink->cap = cap;
+	sink->too_big = false;
+}
+
+/* A libcurl write callback (CURLOPT_WRITEDATA a CurlSink): 0 aborts past the cap. */
+size_t
+curl_sink_write(char *data, size_t size, size_t n, void *arg)
+{
+	CurlSink   *sink = arg;
+
+	if (sink->buf->len + size * n > sink->cap)
+	{
+		sink->too_big = true;
+		return 0;
+	}
+	buf_put(sink->buf, data, size * n);
+	return size * n;
+}
