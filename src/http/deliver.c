@@ -296,6 +296,7 @@ batch_outcome(DbConn *db, Pending *p, const PGresult *res, const int *slot,
 	{
 		/* Refused before anything was read: once more on a fresh connection. */
 		db_forget_read_only(db);
+		(void) db_ensure(db, DB_RETRY_NOW, p);
 		ingest_each(db, p);
 		return;
 	}

@@ -38,6 +38,7 @@ ok() {
 		echo "ok $TEST_NO - $*"
 	else
 		echo "not ok $TEST_NO - $*"
+		echo "# failed: $TEST_NO - $* (${0##*/})" >&2	# Test::More's way: prove shows it without -v
 		FAILED=$((FAILED + 1))
 	fi
 }
@@ -54,8 +55,8 @@ is() {
 		ok 0 "$3"
 	else
 		ok 1 "$3"
-		echo "#   got:      '$1'"
-		echo "#   expected: '$2'"
+		echo "#   got:      '$1'" >&2
+		echo "#   expected: '$2'" >&2
 	fi
 }
 
@@ -65,8 +66,8 @@ like() {
 		ok 0 "$3"
 	else
 		ok 1 "$3"
-		echo "#   got:      '$1'"
-		echo "#   expected to match: /$2/"
+		echo "#   got:      '$1'" >&2
+		echo "#   expected to match: /$2/" >&2
 	fi
 }
 
