@@ -26,6 +26,7 @@ typedef struct Tracked
 	int			fd;
 	double		since;			/* when the wait for a request began */
 	bool		waiting;		/* for a request's headers and body */
+	bool		expired;		/* the sweeper shut it down: a timeout */
 	struct Tracked *prev;
 	struct Tracked *next;
 } Tracked;
@@ -48,6 +49,7 @@ sweep(void)
 		{
 			shutdown(t->fd, SHUT_RDWR);
 			t->waiting = false;
+			t->expired = true;
 		}
 	}
 }
@@ -124,6 +126,26 @@ deadline_mark(struct MHD_Connection *conn, bool headers_done)
 	t->waiting = !headers_done;
 	t->since = mono_now();
 	pthread_mutex_unlock(&lock);
+}
+
+/*
+ * Did the sweeper end the connection's request?  libmicrohttpd sees only the
+ * socket end, and would report an error, not the timeout it was.
+ */
+bool
+deadline_expired(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	Tracked    *t = ci ? (Tracked *) ci->socket_context : NULL;
+	bool		expired;
+
+	if (t == NULL)
+		return false;
+	pthread_mutex_lock(&lock);
+	expired = t->expired;
+	pthread_mutex_unlock(&lock);
+	return expired;
 }
 
 /* Start the sweeper: a whole request is due within timeout_s seconds. */

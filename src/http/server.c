@@ -581,7 +581,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		request_free(req);		/* never routed: not counted, not logged */
 		return;
 	}
-	note = req->note ? req->note : termination_note(toe);
+	if (req->note)
+		note = req->note;
+	else if (deadline_expired(conn))
+		note = "timeout";		/* the sweeper ended it; MHD saw only the socket end */
+	else
+		note = termination_note(toe);
 
 	log_request(req->method, req->path, req->status, req->bytes,
 				req->status ? req->latency : mono_now() - req->start,
