@@ -185,6 +185,18 @@ read_user_fold(Datum user_id, UserRow *fold)
 	}
 }
 
+/*
+ * Run a fold's upsert (sql, its argument types) with the values built, i of
+ * them, which must be one per argument.
+ */
+static void
+upsert_fold(SPIPlanPtr *plan, const Oid *types, int ntypes, Datum *values, bool *isnull,
+			int nvalues, const char *sql)
+{
+	Assert(nvalues == ntypes);
+	plan_execute(plan_cached(plan, sql, ntypes, types), values, nvalues, isnull, 0);
+}
+
 static void
 write_user_fold(Datum user_id, const UserRow *fold)
 {
@@ -202,15 +214,13 @@ write_user_fold(Datum user_id, const UserRow *fold)
 	isnull[i] = !fold->has_offline_at;
 	values[i++] = CStringGetTextDatum(item_status_text(fold->last_offline_logout
 													   ? ITEM_LOGGED_OUT : ITEM_DISCONNECTED));
-	Assert(i == lengthof(types));
-	plan_execute(plan_cached(&plan,
-					  "INSERT INTO presence.folded_users AS f "
-					  "(user_id, last_online_at, last_offline_at, last_end_status) "
-					  "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
-					  "last_online_at = excluded.last_online_at, "
-					  "last_offline_at = excluded.last_offline_at, "
-					  "last_end_status = excluded.last_end_status", lengthof(types), types),
-				 values, lengthof(values), isnull, 0);
+	upsert_fold(&plan, types, lengthof(types), values, isnull, i,
+				"INSERT INTO presence.folded_users AS f "
+				"(user_id, last_online_at, last_offline_at, last_end_status) "
+				"VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET "
+				"last_online_at = excluded.last_online_at, "
+				"last_offline_at = excluded.last_offline_at, "
+				"last_end_status = excluded.last_end_status");
 }
 
 /* The user's items, by session and in (time, status) order. */
@@ -293,14 +303,22 @@ write_session_fold(Datum user_id, const char *session_id, const SessionRow *old)
 	i++;
 	values[i] = text_or_null(old->client_ip, &isnull[i]);
 	i++;
-	Assert(i == lengthof(types));
-	plan_execute(plan_cached(&plan,
-					  "INSERT INTO presence.folded_sessions AS f "
-					  "(user_id, session_id, started_at, os, client_ip) "
-					  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, session_id) DO UPDATE SET "
-					  "started_at = excluded.started_at, os = excluded.os, "
-					  "client_ip = excluded.client_ip", lengthof(types), types),
-				 values, lengthof(values), isnull, 0);
+	upsert_fold(&plan, types, lengthof(types), values, isnull, i,
+				"INSERT INTO presence.folded_sessions AS f "
+				"(user_id, session_id, started_at, os, client_ip) "
+				"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, session_id) DO UPDATE SET "
+				"started_at = excluded.started_at, os = excluded.os, "
+				"client_ip = excluded.client_ip");
+}
+
+/* Delete one user's rows by a saved two-argument plan; how many went. */
+static int64
+delete_user_rows(SPIPlanPtr plan, Datum user_id, Datum second)
+{
+	Datum		values[] = {user_id, second};
+
+	plan_execute(plan, values, lengthof(values), NULL, 0);
+	return (int64) SPI_processed;
 }
 
 static void
@@ -308,12 +326,12 @@ drop_session_fold(Datum user_id, const char *session_id)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TEXTOID};
-	Datum		values[] = {user_id, CStringGetTextDatum(session_id)};
 
-	plan_execute(plan_cached_replanned(&plan,
-					  "DELETE FROM presence.folded_sessions f "
-					  "WHERE f.user_id = $1 AND f.session_id = $2", lengthof(types), types),
-				 values, lengthof(values), NULL, 0);
+	delete_user_rows(plan_cached_replanned(&plan,
+										   "DELETE FROM presence.folded_sessions f "
+										   "WHERE f.user_id = $1 AND f.session_id = $2",
+										   lengthof(types), types),
+					 user_id, CStringGetTextDatum(session_id));
 }
 
 static int64
@@ -321,13 +339,12 @@ remove_items(Datum user_id, TimestampTz horizon)
 {
 	static SPIPlanPtr plan;
 	static const Oid types[] = {TEXTOID, TIMESTAMPTZOID};
-	Datum		values[] = {user_id, TimestampTzGetDatum(horizon)};
 
-	plan_execute(plan_cached(&plan,
-					  "DELETE FROM presence.events e "
-					  "WHERE e.user_id = $1 AND e.status_time < $2", lengthof(types), types),
-				 values, lengthof(values), NULL, 0);
-	return (int64) SPI_processed;
+	return delete_user_rows(plan_cached(&plan,
+										"DELETE FROM presence.events e "
+										"WHERE e.user_id = $1 AND e.status_time < $2",
+										lengthof(types), types),
+							user_id, TimestampTzGetDatum(horizon));
 }
 
 /*
@@ -431,7 +448,6 @@ presence_prune_users(PG_FUNCTION_ARGS)
 	int			i = 0;
 
 	presence_require_writable("presence.prune_users()");
-	presence_require_sql_version();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "presence: return type must be a row type");
 	if (max_items < 1)

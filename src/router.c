@@ -546,16 +546,16 @@ share_deliveries(FunctionCallInfo fcinfo, int *ndeliveries)
 Datum
 presence_partition_apply(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Delivery   *deliveries;
 	int			n;
+	Delivery   *deliveries;
+	ReturnSetInfo *rsinfo;
 
 	presence_require_writable("presence.partition_apply()");
-	presence_require_sql_version();
 	deliveries = share_deliveries(fcinfo, &n);
-	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	ingest_deliveries(deliveries, n, apply_local);
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[APPLY_COLUMNS];

@@ -120,7 +120,6 @@ static void
 delivery_begin(FunctionCallInfo fcinfo, const char *entry, Delivery *d)
 {
 	presence_require_writable(entry);
-	presence_require_sql_version();
 	d->body = required_body_arg(fcinfo);
 }
 
@@ -306,7 +305,6 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 	int			n;
 
 	presence_require_writable("presence_ingest_batch()");
-	presence_require_sql_version();
 	deliveries = batch_deliveries(fcinfo, &n);
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < n; i++)

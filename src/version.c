@@ -145,10 +145,12 @@ presence_require_sql_version(void)
 /*
  * Raise 25006 unless the transaction may write: not under READ ONLY,
  * default_transaction_read_only or on a hot standby, as SQL's own writes;
- * called first by every entry point that writes.
+ * then require the SQL of the library's version.  Called first by every
+ * entry point that writes.
  */
 void
 presence_require_writable(const char *entry)
 {
 	PreventCommandIfReadOnly(entry);
+	presence_require_sql_version();
 }

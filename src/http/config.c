@@ -132,41 +132,27 @@ parse_long(const char *name, const char *s, long min, long max, long *out)
 	return true;
 }
 
-/* Parse seconds (a decimal number) within [min, max]; false if not. */
-static bool
-parse_seconds(const char *name, const char *s, double min, double max, double *out)
-{
-	char	   *end;
-	double		v;
+/* The keywords of --prepare and --provider-api, in their enums' order. */
+static const char *const prepare_words[] = {"auto", "on", "off"};
+static const char *const provider_api_words[] = {"v4", "legacy"};
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max))
-	{
-		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected seconds, %g..%g)\n",
-				s, name, min, max);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-static bool
-parse_prepare(const char *name, const char *s, PrepareMode *out)
+/*
+ * The index of s in words[] (a setting's keywords, in its enum's order), or
+ * -1 (with a message naming every keyword) if s is none of them.
+ */
+static int
+parse_keyword(const char *name, const char *s, const char *const *words, int nwords)
 {
-	if (strcmp(s, "auto") == 0)
-		*out = PREPARE_AUTO;
-	else if (strcmp(s, "on") == 0)
-		*out = PREPARE_ON;
-	else if (strcmp(s, "off") == 0)
-		*out = PREPARE_OFF;
-	else
-	{
-		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected auto, on or off)\n",
-				s, name);
-		return false;
-	}
-	return true;
+	int			i;
+
+	for (i = 0; i < nwords; i++)
+		if (strcmp(s, words[i]) == 0)
+			return i;
+	fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected", s, name);
+	for (i = 0; i < nwords; i++)
+		fprintf(stderr, "%s %s", i == 0 ? "" : (i == nwords - 1 ? " or" : ","), words[i]);
+	fprintf(stderr, ")\n");
+	return -1;
 }
 
 /* A duration: seconds, or a number followed by ms, s, m or h; within [min, max]. */
@@ -199,19 +185,21 @@ parse_duration(const char *name, const char *s, double min, double max, double *
 	return true;
 }
 
+/* --prepare or --provider-api: one of its keywords. */
 static bool
-parse_provider_api(const char *name, const char *s, ProviderApi *out)
+config_set_keyword(ShimConfig *cfg, int opt, const char *name, const char *value)
 {
-	if (strcmp(s, "v4") == 0)
-		*out = PROVIDER_API_V4;
-	else if (strcmp(s, "legacy") == 0)
-		*out = PROVIDER_API_LEGACY;
-	else
-	{
-		fprintf(stderr, "presence-http: invalid value \"%s\" for %s (expected v4 or legacy)\n",
-				s, name);
+	bool		prepare = opt == OPT_PREPARE;
+	int			k = prepare
+		? parse_keyword(name, value, prepare_words, N_ELEMENTS(prepare_words))
+		: parse_keyword(name, value, provider_api_words, N_ELEMENTS(provider_api_words));
+
+	if (k < 0)
 		return false;
-	}
+	if (prepare)
+		cfg->prepare = (PrepareMode) k;
+	else
+		cfg->provider_api = (ProviderApi) k;
 	return true;
 }
 
@@ -269,13 +257,7 @@ config_set_reconcile(ShimConfig *cfg, int opt, const char *name, const char *val
 			}
 			return true;
 		case OPT_PROVIDER_API:
-			return parse_provider_api(name, value, &cfg->provider_api);
-		case OPT_APP_KEY:
-			cfg->app_key = value;
-			return true;
-		case OPT_APP_SECRET_FILE:
-			cfg->app_secret_file = value;
-			return true;
+			return config_set_keyword(cfg, opt, name, value);
 		case OPT_RECONCILE_IDLE:
 			return parse_duration(name, value, 1, 365 * 86400.0, &cfg->reconcile_idle);
 		case OPT_RECONCILE_EVERY:
@@ -315,64 +297,67 @@ config_defaults(ShimConfig *cfg)
 static bool
 config_set_number(ShimConfig *cfg, int opt, const char *name, const char *value)
 {
-	static const struct
+	const struct
 	{
 		int			opt;
 		long		min;
 		long		max;
-	}			bounds[] = {
-		{OPT_MAX_BODY, 1, 64L * 1024 * 1024},
-		{OPT_WORKERS, 1, 256},
-		{OPT_BATCH_MAX, 1, 10000},
-		{OPT_BATCH_WAIT, 0, 10000000},
-		{OPT_TIMEOUT, 0, 86400},
-		{OPT_MAX_CONN, 1, 100000},
-		{OPT_QUEUE_MAX, 1, 1000000},
+		int		   *target;
+	}			ints[] = {
+		{OPT_WORKERS, 1, 256, &cfg->workers},
+		{OPT_BATCH_MAX, 1, 10000, &cfg->batch_max},
+		{OPT_TIMEOUT, 0, 86400, &cfg->timeout},
+		{OPT_MAX_CONN, 1, 100000, &cfg->max_connections},
+		{OPT_QUEUE_MAX, 1, 1000000, &cfg->queue_max},
 	};
 	long		v;
-	size_t		i;
 
-	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]) && bounds[i].opt != opt; i++)
-		;
-	if (i == sizeof(bounds) / sizeof(bounds[0]) ||
-		!parse_long(name, value, bounds[i].min, bounds[i].max, &v))
-		return false;
-	switch (opt)
+	if (opt == OPT_BATCH_WAIT)
+		return parse_long(name, value, 0, 10000000, &cfg->batch_wait_us);
+	if (opt == OPT_MAX_BODY)
 	{
-		case OPT_MAX_BODY:
-			cfg->max_body = (size_t) v;
-			break;
-		case OPT_WORKERS:
-			cfg->workers = (int) v;
-			break;
-		case OPT_BATCH_MAX:
-			cfg->batch_max = (int) v;
-			break;
-		case OPT_BATCH_WAIT:
-			cfg->batch_wait_us = v;
-			break;
-		case OPT_TIMEOUT:
-			cfg->timeout = (int) v;
-			break;
-		case OPT_MAX_CONN:
-			cfg->max_connections = (int) v;
-			break;
-		default:
-			cfg->queue_max = (int) v;
-			break;
+		if (!parse_long(name, value, 1, 64L * 1024 * 1024, &v))
+			return false;
+		cfg->max_body = (size_t) v;
+		return true;
 	}
-	return true;
+	for (int i = 0; i < N_ELEMENTS(ints); i++)
+	{
+		if (ints[i].opt != opt)
+			continue;
+		if (!parse_long(name, value, ints[i].min, ints[i].max, &v))
+			return false;
+		*ints[i].target = (int) v;
+		return true;
+	}
+	return false;
 }
 
 /* Apply one setting by option id; used for both flags and environment. */
 static bool
 config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 {
+	const struct
+	{
+		int			opt;
+		const char **target;
+	}			strings[] = {
+		{OPT_LISTEN, &cfg->listen},
+		{OPT_DB, &cfg->db},
+		{OPT_APP_KEY, &cfg->app_key},
+		{OPT_APP_SECRET_FILE, &cfg->app_secret_file},
+	};
+
+	for (int i = 0; i < N_ELEMENTS(strings); i++)
+	{
+		if (strings[i].opt == opt)
+		{
+			*strings[i].target = value;	/* taken as it is */
+			return true;
+		}
+	}
 	switch (opt)
 	{
-		case OPT_LISTEN:
-			cfg->listen = value;
-			return true;
 		case OPT_PATH:
 			if (value[0] != '/')
 			{
@@ -381,15 +366,12 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 			}
 			cfg->path = value;
 			return true;
-		case OPT_DB:
-			cfg->db = value;
-			return true;
 		case OPT_DB_TIMEOUT:
-			return parse_seconds(name, value, 0.1, 3600, &cfg->db_timeout);
+			return parse_duration(name, value, 0.1, 3600, &cfg->db_timeout);
 		case OPT_CONNECT_TIMEOUT:
-			return parse_seconds(name, value, 0.1, 3600, &cfg->connect_timeout);
+			return parse_duration(name, value, 0.1, 3600, &cfg->connect_timeout);
 		case OPT_PREPARE:
-			return parse_prepare(name, value, &cfg->prepare);
+			return config_set_keyword(cfg, opt, name, value);
 		case OPT_FORWARD_URL:
 			return parse_http_url(name, value, &cfg->forward_url);
 		case OPT_FORWARD_ALL:
@@ -397,8 +379,6 @@ config_set(ShimConfig *cfg, int opt, const char *name, const char *value)
 			return true;
 		case OPT_PROVIDER_URL:
 		case OPT_PROVIDER_API:
-		case OPT_APP_KEY:
-		case OPT_APP_SECRET_FILE:
 		case OPT_RECONCILE_IDLE:
 		case OPT_RECONCILE_EVERY:
 		case OPT_RECONCILE_RATE:
@@ -440,9 +420,9 @@ config_from_env(ShimConfig *cfg)
 		{"PRESENCE_HTTP_FORWARD_URL", OPT_FORWARD_URL},
 		{"PRESENCE_HTTP_FORWARD_ALL", OPT_FORWARD_ALL},
 	};
-	size_t		i;
+	int			i;
 
-	for (i = 0; i < sizeof(env) / sizeof(env[0]); i++)
+	for (i = 0; i < N_ELEMENTS(env); i++)
 	{
 		const char *value = getenv(env[i].var);
 

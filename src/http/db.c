@@ -78,7 +78,7 @@ connect_params(const ShimConfig *cfg, const char **keys, const char **values,
 }
 
 /* The first line of libpq's error message, without the newline. */
-void
+static void
 db_error_line(PGconn *conn, char *out, size_t size)
 {
 	const char *msg = conn ? PQerrorMessage(conn) : "out of memory";

@@ -121,9 +121,9 @@ keep_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	Buf			line;
 
 	(void) kind;
-	if (fr->nheaders >= (int) (sizeof(fr->headers) / sizeof(fr->headers[0])))
+	if (fr->nheaders >= N_ELEMENTS(fr->headers))
 		return MHD_NO;
-	for (size_t i = 0; i < sizeof(passed_headers) / sizeof(passed_headers[0]); i++)
+	for (int i = 0; i < N_ELEMENTS(passed_headers); i++)
 		if (strcasecmp(key, passed_headers[i]) == 0)
 		{
 			buf_init(&line, strlen(key) + strlen(value) + 3);

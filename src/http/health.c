@@ -102,8 +102,8 @@ health_stop(void)
 {
 	pthread_mutex_lock(&h.lock);
 	h.stopping = true;
-	pthread_cond_signal(&h.wake);
 	pthread_mutex_unlock(&h.lock);
+	pthread_cond_signal(&h.wake);	/* the thread reads stopping under the lock */
 	if (h.started)
 		pthread_join(h.thread, NULL);
 	h.started = false;

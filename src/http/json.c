@@ -182,20 +182,51 @@ read_scalar(JsonReader *r, const char *path)
 	return true;
 }
 
+/*
+ * After a container's first token (close is '}' or ']'): consume the close
+ * and say true if the container is empty.
+ */
+static bool
+read_empty(JsonReader *r, char close)
+{
+	r->p++;
+	skip_ws(r);
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/* After a member or element: 1 if a comma follows, 0 if the close, -1 if neither. */
+static int
+read_next(JsonReader *r, char close)
+{
+	skip_ws(r);
+	if (r->p < r->end && *r->p == ',')
+	{
+		r->p++;
+		return 1;
+	}
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return 0;
+	}
+	return -1;
+}
+
 /* An object whose members are at path.key. */
 static bool
 read_object(JsonReader *r, const char *path)
 {
 	char		key[64];
 	char		sub[160];
+	int			next;
 
-	r->p++;
-	skip_ws(r);
-	if (r->p < r->end && *r->p == '}')
-	{
-		r->p++;
+	if (read_empty(r, '}'))
 		return true;
-	}
 	for (;;)
 	{
 		skip_ws(r);
@@ -208,18 +239,8 @@ read_object(JsonReader *r, const char *path)
 		skip_ws(r);
 		if (r->p >= r->end || *r->p++ != ':' || !read_value(r, sub))
 			return false;
-		skip_ws(r);
-		if (r->p < r->end && *r->p == ',')
-		{
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == '}')
-		{
-			r->p++;
-			return true;
-		}
-		return false;
+		if ((next = read_next(r, '}')) <= 0)
+			return next == 0;
 	}
 }
 
@@ -227,29 +248,16 @@ read_object(JsonReader *r, const char *path)
 static bool
 read_array(JsonReader *r)
 {
-	r->p++;
-	skip_ws(r);
-	if (r->p < r->end && *r->p == ']')
-	{
-		r->p++;
+	int			next;
+
+	if (read_empty(r, ']'))
 		return true;
-	}
 	for (;;)
 	{
 		if (!read_value(r, "[]"))
 			return false;
-		skip_ws(r);
-		if (r->p < r->end && *r->p == ',')
-		{
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == ']')
-		{
-			r->p++;
-			return true;
-		}
-		return false;
+		if ((next = read_next(r, ']')) <= 0)
+			return next == 0;
 	}
 }
 

@@ -140,15 +140,22 @@ metrics_queue_depth(int depth)
 	pthread_mutex_unlock(&m.lock);
 }
 
+/* Turn a counter family on, and count one result in it if the index is one. */
+static void
+count_result(bool *family_on, uint64_t *counts, int ncounts, int result)
+{
+	pthread_mutex_lock(&m.lock);
+	*family_on = true;
+	if (result >= 0 && result < ncounts)
+		counts[result]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
 /* A provider answer in the reconcile loop; -1: the loop is on, count nothing. */
 void
 metrics_reconcile(int answer)
 {
-	pthread_mutex_lock(&m.lock);
-	m.reconcile_on = true;
-	if (answer >= 0 && answer < N_PROVIDER_ANSWERS)
-		m.reconcile[answer]++;
-	pthread_mutex_unlock(&m.lock);
+	count_result(&m.reconcile_on, m.reconcile, N_PROVIDER_ANSWERS, answer);
 }
 
 /* The reconcile loop moved to the v4 status path with this index. */
@@ -165,11 +172,7 @@ metrics_reconcile_path(int path)
 void
 metrics_forward(int result)
 {
-	pthread_mutex_lock(&m.lock);
-	m.forward_on = true;
-	if (result >= 0 && result < N_FORWARD_RESULTS)
-		m.forward[result]++;
-	pthread_mutex_unlock(&m.lock);
+	count_result(&m.forward_on, m.forward, N_FORWARD_RESULTS, result);
 }
 
 static void

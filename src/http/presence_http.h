@@ -27,6 +27,9 @@
 /* Seconds suggested to clients in Retry-After when we answer 503. */
 #define RETRY_AFTER_SECONDS 2
 
+/* The number of elements of an array (PostgreSQL's lengthof, for the shim). */
+#define N_ELEMENTS(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
 /* ---------- config.c ---------- */
 
 /* --prepare: when the batch call is sent as a named prepared statement */
@@ -89,11 +92,9 @@ typedef struct Buf
 	size_t		cap;
 } Buf;
 
-extern void *xmalloc(size_t size);
 extern void *xcalloc(size_t n, size_t size);
 extern char *xstrdup(const char *s);
 extern void buf_init(Buf *b, size_t cap);
-extern void buf_reserve(Buf *b, size_t extra);
 extern void buf_put(Buf *b, const char *s, size_t len);
 
 /* Where libcurl writes an answer: into buf, refused past cap bytes (too_big). */
@@ -187,10 +188,6 @@ extern ProviderAnswer provider_check(Provider *pv, const char *user_id,
 									 int *http_status);
 extern void provider_close(Provider *pv);
 extern const char *provider_answer_name(ProviderAnswer a);
-extern ProviderAnswer provider_parse_answer(ProviderApi api, const char *body,
-											size_t len);
-extern void provider_signature(const char *secret, const char *nonce,
-							   const char *timestamp, char out[41]);
 
 /* ---------- reconcile.c ---------- */
 
@@ -331,7 +328,6 @@ extern void db_lost(DbConn *db);
 extern void db_forget_read_only(DbConn *db);
 extern bool db_ping(DbConn *db, double until);
 extern bool db_check_startup(const ShimConfig *cfg, char **why);
-extern void db_error_line(PGconn *conn, char *out, size_t size);
 
 /* ---------- deliver.c ---------- */
 

@@ -72,7 +72,7 @@ provider_global_init(void)
 }
 
 /* Lower-case hex SHA1 of secret + nonce + timestamp, NUL-terminated. */
-void
+static void
 provider_signature(const char *secret, const char *nonce,
 				   const char *timestamp, char out[41])
 {
@@ -253,7 +253,7 @@ number_is(const JsonPick *p, const char *text)
 }
 
 /* Read a 2xx answer: online, offline or bad. */
-ProviderAnswer
+static ProviderAnswer
 provider_parse_answer(ProviderApi api, const char *body, size_t len)
 {
 	JsonPick	picks[2] = {{.path = "code"}, {.path = NULL}};

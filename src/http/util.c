@@ -19,7 +19,7 @@ out_of_memory(void)
 }
 
 /* malloc that aborts when memory runs out. */
-void *
+static void *
 xmalloc(size_t size)
 {
 	void	   *p = malloc(size ? size : 1);
@@ -62,7 +62,7 @@ buf_init(Buf *b, size_t cap)
 }
 
 /* Make room for extra more bytes plus a terminating NUL. */
-void
+static void
 buf_reserve(Buf *b, size_t extra)
 {
 	size_t		need = b->len + extra + 1;
@@ -129,34 +129,21 @@ buf_free(Buf *b)
 void
 buf_json_string(Buf *b, const char *s)
 {
+	static const char specials[] = "\"\\\n\r\t";
+	static const char *const escapes[] = {"\\\"", "\\\\", "\\n", "\\r", "\\t"};
 	const unsigned char *p;
 
 	buf_put(b, "\"", 1);
 	for (p = (const unsigned char *) s; *p; p++)
 	{
-		switch (*p)
-		{
-			case '"':
-				buf_put(b, "\\\"", 2);
-				break;
-			case '\\':
-				buf_put(b, "\\\\", 2);
-				break;
-			case '\n':
-				buf_put(b, "\\n", 2);
-				break;
-			case '\r':
-				buf_put(b, "\\r", 2);
-				break;
-			case '\t':
-				buf_put(b, "\\t", 2);
-				break;
-			default:
-				if (*p < 0x20 || *p == 0x7f)
-					buf_printf(b, "\\u%04x", *p);
-				else
-					buf_put(b, (const char *) p, 1);
-		}
+		const char *special = strchr(specials, *p);	/* *p is never NUL here */
+
+		if (special != NULL)
+			buf_put(b, escapes[special - specials], 2);
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(b, "\\u%04x", *p);
+		else
+			buf_put(b, (const char *) p, 1);
 	}
 	buf_put(b, "\"", 1);
 }

@@ -6,14 +6,15 @@
 # answered {"pass": true}, and an unsigned one gets 401 and changes nothing.
 # TAP output; needs the libpq environment of a cluster with presence
 # installed (as test/http/lib.bash), node with npm (the npm registry, for
-# `npm ci` of examples/node's package-lock.json) and python3-psycopg2.
+# `npm ci` of examples/node's package-lock.json), python3-psycopg2, and
+# Debian's golang-go and golang-github-lib-pq-dev (no module proxy needed).
 
 # shellcheck source=../http/lib.bash
 . "$(dirname "$0")/../http/lib.bash"
 
 PYTHON=${PRESENCE_EXAMPLES_PYTHON:-/usr/bin/python3}
 
-plan 15
+plan 23
 setup_db
 sql "ALTER DATABASE $DB SET presence.feed = 'notify'" >/dev/null || bail "cannot set presence.feed"
 
@@ -66,4 +67,15 @@ if start_handler node node "$REPO_ROOT/examples/node/handler.js"; then
 	kill "$APP_PID"
 else
 	ok 1 "node: the handler starts"
+fi
+
+# ---------- Go (database/sql and lib/pq, from Debian's packages) ----------
+check "go: the handler builds against Debian's lib/pq" env GO111MODULE=off GOPATH=/usr/share/gocode \
+	GOCACHE="$WORK/gocache" go build -o "$WORK/go-handler" "$REPO_ROOT/examples/go/handler.go"
+if start_handler go "$WORK/go-handler"; then
+	ok 0 "go: the handler starts"
+	exercise go ex_go
+	kill "$APP_PID"
+else
+	ok 1 "go: the handler starts"
 fi

