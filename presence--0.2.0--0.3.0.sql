@@ -55,6 +55,20 @@ GRANT EXECUTE ON FUNCTION presence.bind_outgoing_signature(text, text, text) TO 
 ALTER FUNCTION presence.bind_outgoing_signature(text, text, text) OWNER TO presence_owner;
 
 /*
+ * Read-only transactions (doc/rules.md section 5): every entry point that
+ * writes refuses one with 25006 before it reads anything, as SQL's own
+ * writes do (on a fenced primary or a hot standby); presence_reconcile() asks
+ * the library's own check first, even for a user it would leave alone.
+ */
+CREATE FUNCTION presence.require_writable(entry text) RETURNS void
+	LANGUAGE C VOLATILE STRICT
+	AS 'MODULE_PATHNAME', 'presence_require_writable_sql';
+COMMENT ON FUNCTION presence.require_writable(text) IS
+	'Raise 25006 (cannot execute entry in a read-only transaction) unless the transaction may write: the check of every writing entry point (presence_require_writable() in C).';
+REVOKE ALL ON FUNCTION presence.require_writable(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.require_writable(text) TO presence_owner;
+
+/*
  * Ghost sessions (doc/rules.md section 11): a checked_at later than now() plus
  * the age window (presence.signature_max_age, 300 seconds when it is 0) is
  * refused with 22023; it would end sessions at a time no item has reached yet.
@@ -70,6 +84,7 @@ DECLARE
 	age_window interval := pg_catalog.current_setting('presence.signature_max_age')::interval;
 	r presence.ingest_result;
 BEGIN
+	PERFORM presence.require_writable('presence_reconcile()');
 	IF age_window OPERATOR(pg_catalog.<=) '0'::interval THEN
 		age_window := '300 seconds';
 	END IF;

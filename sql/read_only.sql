@@ -20,6 +20,10 @@ ROLLBACK;
 BEGIN READ ONLY;
 SELECT * FROM presence_reconcile('ro_online', false, '2024-10-29 10:00+00');
 ROLLBACK;
+-- A user with nothing to end is refused as well: the check comes first.
+BEGIN READ ONLY;
+SELECT * FROM presence_reconcile('nobody_at_all', false, '2024-10-29 10:00+00');
+ROLLBACK;
 BEGIN READ ONLY;
 CALL presence.maintain();
 ROLLBACK;

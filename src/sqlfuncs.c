@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(presence_ingest);
 PG_FUNCTION_INFO_V1(presence_ingest_unsigned);
 PG_FUNCTION_INFO_V1(presence_ingest_batch);
 PG_FUNCTION_INFO_V1(presence_item_key);
+PG_FUNCTION_INFO_V1(presence_require_writable_sql);
 
 #define RESULT_COLUMNS 5		/* presence.ingest_result */
 #define BATCH_COLUMNS 8			/* ord, the result's, sqlstate, message */
@@ -321,6 +322,18 @@ presence_ingest_batch(PG_FUNCTION_ARGS)
 		put_batch_row(rsinfo, &deliveries[i], i + 1);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * presence.require_writable(entry): 25006 unless the transaction may write,
+ * for the SQL entry points that write (presence_reconcile), by the same C as
+ * the others.
+ */
+Datum
+presence_require_writable_sql(PG_FUNCTION_ARGS)
+{
+	presence_require_writable(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
 
 /*
