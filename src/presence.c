@@ -17,6 +17,7 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
 
@@ -140,4 +141,14 @@ _PG_init(void)
 							   PGC_SUSET, 0,
 							   check_retention, NULL, NULL);
 	MarkGUCPrefixReserved("presence");
+
+	/*
+	 * Until a backend loads the library, presence.feed_secret from the
+	 * configuration is a placeholder that any role can SHOW.
+	 */
+	if (!process_shared_preload_libraries_in_progress && presence_feed_secret[0] != '\0')
+		ereport(LOG,
+				(errmsg("presence.feed_secret is set but presence is not in shared_preload_libraries"),
+				 errdetail("Sessions that have not loaded presence show the secret to every role."),
+				 errhint("Add presence to shared_preload_libraries and restart.")));
 }
