@@ -213,3 +213,26 @@ END
 $$;
 COMMENT ON FUNCTION presence.suspects(interval, integer) IS
 	'Users online whose newest item is older than idle (not negative), oldest first: the ones to ask the provider about.';
+
+/*
+ * The live feed's channel and signature (doc/feed.md; issue 26).  The
+ * settings presence.feed_channel and presence.feed_secret are superuser-only
+ * and hidden from other roles; a consumer asks feed_channel() which channel
+ * to LISTEN on (or which logical prefix to read), and presence_admin may read
+ * the key that signs each message with feed_secret().
+ */
+CREATE FUNCTION presence.feed_channel(stream text DEFAULT 'users') RETURNS text
+	LANGUAGE C STABLE STRICT
+	AS '$libdir/presence', 'presence_feed_channel_of';
+COMMENT ON FUNCTION presence.feed_channel(text) IS
+	'The NOTIFY channel and logical decoding prefix of a stream of the live feed: users (presence.feed_channel) or rooms (presence.feed_channel with _rooms appended).';
+REVOKE ALL ON FUNCTION presence.feed_channel(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.feed_channel(text) TO presence_reader, presence_admin;
+
+CREATE FUNCTION presence.feed_secret() RETURNS text
+	LANGUAGE C STABLE
+	AS '$libdir/presence', 'presence_feed_secret_value';
+COMMENT ON FUNCTION presence.feed_secret() IS
+	'The key of the HMAC-SHA256 signature of every feed message (presence.feed_secret), null when none is set; presence_admin only.';
+REVOKE ALL ON FUNCTION presence.feed_secret() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.feed_secret() TO presence_admin;

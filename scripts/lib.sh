@@ -21,7 +21,7 @@ PG_MAJOR=${PG_MAJOR:-$(distribution_major)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libmicrohttpd-dev libpq-dev libcurl4-openssl-dev pkg-config
-	build-essential curl python3 python3-psycopg2 pgbouncer postgresql-$PG_MAJOR-plproxy"
+	build-essential curl python3 python3-psycopg2 pgbouncer postgresql-$PG_MAJOR-plproxy openssl"
 # The static checks and the fuzzers: clang 14's tools, as Debian 12 ships them.
 LINT_PACKAGES="cppcheck clang-tidy clang libclang-rt-dev"
 

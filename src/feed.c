@@ -6,11 +6,15 @@
  *	  call; with presence.feed_sessions, one more per session whose state
  *	  changed.
  *
- * presence.feed = notify sends each with NOTIFY presence (Async_Notify),
- * logical writes it to the WAL as a transactional logical decoding message
- * with the prefix presence (LogLogicalMessage).  Both are transactional:
- * nothing leaves a transaction that rolls back, a savepoint rolled back
- * takes its messages with it, and listeners see them at commit.
+ * presence.feed = notify sends each with NOTIFY on presence.feed_channel
+ * (default presence; Async_Notify), logical writes it to the WAL as a
+ * transactional logical decoding message with that prefix (LogLogicalMessage).
+ * Both are transactional: nothing leaves a transaction that rolls back, a
+ * savepoint rolled back takes its messages with it, and listeners see them at
+ * commit.  Every message of every stream leaves through feed_send(), which
+ * picks the stream's channel and, with presence.feed_secret set, appends
+ * "signature": HMAC-SHA256 (src/common/hmac.c) keyed by the secret over the
+ * message as it was without that field, in lower-case hex, as the last key.
  *
  * NOTIFY folds a payload equal to one already pending in the transaction into
  * that one, which would lose a state the user went back to (online, offline,
@@ -20,7 +24,8 @@
  *
  * A payload always fits NOTIFY's 8000 bytes: user and session ids have at
  * most 256 bytes, os and client_ip at most 64 (payload.h), so even with
- * every byte escaped as \u00XX a session message stays under 4200 bytes.
+ * every byte escaped as \u00XX a session message stays under 4200 bytes,
+ * and a signature adds 82.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,9 +33,12 @@
 
 #include "commands/async.h"
 #include "common/hashfn.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "replication/message.h"
 #include "storage/proc.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/json.h"
@@ -39,8 +47,6 @@
 #include "feed.h"
 #include "payload.h"
 #include "presence_compat.h"
-
-#define FEED_CHANNEL "presence"
 
 /* NOTIFY_PAYLOAD_MAX_LENGTH of async.c, which does not export it: 8000 bytes. */
 #define FEED_NOTIFY_MAX_BYTES (BLCKSZ - NAMEDATALEN - 128)
@@ -185,19 +191,77 @@ unfolded_payload(const char *user_id, char *payload)
 	return psprintf("%s%*s", payload, repeats, "");
 }
 
-/* Send one payload for the user the way presence.feed says. */
-static void
-send_payload(const char *user_id, char *payload)
+/* Is name fit for presence.feed_channel ([a-z_][a-z0-9_]*, at most FEED_CHANNEL_MAX_BYTES)? */
+bool
+feed_channel_valid(const char *name)
 {
+	size_t		len = name == NULL ? 0 : strlen(name);
+
+	if (len == 0 || len > FEED_CHANNEL_MAX_BYTES || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+			  name[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The channel (and logical decoding prefix) of a stream, palloc'd. */
+char *
+feed_channel(FeedStream stream)
+{
+	if (stream == FEED_STREAM_ROOMS)
+		return psprintf("%s%s", presence_feed_channel, FEED_ROOMS_SUFFIX);
+	return pstrdup(presence_feed_channel);
+}
+
+/*
+ * The message with , "signature": "<64 hex digits>" before its closing
+ * brace: HMAC-SHA256 keyed by presence.feed_secret over the message as given.
+ * The message itself when no secret is set.
+ */
+static char *
+signed_message(const char *message)
+{
+	size_t		len = strlen(message);
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	pg_hmac_ctx *ctx;
+
+	if (presence_feed_secret == NULL || presence_feed_secret[0] == '\0')
+		return pstrdup(message);
+	Assert(len > 0 && message[len - 1] == '}');
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (const uint8 *) presence_feed_secret, strlen(presence_feed_secret)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) message, len) < 0 ||
+		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
+	{
+		pg_hmac_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not sign a presence feed message")));
+	}
+	pg_hmac_free(ctx);
+	hex[hex_encode((const char *) mac, sizeof(mac), hex)] = '\0';
+	return psprintf("%.*s, \"signature\": \"%s\"}", (int) (len - 1), message, hex);
+}
+
+/* Send one message of a stream: signed, on the stream's channel, the way presence.feed says. */
+void
+feed_send(FeedStream stream, const char *key, const char *message)
+{
+	char	   *channel = feed_channel(stream);
+	char	   *payload = signed_message(message);
 	size_t		len;
 
 	if (presence_feed == PRESENCE_FEED_NOTIFY)
-		payload = unfolded_payload(user_id, payload);
+		payload = unfolded_payload(key, payload);
 	len = strlen(payload);
 
 	if (presence_feed == PRESENCE_FEED_LOGICAL)
 	{
-		(void) presence_log_logical_message(FEED_CHANNEL, payload, len);
+		(void) presence_log_logical_message(channel, payload, len);
 		return;
 	}
 	/* Cannot happen (see the file comment); never fail the delivery for it. */
@@ -210,7 +274,7 @@ send_payload(const char *user_id, char *payload)
 						   len, FEED_NOTIFY_MAX_BYTES)));
 		return;
 	}
-	Async_Notify(FEED_CHANNEL, payload);
+	Async_Notify(channel, payload);
 }
 
 /* Send the user's message, if its presence changed, and forget the user. */
@@ -221,12 +285,12 @@ feed_user_end(FeedUser *fu)
 
 	if (fu->before.online != fu->after.online ||
 		fu->before.logged_out != fu->after.logged_out)
-		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
+		feed_send(FEED_STREAM_USERS, fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
 	foreach(lc, fu->sessions)
 	{
 		FeedSession *s = lfirst(lc);
 
-		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
+		feed_send(FEED_STREAM_USERS, fu->user_id, feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
 	}
 	fu->sessions = NIL;
 }

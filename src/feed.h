@@ -23,6 +23,22 @@ typedef struct FeedUser
 	List	   *sessions;		/* FeedSession *, those whose state changed */
 } FeedUser;
 
+/*
+ * The streams of the feed, each on a channel (and logical decoding prefix) of
+ * its own: users (and their sessions) on presence.feed_channel, rooms on it
+ * with FEED_ROOMS_SUFFIX appended (doc/feed.md).
+ */
+typedef enum FeedStream
+{
+	FEED_STREAM_USERS,
+	FEED_STREAM_ROOMS
+} FeedStream;
+
+#define FEED_ROOMS_SUFFIX "_rooms"
+
+/* The longest presence.feed_channel: a stream's channel must fit NAMEDATALEN - 1 bytes. */
+#define FEED_CHANNEL_MAX_BYTES (NAMEDATALEN - 1 - (int) sizeof(FEED_ROOMS_SUFFIX) + 1)
+
 /* Is the feed on?  Cheap: ingest asks once per call. */
 static inline bool
 feed_enabled(void)
@@ -38,5 +54,19 @@ extern void feed_note_session(FeedUser *fu, const char *session_id, const Sessio
 
 /* Done with the user (before and after read): send what changed, transactionally. */
 extern void feed_user_end(FeedUser *fu);
+
+/* Is name fit for presence.feed_channel ([a-z_][a-z0-9_]*, at most FEED_CHANNEL_MAX_BYTES)? */
+extern bool feed_channel_valid(const char *name);
+
+/* The channel (and logical decoding prefix) of a stream, palloc'd. */
+extern char *feed_channel(FeedStream stream);
+
+/*
+ * Send one message (a JSON object) of a stream, transactionally: signed when
+ * presence.feed_secret is set, on the stream's channel, the way presence.feed
+ * says.  key names what the message is about (a user id): repeats of a key's
+ * message within a transaction are kept apart from NOTIFY's folding.
+ */
+extern void feed_send(FeedStream stream, const char *key, const char *message);
 
 #endif							/* PRESENCE_FEED_H */

@@ -5,7 +5,10 @@
  *
  * Every setting is SUSET: an application role must not be able to switch
  * the signature age check off, lift the size limit, or prune everything,
- * for its own session, or switch the live feed off (or flood it).
+ * for its own session, or switch the live feed off (or flood it).  The feed's
+ * channel is hidden from other roles too (GUC_SUPERUSER_ONLY), and its secret
+ * is never shown at all: SHOW prints whether it is set, so not even
+ * pg_read_all_settings (which pg_monitor has) reads it.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,9 +17,11 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/guc.h"
 
+#include "feed.h"
 #include "presence.h"
 #include "store.h"
 #include "triggers.h"
@@ -31,6 +36,8 @@ int			presence_max_payload_bytes = 1048576;
 char	   *presence_retention = NULL;
 int			presence_feed = PRESENCE_FEED_OFF;
 bool		presence_feed_sessions = false;
+char	   *presence_feed_channel = NULL;
+char	   *presence_feed_secret = NULL;
 
 static const struct config_enum_entry feed_options[] = {
 	{"off", PRESENCE_FEED_OFF, false},
@@ -48,6 +55,26 @@ check_retention(char **newval, void **extra, GucSource source)
 		return true;
 	GUC_check_errdetail("The value must be a non-negative interval, such as '30 days', or 0 to keep everything.");
 	return false;
+}
+
+/* presence.feed_channel must be a name a listener can write unquoted, with room for a suffix. */
+static bool
+check_feed_channel(char **newval, void **extra, GucSource source)
+{
+	if (feed_channel_valid(*newval))
+		return true;
+	GUC_check_errdetail("The channel must be 1 to %d lower-case letters, digits and underscores, not starting with a digit.",
+						FEED_CHANNEL_MAX_BYTES);
+	return false;
+}
+
+/* SHOW presence.feed_secret: whether it is set, never the secret itself. */
+static const char *
+show_feed_secret(void)
+{
+	if (presence_feed_secret == NULL || presence_feed_secret[0] == '\0')
+		return "";
+	return "(set)";
 }
 
 void		_PG_init(void);
@@ -92,6 +119,20 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("presence.feed_channel",
+							   "The NOTIFY channel and logical decoding prefix of the live feed.",
+							   "Rooms use the channel with _rooms appended (presence.feed_channel('rooms')).",
+							   &presence_feed_channel,
+							   "presence",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   check_feed_channel, NULL, NULL);
+	DefineCustomStringVariable("presence.feed_secret",
+							   "The key of the HMAC-SHA256 signature each feed message carries; empty signs nothing.",
+							   "Set it in postgresql.conf or with ALTER SYSTEM, never with ALTER DATABASE or ALTER ROLE (pg_db_role_setting is readable by every role).",
+							   &presence_feed_secret,
+							   "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, show_feed_secret);
 	DefineCustomStringVariable("presence.daily_retention",
 							   "How long presence.maintain() keeps the rows of presence.daily.",
 							   "0 keeps everything.",
@@ -100,4 +141,14 @@ _PG_init(void)
 							   PGC_SUSET, 0,
 							   check_retention, NULL, NULL);
 	MarkGUCPrefixReserved("presence");
+
+	/*
+	 * Until a backend loads the library, presence.feed_secret from the
+	 * configuration is a placeholder that any role can SHOW.
+	 */
+	if (!process_shared_preload_libraries_in_progress && presence_feed_secret[0] != '\0')
+		ereport(LOG,
+				(errmsg("presence.feed_secret is set but presence is not in shared_preload_libraries"),
+				 errdetail("Sessions that have not loaded presence show the secret to every role."),
+				 errhint("Add presence to shared_preload_libraries and restart.")));
 }

@@ -32,6 +32,12 @@ extern int	presence_feed;
 /* presence.feed_sessions: also report sessions whose state changed */
 extern bool presence_feed_sessions;
 
+/* presence.feed_channel: the feed's NOTIFY channel and logical decoding prefix */
+extern char *presence_feed_channel;
+
+/* presence.feed_secret: the HMAC-SHA256 key of the feed's signature; "" signs nothing */
+extern char *presence_feed_secret;
+
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);
 

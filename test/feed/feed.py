@@ -22,7 +22,12 @@ exact, not a timeout.  Asserts:
     client_ip added), none for a session whose state stays;
   * logical: the same through a test_decoding slot (transactional messages with the prefix
     presence; none from a rolled-back transaction), and the last message per user of a random
-    history equals the final row.
+    history equals the final row;
+  * presence.feed_channel moves the messages to its channel (none on presence) and the logical
+    prefix with them, presence.feed_channel('rooms') follows it; with presence.feed_secret every
+    user and session message carries a signature that verify() of doc/feed.md accepts with the
+    secret and refuses with another key, an edited message, or a pg_notify() forgery; a
+    repeated message's trailing space keeps it valid; no secret, no signature.
 
 Output is TAP.  Run:  prove -e python3 test/feed/feed.py
   (PGHOST, PGPORT, PGUSER: a superuser; the cluster needs wal_level = logical and a free
@@ -37,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import order_independence as oi    # noqa: E402  (connect; re-execs for psycopg2)
 
 import hashlib      # noqa: E402
+import hmac         # noqa: E402
 import json         # noqa: E402
 import random       # noqa: E402
 import re           # noqa: E402
@@ -91,14 +97,19 @@ def ingest(cur, *items):
 
 
 class Listener:
-    """LISTEN presence on its own connection; read() returns the messages up to a sync marker."""
+    """LISTEN presence on its own connection; read() returns the messages up to a sync marker
+    (read_from(): with their channels)."""
 
-    def __init__(self, dbname):
+    def __init__(self, dbname, channels=('presence',)):
         self.conn = oi.connect(dbname)
-        self.conn.cursor().execute("LISTEN presence; LISTEN feed_sync")
+        for c in channels + ('feed_sync',):
+            self.conn.cursor().execute("LISTEN %s" % c)
         self.marker = 0
 
     def read(self, sender_cur):
+        return [p for _, p in self.read_from(sender_cur)]
+
+    def read_from(self, sender_cur):
         self.marker += 1
         tag = str(self.marker)
         sender_cur.execute("SELECT pg_notify('feed_sync', %s)", (tag,))
@@ -112,7 +123,7 @@ class Listener:
                     if n.payload == tag:
                         return got
                     continue
-                got.append(n.payload)
+                got.append((n.channel, n.payload))
             select.select([self.conn], [], [], 1.0)
         raise RuntimeError('no sync marker from the listener')
 
@@ -363,8 +374,72 @@ def sessions(cur, listen):
     cur.execute("RESET presence.feed_sessions")
 
 
-MESSAGE_RE = re.compile(r'^message: transactional: (\d) prefix: presence, sz: (\d+) content:(.*)$',
-                        re.S)
+def verify(payload, secret):
+    """The consumer's check of doc/feed.md, as printed there: the message, or None."""
+    text = payload.rstrip()                     # NOTIFY repeats carry trailing spaces
+    head, sep, tail = text.rpartition(', "signature": "')
+    if not sep or len(tail) != 66 or not tail.endswith('"}'):
+        return None
+    want = hmac.new(secret, (head + '}').encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, tail[:64]):
+        return None
+    return json.loads(text)
+
+
+def channel_and_signature(dbname, cur):
+    """presence.feed_channel and presence.feed_secret (issue 26, point 4)."""
+    listen = Listener(dbname, ('presence', 'feed_t', 'feed_t_rooms'))
+    try:
+        cur.execute("SET presence.feed = 'notify'")
+        cur.execute("SET presence.feed_channel = 'feed_t'")
+        cur.execute("SELECT presence.feed_channel(), presence.feed_channel('rooms')")
+        check(cur.fetchone() == ('feed_t', 'feed_t_rooms'),
+              'presence.feed_channel() names the set channel and the rooms channel after it')
+        ingest(cur, item('erin', 0, 0, 'e1'))
+        got = listen.read_from(cur)
+        check(len(got) == 1 and got[0][0] == 'feed_t' and
+              got[0][1] == expected_payload(users_rows(cur)['erin']),
+              'the message goes to presence.feed_channel, none to presence; no secret, no '
+              'signature', repr(got))
+        cur.execute("SET presence.feed_secret = 'k3y-of-the-feed'")
+        cur.execute("SET presence.feed_sessions = on")
+        ingest(cur, item('erin', 1, 10, 'e1'))
+        got = listen.read_from(cur)
+        good = [verify(p, b'k3y-of-the-feed') for _, p in got]
+        row = users_rows(cur)['erin']
+        check(len(got) == 2 and all(c == 'feed_t' for c, _ in got) and all(good) and
+              list(good[0].keys()) == USER_KEYS + ['signature'] and
+              user_part(good[0]) == row and good[1]['state'] == 'offline' and
+              got[0][1] == expected_payload(row)[:-1] + ', "signature": "%s"}' % good[0]['signature'],
+              'with presence.feed_secret the user and the session message are signed, the '
+              'signature last, and verify() accepts them with the secret', repr(got))
+        check(got and verify(got[0][1], b'another-key') is None and
+              verify(got[0][1].replace('"online": false', '"online": true'),
+                     b'k3y-of-the-feed') is None,
+              'verify() refuses the message with another key, and an edited message', repr(got))
+        cur.execute("SELECT pg_notify('feed_t', %s)", (expected_payload(row),))
+        forged = listen.read(cur)
+        check(forged and verify(forged[0], b'k3y-of-the-feed') is None,
+              'a pg_notify() forgery on the channel does not verify', repr(forged))
+        cur.execute("RESET presence.feed_sessions")
+        cur.execute("BEGIN")
+        ingest(cur, item('erin', 0, 5, 'e2'))       # before e1's offline at 10, as dora's
+        ingest(cur, item('erin', 1, 6, 'e2'))
+        ingest(cur, item('erin', 0, 5, 'e3'))
+        cur.execute("COMMIT")
+        got = listen.read(cur)
+        check(len(got) == 3 and got[2] != got[0] and got[2].rstrip() == got[0] and
+              all(verify(p, b'k3y-of-the-feed') for p in got),
+              'a signed repeat within a transaction keeps its trailing space apart and verifies',
+              repr(got))
+    finally:
+        for setting in ('feed', 'feed_channel', 'feed_secret', 'feed_sessions'):
+            cur.execute("RESET presence.%s" % setting)
+        listen.close()
+
+
+MESSAGE_RE = re.compile(r'^message: transactional: (\d) prefix: ([a-z0-9_]+), sz: (\d+) '
+                        r'content:(.*)$', re.S)
 
 
 def logical(dbname, cur, rng):
@@ -372,16 +447,17 @@ def logical(dbname, cur, rng):
     slot = 'presence_feed_%d' % os.getpid()
     cur.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", (slot,))
 
-    def decode():
+    def decode(prefix='presence'):
         cur.execute("SELECT data FROM pg_logical_slot_get_changes(%s, NULL, NULL) "
                     "WHERE data LIKE 'message:%%'", (slot,))
         out = []
         for (data,) in cur.fetchall():
             m = MESSAGE_RE.match(data)
-            if not m or m.group(1) != '1' or int(m.group(2)) != len(m.group(3).encode()):
+            if not m or m.group(1) != '1' or m.group(2) != prefix or \
+                    int(m.group(3)) != len(m.group(4).encode()):
                 out.append(None)
             else:
-                out.append(m.group(3))
+                out.append(m.group(4))
         return out
     try:
         cur.execute("SET synchronous_commit = on")     # the slot decodes flushed WAL only
@@ -401,6 +477,15 @@ def logical(dbname, cur, rng):
         got = [json.loads(m) for m in decode()]
         check(len(got) == 1 and got[0]['logged_out'] is True,
               'logical: a logout gives one message, logged_out true', repr(got))
+        cur.execute("SET presence.feed_channel = 'feed_t'")
+        cur.execute("SET presence.feed_secret = 'k3y-of-the-feed'")
+        ingest(cur, item('dave', 0, 30, 'd3'))
+        got = decode('feed_t')
+        check(len(got) == 1 and got[0] is not None and verify(got[0], b'k3y-of-the-feed') and
+              json.loads(got[0])['online'] is True,
+              'logical: the prefix is presence.feed_channel and the message is signed', repr(got))
+        cur.execute("RESET presence.feed_channel")
+        cur.execute("RESET presence.feed_secret")
         cur.execute("RESET presence.feed")
         concurrent(dbname, cur, None, rng, 'logical', reader=decode)
     finally:
@@ -424,6 +509,7 @@ def main():
         batch(cur, listen)
         sessions(cur, listen)
         concurrent(dbname, cur, listen, rng)
+        channel_and_signature(dbname, cur)
         logical(dbname, cur, rng)
     except Exception as e:      # a crash is a failed test, not a silent stop
         check(False, 'the test ran to the end', '%s: %s' % (type(e).__name__, e))
