@@ -1,6 +1,6 @@
 #!/bin/bash
 # test/faults/03_maintain.sh: presence.maintain() killed mid-run.  A database
-# holds 40,000 users whose sessions ended ten days ago, with a retention of
+# holds 24,000 users whose sessions ended ten days ago, with a retention of
 # one day, while four senders deliver through presence-http.  maintain() is
 # ended by pg_terminate_backend() after its first batches committed, and
 # again by kill -9 of its backend (the postmaster restarts every backend).
@@ -19,9 +19,9 @@ old=$(($(now_ms) - 10 * 86400 * 1000))
 sql "SELECT count(presence_ingest_unsigned(pg_catalog.format(
   '{\"type\":\"user:connection_status\",\"id\":\"old-%s\",\"time\":%s,\"data\":[{\"status\":\"0\",\"userId\":\"old-%s\",\"os\":\"iOS\",\"time\":%s,\"sessionId\":\"s1\"},{\"status\":\"1\",\"userId\":\"old-%s\",\"os\":\"iOS\",\"time\":%s,\"sessionId\":\"s1\"}]}',
   i, $old + i, i, $old + i, i, $old + i + 1000)))
-  FROM generate_series(1, 40000) i" >/dev/null
+  FROM generate_series(1, 24000) i" >/dev/null
 old_items() { sql "SELECT count(*) FROM presence.events WHERE user_id LIKE 'old-%'"; }
-is "$(old_items)" 80000 "80,000 items of ten days ago"
+is "$(old_items)" 48000 "48,000 items of ten days ago"
 
 start_shim --workers 4 --db-timeout 8
 LOG=$WORK/load.log

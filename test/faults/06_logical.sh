@@ -13,7 +13,7 @@
 # shellcheck source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
-plan 11
+plan 10
 node pub 6
 setup_db
 start_shim --workers 4 --db-timeout 8
