@@ -15,10 +15,7 @@ plan 14
 node a 0
 setup_db
 start_shim --workers 4 --db-timeout 8
-LOG=$WORK/load.log
-load_start "$SHIM_PORT" "$LOG"
-wait_until 20 acked_after "$LOG" 0
-ok $? "the senders are acknowledged"
+senders "the senders are acknowledged"
 sleep 2
 
 # A backend of presence-http, killed with SIGKILL mid-load.

@@ -24,10 +24,7 @@ old_items() { sql "SELECT count(*) FROM presence.events WHERE user_id LIKE 'old-
 is "$(old_items)" 48000 "48,000 items of ten days ago"
 
 start_shim --workers 4 --db-timeout 8
-LOG=$WORK/load.log
-load_start "$SHIM_PORT" "$LOG"
-wait_until 20 acked_after "$LOG" 0
-ok $? "the senders are acknowledged"
+senders "the senders are acknowledged"
 
 # maintain_pid: the backend running CALL presence.maintain(), once it has
 # committed a batch (fewer old items than before)

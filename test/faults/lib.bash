@@ -97,6 +97,31 @@ load_start() {
 	LOAD_PID=$!
 }
 
+# senders <description> [loadgen args...]: presence-http (started, on
+# SHIM_PORT) gets the 4 senders, logging to LOG; ok once one is acknowledged
+senders() {
+	LOG=$WORK/load.log
+	load_start "$SHIM_PORT" "$LOG" "${@:2}"
+	wait_until 20 acked_after "$LOG" 0
+	ok $? "$1"
+}
+
+# fill <dir> <kB>: a file in <dir> takes all of its file system's free space
+# but <kB>
+fill() {
+	local free_kb
+	free_kb=$(df -k --output=avail "$1" | tail -1)
+	dd if=/dev/zero of="$1/filler" bs=1024 count=$((free_kb - $2)) status=none 2>/dev/null
+}
+
+# replies <log>: the tally of replies, and two tests: each reply is a 2xx or
+# a 503 (no 500, no lost connection), each 503 with Retry-After
+replies() {
+	diag "deliveries: $(wc -l <"$1") sent, $(acked_count "$1") acknowledged, others: $(awk -F'\t' '$6 !~ /^2/ { print $6 }' "$1" | sort | uniq -c | tr -s ' \n' ' ')"
+	is "$(awk -F'\t' '$6 !~ /^2/ && $6 != 503' "$1" | wc -l)" 0 "every reply is 2xx or 503 (no 500, no lost connection)"
+	is "$(awk -F'\t' '$6 == 503 && $7 !~ /^[0-9]+$/' "$1" | wc -l)" 0 "every 503 carries Retry-After"
+}
+
 load_stop() {
 	[ -n "$LOAD_PID" ] || return 0
 	touch "$WORK/stop"
