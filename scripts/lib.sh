@@ -97,7 +97,8 @@ start_cluster() {
 		return 1
 	fi
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
-		as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+		# shellcheck disable=SC2086	# PRESENCE_INITDB_OPTS: more initdb options (test/faults)
+		as_cluster_user "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync ${PRESENCE_INITDB_OPTS:-} >/dev/null
 		cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $port

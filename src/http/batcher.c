@@ -24,7 +24,10 @@
 
 #include "presence_http.h"
 
-/* After a call timed out, /healthz is 503 for this many --db-timeouts. */
+/*
+ * After a call timed out or the server ran out of a resource (a full disk),
+ * /healthz is 503 for this many --db-timeouts.
+ */
 #define STALL_FACTOR 3.0
 
 typedef struct Worker
@@ -63,7 +66,8 @@ static struct
 	long		probe_answered;
 	bool		probe_ok;
 	double		probe_until;
-	double		stalled_until;	/* a call timed out: unhealthy until then */
+	double		stalled_until;	/* a call timed out or ran out of a
+								 * resource: unhealthy until then */
 	const ShimConfig *cfg;
 	Worker	   *workers;
 	pthread_t	reaper;
@@ -205,7 +209,7 @@ run_batch(Worker *w, Job **jobs)
 
 	pthread_mutex_lock(&q.lock);
 	q.busy--;
-	if (e.timed_out)
+	if (e.stalled)
 		q.stalled_until = mono_now() + STALL_FACTOR * q.cfg->db_timeout;
 	else if (e.succeeded)
 		q.stalled_until = 0;

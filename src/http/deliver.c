@@ -302,7 +302,8 @@ batch_outcome(DbConn *db, Pending *p, const PGresult *res, const int *slot,
 	}
 	if (http_status_for_sqlstate(state) == 503)
 	{
-		e->timed_out = strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0;
+		e->stalled = strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
+			strncmp(state, "53", 2) == 0;
 		answer_all(p, state, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
 		return;
 	}
@@ -334,7 +335,7 @@ batch_attempt(DbConn *db, Pending *p, IngestEnd *e)
 	res = send_batch(db, p, params, &end);
 	e->reached |= end != CALL_LOST;	/* answered, or held until the deadline */
 	if (end == CALL_TIMED_OUT)
-		e->timed_out = true;
+		e->stalled = true;
 	else if (end == CALL_DONE)
 		batch_outcome(db, p, res, slot, m, e);
 	PQclear(res);

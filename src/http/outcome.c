@@ -86,16 +86,50 @@ http_status_for_error(const char *sqlstate, const char *message)
 	return status;
 }
 
+/*
+ * The message with each quoted name that holds a '/' replaced by "...": the
+ * server quotes the files it names ("could not extend file
+ * \"base/16384/2619\": No space left on device"), and a reply to the
+ * provider does not show the server's files.
+ */
+static void
+buf_scrubbed(Buf *b, const char *message)
+{
+	const char *s = message;
+
+	while (*s)
+	{
+		const char *close = *s == '"' ? strchr(s + 1, '"') : NULL;
+
+		if (close != NULL && memchr(s + 1, '/', (size_t) (close - s - 1)) != NULL)
+		{
+			buf_puts(b, "\"...\"");
+			s = close + 1;
+		}
+		else if (close != NULL)
+		{
+			buf_put(b, s, (size_t) (close - s + 1));
+			s = close + 1;
+		}
+		else
+			buf_put(b, s++, 1);
+	}
+}
+
 /* Failure with a SQLSTATE and the server's primary message. */
 void
 job_set_error(Job *job, const char *sqlstate, const char *message)
 {
 	Buf			b;
+	Buf			text;
 
+	buf_init(&text, 128);
+	buf_scrubbed(&text, message ? message : "unknown error");
 	buf_init(&b, 128);
 	buf_puts(&b, "{\"error\":");
-	buf_json_string(&b, message ? message : "unknown error");
+	buf_json_string(&b, text.data);
 	buf_puts(&b, "}");
+	buf_free(&text);
 	if (sqlstate && strlen(sqlstate) == 5)
 		memcpy(job->sqlstate, sqlstate, 6);
 	else

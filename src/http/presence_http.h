@@ -336,8 +336,9 @@ typedef struct IngestEnd
 {
 	bool		reached;		/* the database had the batch call (it
 								 * answered, or held it to the deadline) */
-	bool		timed_out;		/* too slow: cancelled at the deadline, or
-								 * statement_timeout / lock_timeout */
+	bool		stalled;		/* too slow: cancelled at the deadline, or
+								 * statement_timeout / lock_timeout; or out
+								 * of a resource (53xxx: a full disk) */
 	bool		succeeded;		/* it came back with its rows */
 } IngestEnd;
 

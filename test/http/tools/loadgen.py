@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--prefix", default="lg")
     ap.add_argument("--stop-file")
     ap.add_argument("--log", required=True)
+    ap.add_argument("--bodies", help="also write each non-2xx reply's body here, one a line")
     a = ap.parse_args()
 
     deadline = time.monotonic() + a.duration
@@ -56,6 +57,7 @@ def main():
     issued = [0]
     stop = threading.Event()
     out = open(a.log, "w", buffering=1)
+    bodies = open(a.bodies, "w", buffering=1) if a.bodies else None
     # status_time must be distinct per delivery; a shared counter added to a
     # fixed base keeps them distinct across clients and close to "now".
     base_time = now_ms()
@@ -100,8 +102,11 @@ def main():
                 conn.request("POST", url, body=body.encode(),
                              headers={"Content-Type": "application/json"})
                 r = conn.getresponse()
-                r.read()
+                reply = r.read()
                 code = str(r.status)
+                if bodies is not None and not code.startswith("2"):
+                    with lock:
+                        bodies.write("%s\t%s\n" % (code, reply.decode("utf-8", "replace").replace("\n", " ")))
                 retry_after = r.getheader("Retry-After") or "-"
                 if r.getheader("Connection", "").lower() == "close":
                     conn.close()
@@ -129,6 +134,8 @@ def main():
     for t in threads:
         t.join()
     out.close()
+    if bodies is not None:
+        bodies.close()
     print("issued %d" % issued[0], file=sys.stderr)
 
 
