@@ -198,3 +198,297 @@ END
 $$;
 COMMENT ON FUNCTION presence.suspects(interval, integer) IS
 	'Users online whose newest item is older than idle (not negative), oldest first: the ones to ask the provider about.';
+
+/*
+ * Rooms (doc/rules.md section 14): who is in each chat room, from the
+ * provider's open_channel:operation items.  ingest (room_apply.c) hands each
+ * room's items of a call to presence.apply_room_items() at once, after the
+ * call's status items, rooms in byte order of room_id: the room's row is
+ * locked first, and it guards every membership of the room, so concurrent
+ * calls neither deadlock nor lose a count.
+ */
+CREATE TABLE presence.rooms (
+	room_id text PRIMARY KEY,
+	members integer NOT NULL DEFAULT 0 CHECK (members >= 0),
+	created_at timestamptz,
+	destroyed_at timestamptz,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE presence.rooms IS
+	'One row per room any room item named: members (exactly the room_members rows in state in), the greatest create, and the greatest destroy unless a create or join is later.';
+
+CREATE TABLE presence.room_members (
+	room_id text NOT NULL,
+	user_id text NOT NULL,
+	state text NOT NULL CHECK (state IN ('in', 'out')),
+	joined_at timestamptz,
+	left_at timestamptz,
+	left_reason text CHECK (left_reason IN ('left', 'auto_exited', 'banned', 'destroyed')),
+	last_event_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX room_members_user_id ON presence.room_members (user_id);
+COMMENT ON TABLE presence.room_members IS
+	'One row per (room, user) a join, a leave or a destroy named: in or out by the greatest item (at one time a leave beats a join), the greatest join, and the greatest leave with its reason.';
+
+CREATE TABLE presence.room_events (
+	room_id text NOT NULL,
+	user_id text NOT NULL,
+	operation_type smallint NOT NULL CHECK (operation_type BETWEEN 0 AND 3),
+	item_time timestamptz NOT NULL,
+	status smallint NOT NULL CHECK (status BETWEEN 0 AND 3),
+	event_id text,
+	event_time timestamptz,
+	item_no integer NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	outcome text NOT NULL CHECK (outcome IN ('applied', 'stale')),
+	PRIMARY KEY (room_id, user_id, operation_type, item_time)
+);
+CREATE INDEX room_events_room_operation ON presence.room_events (room_id, operation_type, item_time);
+CREATE INDEX room_events_item_time ON presence.room_events (item_time);
+COMMENT ON TABLE presence.room_events IS
+	'The log of every distinct room item (one row per user an item names; user_id '''' for a create or destroy), keyed (room, user, operation, time), with its outcome.';
+
+SELECT pg_catalog.pg_extension_config_dump('presence.rooms', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.room_members', '');
+SELECT pg_catalog.pg_extension_config_dump('presence.room_events', '');
+ALTER TABLE presence.rooms OWNER TO presence_owner;
+ALTER TABLE presence.room_members OWNER TO presence_owner;
+ALTER TABLE presence.room_events OWNER TO presence_owner;
+GRANT SELECT ON presence.rooms, presence.room_members, presence.room_events TO presence_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON presence.rooms, presence.room_members, presence.room_events
+	TO presence_admin;
+
+-- The ISO 8601 UTC text with milliseconds the feed uses for a time, as JSON; null when unknown.
+CREATE FUNCTION presence.feed_time(t timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.to_json(pg_catalog.to_char(t AT TIME ZONE 'UTC',
+								'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text, 'null')
+$$;
+COMMENT ON FUNCTION presence.feed_time(timestamptz) IS
+	'A time as the feed writes it: JSON text of ISO 8601 in UTC with milliseconds, or null.';
+
+-- Which of two leaves wins at the same time: destroyed > banned > auto_exited > left.
+CREATE FUNCTION presence.leave_rank(reason text) RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE reason WHEN 'left' THEN 1 WHEN 'auto_exited' THEN 2 WHEN 'banned' THEN 3
+					   WHEN 'destroyed' THEN 4 END
+$$;
+COMMENT ON FUNCTION presence.leave_rank(text) IS
+	'The order of leave reasons at one time (destroyed > banned > auto_exited > left), so the reason kept never depends on the order items arrive in.';
+
+/*
+ * Apply one call's items of one room (doc/rules.md section 14), given one
+ * element per user an item names (user '' for a create or a destroy).
+ * Returns one outcome character per element (a applied, d duplicate, s
+ * stale) and, with feed, the feed messages of the memberships whose state
+ * the call changed.  Called by ingest only (room_apply.c).
+ */
+CREATE FUNCTION presence.apply_room_items(p_room text, p_users text[], p_operations smallint[],
+										  p_statuses smallint[], p_times timestamptz[],
+										  p_event_ids text[], p_event_times timestamptz[],
+										  p_item_nos integer[], p_feed boolean,
+										  OUT outcomes text, OUT feed text[])
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r presence.rooms;
+	m presence.room_members;
+	n presence.room_members;
+	u text;
+	t timestamptz;
+	op smallint;
+	reason text;
+	d timestamptz;
+	g timestamptz;
+	room_changed boolean := false;
+	changed boolean;
+	delta integer := 0;
+	dropped integer;
+	touched text[] := '{}';
+	touched_before text[] := '{}';
+	hit_users text[];
+	hit_states text[];
+BEGIN
+	outcomes := '';
+	INSERT INTO presence.rooms (room_id) VALUES (p_room) ON CONFLICT (room_id) DO NOTHING;
+	SELECT * INTO STRICT r FROM presence.rooms WHERE room_id OPERATOR(pg_catalog.=) p_room FOR UPDATE;
+	FOR i IN 1 .. pg_catalog.cardinality(p_operations) LOOP
+		u := p_users[i];
+		op := p_operations[i];
+		t := p_times[i];
+		-- Copies of an item agree on its key; the one with the greater status decides.
+		INSERT INTO presence.room_events AS e (room_id, user_id, operation_type, item_time, status,
+											   event_id, event_time, item_no, outcome)
+		VALUES (p_room, u, op, t, p_statuses[i], p_event_ids[i], p_event_times[i], p_item_nos[i], 'applied')
+		ON CONFLICT (room_id, user_id, operation_type, item_time) DO NOTHING;
+		IF NOT FOUND THEN
+			UPDATE presence.room_events e SET status = p_statuses[i]
+			 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.user_id OPERATOR(pg_catalog.=) u
+			   AND e.operation_type OPERATOR(pg_catalog.=) op AND e.item_time OPERATOR(pg_catalog.=) t
+			   AND e.status OPERATOR(pg_catalog.<) p_statuses[i];
+			outcomes := outcomes || 'd';
+			IF NOT FOUND OR op <> 2 THEN
+				CONTINUE;
+			END IF;
+		END IF;
+		changed := false;
+		IF op IN (0, 1) THEN
+			-- A create or a join later than the greatest destroy opens the room again.
+			IF r.destroyed_at IS NOT NULL AND t > r.destroyed_at THEN
+				r.destroyed_at := NULL;
+				changed := true;
+			END IF;
+			IF op = 0 AND (r.created_at IS NULL OR t > r.created_at) THEN
+				r.created_at := t;
+				changed := true;
+			END IF;
+		END IF;
+		IF op = 3 AND (r.destroyed_at IS NULL OR t > r.destroyed_at) THEN
+			SELECT max(e.item_time) INTO g FROM presence.room_events e
+			 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.operation_type OPERATOR(pg_catalog.=) 1;
+			SELECT max(e.item_time) INTO d FROM presence.room_events e
+			 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.operation_type OPERATOR(pg_catalog.=) 3;
+			g := greatest(g, r.created_at);
+			IF g IS NULL OR d >= g THEN
+				r.destroyed_at := d;
+				changed := true;
+			END IF;
+		END IF;
+		IF op IN (1, 2) THEN
+			SELECT * INTO m FROM presence.room_members x
+			 WHERE x.room_id OPERATOR(pg_catalog.=) p_room AND x.user_id OPERATOR(pg_catalog.=) u;
+			n := m;
+			IF NOT FOUND THEN
+				n := ROW(p_room, u, 'out', NULL, NULL, NULL, t, pg_catalog.now());
+			END IF;
+			n.last_event_at := greatest(n.last_event_at, t);
+			IF op = 1 THEN
+				n.joined_at := greatest(n.joined_at, t);
+				-- The greatest destroy at or after the join acts as a leave.
+				SELECT max(e.item_time) INTO d FROM presence.room_events e
+				 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.user_id OPERATOR(pg_catalog.=) ''
+				   AND e.operation_type OPERATOR(pg_catalog.=) 3 AND e.item_time OPERATOR(pg_catalog.>=) t;
+				reason := 'destroyed';
+			ELSE
+				d := t;
+				SELECT CASE e.status WHEN 0 THEN 'left' WHEN 1 THEN 'auto_exited' WHEN 2 THEN 'banned'
+						ELSE 'destroyed' END INTO reason
+				  FROM presence.room_events e
+				 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.user_id OPERATOR(pg_catalog.=) u
+				   AND e.operation_type OPERATOR(pg_catalog.=) 2 AND e.item_time OPERATOR(pg_catalog.=) t;
+			END IF;
+			IF d IS NOT NULL THEN
+				n.last_event_at := greatest(n.last_event_at, d);
+				IF n.left_at IS NULL OR d > n.left_at OR
+				   (d = n.left_at AND presence.leave_rank(reason) > presence.leave_rank(n.left_reason)) THEN
+					n.left_at := d;
+					n.left_reason := reason;
+				END IF;
+			END IF;
+			n.state := CASE WHEN n.joined_at IS NOT NULL AND (n.left_at IS NULL OR n.joined_at > n.left_at)
+							THEN 'in' ELSE 'out' END;
+			IF m.room_id IS NULL THEN
+				INSERT INTO presence.room_members VALUES (n.*);
+				changed := true;
+			ELSIF (n.state, n.joined_at, n.left_at, n.left_reason, n.last_event_at) IS DISTINCT FROM
+				  (m.state, m.joined_at, m.left_at, m.left_reason, m.last_event_at) THEN
+				UPDATE presence.room_members x
+				   SET state = n.state, joined_at = n.joined_at, left_at = n.left_at,
+					   left_reason = n.left_reason, last_event_at = n.last_event_at,
+					   updated_at = pg_catalog.now()
+				 WHERE x.room_id OPERATOR(pg_catalog.=) p_room AND x.user_id OPERATOR(pg_catalog.=) u;
+				changed := true;
+			END IF;
+			delta := delta + (n.state = 'in')::integer - (coalesce(m.state, 'out') = 'in')::integer;
+			IF p_feed THEN
+				touched := touched || u;
+				touched_before := touched_before || coalesce(m.state, 'out');
+			END IF;
+		ELSIF op = 3 THEN
+			-- Every membership with a join at or before the destroy leaves at it:
+			-- one pass over the room's members, one index probe each.
+			WITH hit AS (
+				SELECT x.user_id, x.state AS before
+				  FROM presence.room_members x
+				 WHERE x.room_id OPERATOR(pg_catalog.=) p_room
+				   AND (x.left_at IS NULL OR x.left_at < t OR
+						(x.left_at = t AND x.left_reason <> 'destroyed') OR x.last_event_at < t)
+				   AND (x.joined_at <= t OR EXISTS (
+						SELECT 1 FROM presence.room_events e
+						 WHERE e.room_id OPERATOR(pg_catalog.=) p_room
+						   AND e.user_id OPERATOR(pg_catalog.=) x.user_id
+						   AND e.operation_type OPERATOR(pg_catalog.=) 1
+						   AND e.item_time OPERATOR(pg_catalog.<=) t))
+				   FOR UPDATE),
+			upd AS (
+				UPDATE presence.room_members x
+				   SET left_at = greatest(x.left_at, t),
+					   left_reason = CASE WHEN x.left_at IS NULL OR t >= x.left_at THEN 'destroyed'
+										  ELSE x.left_reason END,
+					   last_event_at = greatest(x.last_event_at, t),
+					   state = CASE WHEN x.joined_at > greatest(x.left_at, t) THEN 'in' ELSE 'out' END,
+					   updated_at = pg_catalog.now()
+				  FROM hit
+				 WHERE x.room_id OPERATOR(pg_catalog.=) p_room AND x.user_id OPERATOR(pg_catalog.=) hit.user_id
+				RETURNING x.user_id, hit.before, x.state)
+			SELECT pg_catalog.array_agg(upd.user_id), pg_catalog.array_agg(upd.before),
+				   pg_catalog.count(*) FILTER (WHERE upd.before = 'in' AND upd.state = 'out')
+			  INTO hit_users, hit_states, dropped
+			  FROM upd;
+			IF hit_users IS NOT NULL THEN
+				changed := true;
+				delta := delta - dropped;
+				IF p_feed THEN
+					touched := touched || hit_users;
+					touched_before := touched_before || hit_states;
+				END IF;
+			END IF;
+		END IF;
+		room_changed := room_changed OR changed;
+		IF substr(outcomes, i, 1) = 'd' THEN
+			CONTINUE;
+		ELSIF changed THEN
+			outcomes := outcomes || 'a';
+		ELSE
+			outcomes := outcomes || 's';
+			UPDATE presence.room_events e SET outcome = 'stale'
+			 WHERE e.room_id OPERATOR(pg_catalog.=) p_room AND e.user_id OPERATOR(pg_catalog.=) u
+			   AND e.operation_type OPERATOR(pg_catalog.=) op AND e.item_time OPERATOR(pg_catalog.=) t;
+		END IF;
+	END LOOP;
+	IF room_changed THEN
+		UPDATE presence.rooms x
+		   SET members = x.members + delta, created_at = r.created_at, destroyed_at = r.destroyed_at,
+			   updated_at = pg_catalog.now()
+		 WHERE x.room_id OPERATOR(pg_catalog.=) p_room
+		RETURNING x.* INTO r;
+	END IF;
+	IF p_feed THEN
+		SELECT pg_catalog.array_agg(pg_catalog.format(
+				'{"room_id": %s, "user_id": %s, "state": "%s", "members": %s, "joined_at": %s, "left_at": %s, "left_reason": %s}',
+				pg_catalog.to_json(p_room), pg_catalog.to_json(x.user_id), x.state, r.members,
+				presence.feed_time(x.joined_at), presence.feed_time(x.left_at),
+				coalesce(pg_catalog.to_json(x.left_reason)::text, 'null')) ORDER BY x.user_id)
+		  INTO feed
+		  FROM (SELECT DISTINCT ON (b.u) b.u, b.s FROM unnest(touched, touched_before) WITH ORDINALITY b(u, s, k)
+				 ORDER BY b.u, b.k) b
+		  JOIN presence.room_members x ON x.room_id OPERATOR(pg_catalog.=) p_room
+									  AND x.user_id OPERATOR(pg_catalog.=) b.u
+		 WHERE x.state <> b.s;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION presence.apply_room_items(text, text[], smallint[], smallint[], timestamptz[],
+											  text[], timestamptz[], integer[], boolean) IS
+	'Apply one call''s items of one room under the room''s row lock (ingest only): one outcome character per element (a, d, s) and the feed messages of the memberships whose state changed.';
+REVOKE ALL ON FUNCTION presence.apply_room_items(text, text[], smallint[], smallint[], timestamptz[],
+												 text[], timestamptz[], integer[], boolean) FROM PUBLIC;
+ALTER FUNCTION presence.apply_room_items(text, text[], smallint[], smallint[], timestamptz[],
+										 text[], timestamptz[], integer[], boolean) OWNER TO presence_owner;

@@ -41,6 +41,7 @@
 #include "presence_compat.h"
 
 #define FEED_CHANNEL "presence"
+#define FEED_ROOMS_CHANNEL "presence_rooms"
 
 /* NOTIFY_PAYLOAD_MAX_LENGTH of async.c, which does not export it: 8000 bytes. */
 #define FEED_NOTIFY_MAX_BYTES (BLCKSZ - NAMEDATALEN - 128)
@@ -185,9 +186,9 @@ unfolded_payload(const char *user_id, char *payload)
 	return psprintf("%s%*s", payload, repeats, "");
 }
 
-/* Send one payload for the user the way presence.feed says. */
+/* Send one payload for the user on channel the way presence.feed says. */
 static void
-send_payload(const char *user_id, char *payload)
+send_payload(const char *channel, const char *user_id, char *payload)
 {
 	size_t		len;
 
@@ -197,7 +198,7 @@ send_payload(const char *user_id, char *payload)
 
 	if (presence_feed == PRESENCE_FEED_LOGICAL)
 	{
-		(void) presence_log_logical_message(FEED_CHANNEL, payload, len);
+		(void) presence_log_logical_message(channel, payload, len);
 		return;
 	}
 	/* Cannot happen (see the file comment); never fail the delivery for it. */
@@ -210,7 +211,17 @@ send_payload(const char *user_id, char *payload)
 						   len, FEED_NOTIFY_MAX_BYTES)));
 		return;
 	}
-	Async_Notify(FEED_CHANNEL, payload);
+	Async_Notify(channel, payload);
+}
+
+/*
+ * Send a room membership's message (room_apply.c) on presence_rooms; the
+ * room id and the user id in it make it a payload no user message repeats.
+ */
+void
+feed_send_room(char *payload)
+{
+	send_payload(FEED_ROOMS_CHANNEL, "", payload);
 }
 
 /* Send the user's message, if its presence changed, and forget the user. */
@@ -221,12 +232,12 @@ feed_user_end(FeedUser *fu)
 
 	if (fu->before.online != fu->after.online ||
 		fu->before.logged_out != fu->after.logged_out)
-		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
+		send_payload(FEED_CHANNEL, fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
 	foreach(lc, fu->sessions)
 	{
 		FeedSession *s = lfirst(lc);
 
-		send_payload(fu->user_id, feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
+		send_payload(FEED_CHANNEL, fu->user_id, feed_payload(fu->user_id, &fu->after, s->session_id, &s->row));
 	}
 	fu->sessions = NIL;
 }

@@ -39,4 +39,7 @@ extern void feed_note_session(FeedUser *fu, const char *session_id, const Sessio
 /* Done with the user (before and after read): send what changed, transactionally. */
 extern void feed_user_end(FeedUser *fu);
 
+/* Send a room membership message on presence_rooms, transactionally. */
+extern void feed_send_room(char *payload);
+
 #endif							/* PRESENCE_FEED_H */

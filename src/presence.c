@@ -31,6 +31,7 @@ int			presence_max_payload_bytes = 1048576;
 char	   *presence_retention = NULL;
 int			presence_feed = PRESENCE_FEED_OFF;
 bool		presence_feed_sessions = false;
+bool		presence_feed_rooms = false;
 
 static const struct config_enum_entry feed_options[] = {
 	{"off", PRESENCE_FEED_OFF, false},
@@ -89,6 +90,13 @@ _PG_init(void)
 							 "Also report each session whose state changed, when presence.feed is on.",
 							 NULL,
 							 &presence_feed_sessions,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("presence.feed_rooms",
+							 "Also report each room membership whose state changed, when presence.feed is on.",
+							 "On the channel (or logical prefix) presence_rooms.",
+							 &presence_feed_rooms,
 							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);

@@ -32,6 +32,9 @@ extern int	presence_feed;
 /* presence.feed_sessions: also report sessions whose state changed */
 extern bool presence_feed_sessions;
 
+/* presence.feed_rooms: also report room memberships whose state changed */
+extern bool presence_feed_rooms;
+
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);
 
