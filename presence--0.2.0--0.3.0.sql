@@ -492,3 +492,302 @@ REVOKE ALL ON FUNCTION presence.apply_room_items(text, text[], smallint[], small
 												 text[], timestamptz[], integer[], boolean) FROM PUBLIC;
 ALTER FUNCTION presence.apply_room_items(text, text[], smallint[], smallint[], timestamptz[],
 										 text[], timestamptz[], integer[], boolean) OWNER TO presence_owner;
+
+/*
+ * Rooms' part of presence.check(): every room and membership field that
+ * differs from what the kept room items say it must be.  A field whose
+ * items are all pruned (older than the horizon) is taken as stored; members
+ * is always exactly the number of memberships in state in.
+ */
+CREATE FUNCTION presence.check_rooms()
+	RETURNS TABLE (user_id text, session_id text, field text, stored text, expected text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH destroys AS (
+		SELECT e.room_id, e.item_time FROM presence.room_events e WHERE e.operation_type = 3),
+	-- Each membership's kept joins and leaves, and the kept destroys that act on it.
+	acts AS (
+		SELECT e.room_id, e.user_id, e.operation_type AS op, e.item_time AS t,
+			   CASE e.status WHEN 0 THEN 'left' WHEN 1 THEN 'auto_exited' WHEN 2 THEN 'banned'
+							 ELSE 'destroyed' END AS reason
+		  FROM presence.room_events e WHERE e.operation_type IN (1, 2)
+		UNION ALL
+		SELECT m.room_id, m.user_id, 2, d.item_time, 'destroyed'
+		  FROM presence.room_members m
+		  JOIN destroys d ON d.room_id = m.room_id
+		 WHERE m.joined_at <= d.item_time
+			OR EXISTS (SELECT 1 FROM presence.room_events j
+						WHERE j.room_id = m.room_id AND j.user_id = m.user_id
+						  AND j.operation_type = 1 AND j.item_time <= d.item_time)),
+	folded AS (
+		SELECT a.room_id, a.user_id,
+			   max(a.t) FILTER (WHERE a.op = 1) AS joined_at,
+			   (array_agg(a.t ORDER BY a.t DESC, presence.leave_rank(a.reason) DESC)
+					FILTER (WHERE a.op = 2))[1] AS left_at,
+			   (array_agg(a.reason ORDER BY a.t DESC, presence.leave_rank(a.reason) DESC)
+					FILTER (WHERE a.op = 2))[1] AS left_reason,
+			   max(a.t) AS last_event_at
+		  FROM acts a GROUP BY a.room_id, a.user_id),
+	m AS (
+		SELECT coalesce(s.room_id, f.room_id) AS room_id, coalesce(s.user_id, f.user_id) AS user_id,
+			   s.state, s.joined_at, s.left_at, s.left_reason, s.last_event_at,
+			   coalesce(f.joined_at, s.joined_at) AS want_joined_at,
+			   coalesce(f.left_at, s.left_at) AS want_left_at,
+			   CASE WHEN f.left_at IS NOT NULL THEN f.left_reason ELSE s.left_reason END AS want_left_reason,
+			   greatest(f.last_event_at, s.last_event_at) AS want_last_event_at
+		  FROM presence.room_members s
+		  FULL JOIN folded f ON f.room_id = s.room_id AND f.user_id = s.user_id),
+	mf AS (
+		SELECT m.room_id, m.user_id,
+			   ARRAY[m.state, m.joined_at::text, m.left_at::text, m.left_reason, m.last_event_at::text] AS got,
+			   ARRAY[CASE WHEN m.want_joined_at IS NOT NULL
+						   AND (m.want_left_at IS NULL OR m.want_joined_at > m.want_left_at)
+						  THEN 'in' ELSE 'out' END,
+					 m.want_joined_at::text, m.want_left_at::text, m.want_left_reason,
+					 m.want_last_event_at::text] AS want
+		  FROM m),
+	r AS (
+		SELECT coalesce(x.room_id, c.room_id) AS room_id,
+			   ARRAY[x.members::text, x.created_at::text, x.destroyed_at::text] AS got,
+			   ARRAY[coalesce(c.members, 0)::text,
+					 coalesce(k.created_at, x.created_at)::text,
+					 CASE WHEN k.destroyed_at IS NULL THEN x.destroyed_at
+						  WHEN k.destroyed_at >= greatest(k.created_at, x.created_at, k.joined_at)
+							   OR greatest(k.created_at, x.created_at, k.joined_at) IS NULL
+						  THEN k.destroyed_at END::text] AS want
+		  FROM presence.rooms x
+		  FULL JOIN (SELECT s.room_id, count(*) FILTER (WHERE s.state = 'in') AS members
+					   FROM presence.room_members s GROUP BY s.room_id) c ON c.room_id = x.room_id
+		  LEFT JOIN (SELECT e.room_id,
+							max(e.item_time) FILTER (WHERE e.operation_type = 0) AS created_at,
+							max(e.item_time) FILTER (WHERE e.operation_type = 1) AS joined_at,
+							max(e.item_time) FILTER (WHERE e.operation_type = 3) AS destroyed_at
+					   FROM presence.room_events e GROUP BY e.room_id) k
+			ON k.room_id = coalesce(x.room_id, c.room_id))
+	SELECT NULL::text, NULL::text, pg_catalog.format('rooms[%s].%s', r.room_id, f.name), r.got[f.i], r.want[f.i]
+	  FROM r, unnest(ARRAY['members', 'created_at', 'destroyed_at']) WITH ORDINALITY AS f(name, i)
+	 WHERE r.got[f.i] IS DISTINCT FROM r.want[f.i]
+	UNION ALL
+	SELECT mf.user_id, NULL::text, pg_catalog.format('room_members[%s].%s', mf.room_id, f.name),
+		   mf.got[f.i], mf.want[f.i]
+	  FROM mf, unnest(ARRAY['state', 'joined_at', 'left_at', 'left_reason', 'last_event_at'])
+				WITH ORDINALITY AS f(name, i)
+	 WHERE mf.got[f.i] IS DISTINCT FROM mf.want[f.i]
+$$;
+COMMENT ON FUNCTION presence.check_rooms() IS
+	'The rooms part of presence.check(): room and membership fields that differ from what the kept room items say; no rows means all is well.';
+GRANT EXECUTE ON FUNCTION presence.check_rooms() TO presence_reader, presence_admin;
+ALTER FUNCTION presence.check_rooms() OWNER TO presence_owner;
+
+ALTER FUNCTION presence.check() RENAME TO check_users;
+COMMENT ON FUNCTION presence.check_users() IS
+	'The users part of presence.check(): stored user and session fields that differ from what presence.events and presence.sessions say; no rows means all is well.';
+CREATE FUNCTION presence.check()
+	RETURNS TABLE (user_id text, session_id text, field text, stored text, expected text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT c.* FROM (SELECT * FROM presence.check_users() UNION ALL SELECT * FROM presence.check_rooms()) c
+	 ORDER BY 1, 2 NULLS FIRST, 3
+$$;
+COMMENT ON FUNCTION presence.check() IS
+	'Every stored field of users, sessions, rooms and memberships that differs from what the items say it must be; no rows means all is well.';
+GRANT EXECUTE ON FUNCTION presence.check() TO presence_reader, presence_admin;
+
+/* Rooms' reads (doc/rules.md section 14), for presence_reader. */
+CREATE FUNCTION presence.room_online(room_id text)
+	RETURNS TABLE (user_id text, online_sessions integer, joined_at timestamptz, last_seen_at timestamptz)
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT m.user_id, u.online_sessions, m.joined_at, u.last_seen_at
+	  FROM presence.room_members m
+	  JOIN presence.users u ON u.user_id OPERATOR(pg_catalog.=) m.user_id
+	 WHERE m.room_id OPERATOR(pg_catalog.=) room_online.room_id AND m.state OPERATOR(pg_catalog.=) 'in'
+	   AND u.online
+	 ORDER BY m.user_id
+$$;
+COMMENT ON FUNCTION presence.room_online(text) IS
+	'The members in the room who are online now, with their online session count.';
+
+CREATE FUNCTION presence.user_rooms(user_id text)
+	RETURNS TABLE (room_id text, joined_at timestamptz, members integer)
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT m.room_id, m.joined_at, r.members
+	  FROM presence.room_members m
+	  JOIN presence.rooms r ON r.room_id OPERATOR(pg_catalog.=) m.room_id
+	 WHERE m.user_id OPERATOR(pg_catalog.=) user_rooms.user_id AND m.state OPERATOR(pg_catalog.=) 'in'
+	 ORDER BY m.room_id
+$$;
+COMMENT ON FUNCTION presence.user_rooms(text) IS
+	'The rooms the user is in now, with when the user joined and the room''s member count.';
+
+CREATE FUNCTION presence.room_history(room_id text, since timestamptz, until timestamptz)
+	RETURNS TABLE (user_id text, joined_at timestamptz, left_at timestamptz, left_reason text)
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT isfinite(room_history.since) OR NOT isfinite(room_history.until) THEN
+		RAISE EXCEPTION 'since and until must be finite' USING ERRCODE = '22023';
+	END IF;
+	-- A membership's kept items in (time, kind) order, a leave after a join at one
+	-- time; a destroy is a leave of each membership with a join at or before it.
+	RETURN QUERY
+	WITH acts AS (
+		SELECT e.user_id, e.item_time AS t, e.operation_type AS op,
+			   CASE e.status WHEN 0 THEN 'left' WHEN 1 THEN 'auto_exited' WHEN 2 THEN 'banned'
+							 ELSE 'destroyed' END AS reason
+		  FROM presence.room_events e
+		 WHERE e.room_id = room_history.room_id AND e.operation_type IN (1, 2)
+		UNION ALL
+		SELECT m.user_id, d.item_time, 2, 'destroyed'
+		  FROM presence.room_members m
+		  JOIN presence.room_events d ON d.room_id = m.room_id AND d.user_id = ''
+									 AND d.operation_type = 3
+		 WHERE m.room_id = room_history.room_id
+		   AND EXISTS (SELECT 1 FROM presence.room_events j
+						WHERE j.room_id = m.room_id AND j.user_id = m.user_id
+						  AND j.operation_type = 1 AND j.item_time <= d.item_time)),
+	walked AS (
+		SELECT a.*, count(*) FILTER (WHERE a.op = 2)
+					 OVER (PARTITION BY a.user_id ORDER BY a.t, a.op, presence.leave_rank(a.reason)
+						   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS run
+		  FROM acts a),
+	runs AS (
+		SELECT w.user_id, w.run,
+			   min(w.t) FILTER (WHERE w.op = 1) AS joined_at
+		  FROM walked w GROUP BY w.user_id, w.run),
+	ends AS (
+		-- The leave that ends run r is the first leave counted after it.
+		SELECT DISTINCT ON (w.user_id, w.run) w.user_id, w.run, w.t, w.reason
+		  FROM walked w WHERE w.op = 2
+		 ORDER BY w.user_id, w.run, w.t DESC, presence.leave_rank(w.reason) DESC)
+	SELECT r.user_id, r.joined_at, e.t, e.reason
+	  FROM runs r
+	  LEFT JOIN ends e ON e.user_id = r.user_id AND e.run = r.run
+	 WHERE r.joined_at IS NOT NULL
+	   AND r.joined_at < room_history.until
+	   AND (e.t IS NULL OR e.t > room_history.since)
+	 ORDER BY 2, 1;
+END
+$$;
+COMMENT ON FUNCTION presence.room_history(text, timestamptz, timestamptz) IS
+	'The room''s membership intervals overlapping [since, until) (finite bounds), one row per interval; left_at and left_reason NULL while the member is in.';
+GRANT EXECUTE ON FUNCTION presence.room_online(text), presence.user_rooms(text),
+	presence.room_history(text, timestamptz, timestamptz) TO presence_reader, presence_admin;
+ALTER FUNCTION presence.room_online(text) OWNER TO presence_owner;
+ALTER FUNCTION presence.user_rooms(text) OWNER TO presence_owner;
+ALTER FUNCTION presence.room_history(text, timestamptz, timestamptz) OWNER TO presence_owner;
+ALTER FUNCTION presence.feed_time(timestamptz) OWNER TO presence_owner;
+ALTER FUNCTION presence.leave_rank(text) OWNER TO presence_owner;
+
+/*
+ * Retention of rooms (doc/rules.md sections 8 and 14): presence.prune_rooms()
+ * takes rooms after after_room in byte order, each under its row lock (the
+ * lock ingest takes), until about max_items items are gone, and removes
+ * their items older than the horizon, their memberships ended (out) before
+ * it, and a room left with neither; members never moves (only out rows go).
+ */
+CREATE FUNCTION presence.prune_rooms(horizon timestamptz, after_room text, max_items integer,
+									 OUT last_room text, OUT items bigint, OUT memberships bigint,
+									 OUT rooms bigint)
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	room text;
+	n bigint;
+BEGIN
+	items := 0;
+	memberships := 0;
+	rooms := 0;
+	FOR room IN
+		SELECT x.room_id FROM presence.rooms x
+		 WHERE (x.room_id COLLATE "C") OPERATOR(pg_catalog.>) prune_rooms.after_room
+		 ORDER BY x.room_id COLLATE "C"
+	LOOP
+		PERFORM 1 FROM presence.rooms x WHERE x.room_id OPERATOR(pg_catalog.=) room FOR UPDATE;
+		DELETE FROM presence.room_events e
+		 WHERE e.room_id OPERATOR(pg_catalog.=) room AND e.item_time OPERATOR(pg_catalog.<) prune_rooms.horizon;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		items := items + n;
+		DELETE FROM presence.room_members m
+		 WHERE m.room_id OPERATOR(pg_catalog.=) room AND m.state OPERATOR(pg_catalog.=) 'out'
+		   AND m.last_event_at OPERATOR(pg_catalog.<) prune_rooms.horizon;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		memberships := memberships + n;
+		DELETE FROM presence.rooms x
+		 WHERE x.room_id OPERATOR(pg_catalog.=) room
+		   AND NOT EXISTS (SELECT 1 FROM presence.room_members m WHERE m.room_id OPERATOR(pg_catalog.=) room)
+		   AND NOT EXISTS (SELECT 1 FROM presence.room_events e WHERE e.room_id OPERATOR(pg_catalog.=) room);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		rooms := rooms + n;
+		last_room := room;
+		EXIT WHEN items + memberships >= prune_rooms.max_items;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION presence.prune_rooms(timestamptz, text, integer) IS
+	'Prune the room items older than horizon, the memberships ended before it and rooms left with neither, for rooms after after_room until about max_items rows are gone; last_room is where to go on (NULL when done).';
+REVOKE ALL ON FUNCTION presence.prune_rooms(timestamptz, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.prune_rooms(timestamptz, text, integer) TO presence_admin;
+ALTER FUNCTION presence.prune_rooms(timestamptz, text, integer) OWNER TO presence_owner;
+
+-- maintain() prunes rooms after users; the room counts go to the log line.
+CREATE OR REPLACE PROCEDURE presence.maintain(INOUT removed_items bigint DEFAULT NULL,
+											  INOUT removed_sessions bigint DEFAULT NULL,
+											  INOUT removed_signatures bigint DEFAULT NULL,
+											  INOUT horizon timestamptz DEFAULT NULL)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	after_user text := '';
+	after_room text := '';
+	batch record;
+	daily_added bigint;
+	daily_removed bigint;
+	room_items bigint := 0;
+	room_memberships bigint := 0;
+	room_rows bigint := 0;
+BEGIN
+	removed_items := 0;
+	removed_sessions := 0;
+	-- Summarise the days that have ended before their items are pruned.
+	daily_added := presence.fill_daily();
+	COMMIT;
+	horizon := presence.advance_horizon();
+	COMMIT;
+	WHILE horizon IS NOT NULL LOOP
+		SELECT p.last_user, p.items, p.sessions INTO batch
+		  FROM presence.prune_users(horizon, after_user, 2000) p;
+		EXIT WHEN batch.last_user IS NULL;
+		removed_items := removed_items OPERATOR(pg_catalog.+) batch.items;
+		removed_sessions := removed_sessions OPERATOR(pg_catalog.+) batch.sessions;
+		after_user := batch.last_user;
+		COMMIT;
+	END LOOP;
+	WHILE horizon IS NOT NULL LOOP
+		SELECT p.last_room, p.items, p.memberships, p.rooms INTO batch
+		  FROM presence.prune_rooms(horizon, after_room, 2000) p;
+		EXIT WHEN batch.last_room IS NULL;
+		room_items := room_items OPERATOR(pg_catalog.+) batch.items;
+		room_memberships := room_memberships OPERATOR(pg_catalog.+) batch.memberships;
+		room_rows := room_rows OPERATOR(pg_catalog.+) batch.rooms;
+		after_room := batch.last_room;
+		COMMIT;
+	END LOOP;
+	removed_signatures := presence.forget_signatures('0');
+	daily_removed := presence.prune_daily();
+	COMMIT;
+	horizon := presence.horizon();
+	RAISE LOG 'presence.maintain: removed % items, % sessions and % signature triples; horizon %; presence.daily: % rows added, % removed; rooms: % items, % memberships, % rooms removed',
+		removed_items, removed_sessions, removed_signatures, horizon, daily_added, daily_removed,
+		room_items, room_memberships, room_rows;
+END
+$$;
+COMMENT ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) IS
+	'Fill presence.daily for the days that have ended, then prune what is older than presence.retention (items, ended sessions, room items, ended memberships, signature triples past the age window) and presence.daily rows older than presence.daily_retention; returns (rooms: logs) what it removed.';
