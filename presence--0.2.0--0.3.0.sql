@@ -229,6 +229,7 @@ CREATE TABLE presence.room_members (
 	PRIMARY KEY (room_id, user_id)
 );
 CREATE INDEX room_members_user_id ON presence.room_members (user_id);
+COMMENT ON INDEX presence.room_members_user_id IS 'presence.user_rooms(): a user''s memberships.';
 COMMENT ON TABLE presence.room_members IS
 	'One row per (room, user) a join, a leave or a destroy named: in or out by the greatest item (at one time a leave beats a join), the greatest join, and the greatest leave with its reason.';
 
@@ -247,6 +248,9 @@ CREATE TABLE presence.room_events (
 );
 CREATE INDEX room_events_room_operation ON presence.room_events (room_id, operation_type, item_time);
 CREATE INDEX room_events_item_time ON presence.room_events (item_time);
+COMMENT ON INDEX presence.room_events_room_operation IS
+	'A room''s greatest join and destroy (apply_room_items(), check_rooms()).';
+COMMENT ON INDEX presence.room_events_item_time IS 'Retention: the room items older than the horizon.';
 COMMENT ON TABLE presence.room_events IS
 	'The log of every distinct room item (one row per user an item names; user_id '''' for a create or destroy), keyed (room, user, operation, time), with its outcome.';
 
