@@ -602,15 +602,25 @@ GRANT EXECUTE ON FUNCTION presence.check() TO presence_reader, presence_admin;
 /* Rooms' reads (doc/rules.md section 14), for presence_reader. */
 CREATE FUNCTION presence.room_online(room_id text)
 	RETURNS TABLE (user_id text, online_sessions integer, joined_at timestamptz, last_seen_at timestamptz)
-	LANGUAGE sql STABLE STRICT
+	LANGUAGE plpgsql STABLE STRICT
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+BEGIN
+	-- On a router (presence_router) the room's members and their users live on
+	-- partitions: presence.cluster_room_online() gathers them.
+	IF EXISTS (SELECT FROM pg_catalog.pg_foreign_server s
+				WHERE s.srvname OPERATOR(pg_catalog.=) 'presence_cluster') THEN
+		RETURN QUERY EXECUTE 'SELECT * FROM presence.cluster_room_online($1)' USING room_online.room_id;
+		RETURN;
+	END IF;
+	RETURN QUERY
 	SELECT m.user_id, u.online_sessions, m.joined_at, u.last_seen_at
 	  FROM presence.room_members m
 	  JOIN presence.users u ON u.user_id OPERATOR(pg_catalog.=) m.user_id
 	 WHERE m.room_id OPERATOR(pg_catalog.=) room_online.room_id AND m.state OPERATOR(pg_catalog.=) 'in'
 	   AND u.online
-	 ORDER BY m.user_id
+	 ORDER BY m.user_id;
+END
 $$;
 COMMENT ON FUNCTION presence.room_online(text) IS
 	'The members in the room who are online now, with their online session count.';
@@ -795,3 +805,25 @@ END
 $$;
 COMMENT ON PROCEDURE presence.maintain(bigint, bigint, bigint, timestamptz) IS
 	'Fill presence.daily for the days that have ended, then prune what is older than presence.retention (items, ended sessions, room items, ended memberships, signature triples past the age window) and presence.daily rows older than presence.daily_retention; returns (rooms: logs) what it removed.';
+
+/*
+ * Scale-out of rooms (doc/rules.md sections 12 and 14): a room's rows live on
+ * the partition its room_id hashes to (the users' hash); a router sends each
+ * partition its share of a call's room items (router_rooms.c).
+ */
+CREATE FUNCTION presence.partition_apply_rooms(room_ids text[], user_ids text[], operations smallint[],
+											   statuses smallint[], times bigint[], item_nos integer[],
+											   deliveries integer[], event_ids text[], event_times bigint[])
+	RETURNS TABLE (delivery integer, applied integer, duplicates integer, stale integer)
+	AS 'MODULE_PATHNAME', 'presence_partition_apply_rooms'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION presence.partition_apply_rooms(text[], text[], smallint[], smallint[], bigint[],
+												   integer[], integer[], text[], bigint[]) IS
+	'A router''s share of one ingest call''s room items, applied on this partition: one unit per user (user '''' for a create or a destroy), times in ms, deliveries indexing the envelope arrays from 1; one row of counts per delivery with room items here.';
+REVOKE ALL ON FUNCTION presence.partition_apply_rooms(text[], text[], smallint[], smallint[], bigint[],
+													  integer[], integer[], text[], bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.partition_apply_rooms(text[], text[], smallint[], smallint[], bigint[],
+														 integer[], integer[], text[], bigint[]) TO presence_router;
+ALTER FUNCTION presence.partition_apply_rooms(text[], text[], smallint[], smallint[], bigint[],
+											  integer[], integer[], text[], bigint[]) OWNER TO presence_owner;
