@@ -201,8 +201,12 @@ apply_room_units(const RoomUnit *units, int n, bool feed)
 	outcomes = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	count_outcomes(units, n, outcomes);
 	if (feed)
-		send_feed(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
-				  isnull);
+	{
+		Datum		messages = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+											 &isnull);
+
+		send_feed(messages, isnull);
+	}
 	SPI_freetuptable(SPI_tuptable);
 }
 

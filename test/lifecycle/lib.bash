@@ -295,11 +295,11 @@ room_envelope() {
 
 # room_item <operationType> <room> <second> <status> [user...]: one room item
 room_item() {
-	local op=$1 room=$2 t=$3 st=$4 users
+	local op=$1 room=$2 t=$3 st=$4 users=
 	shift 4
-	users=$(printf '"%s",' "$@")
-	printf '{"channelId":"%s","operationType":%s,"status":%s,"time":%s,"userIds":[%s]}' \
-		"$room" "$op" "$st" "$(ms "$t")" "${users%,}"
+	[ $# -gt 0 ] && users=$(printf ',"userIds":["%s"]' "$(IFS=,; echo "$*" | sed 's/,/","/g')")
+	printf '{"channelId":"%s","operationType":%s,"status":%s,"time":%s%s}' \
+		"$room" "$op" "$st" "$(ms "$t")" "$users"
 }
 
 # sign <secret>: NONCE, TS and SIG of a fresh triple, signed now
