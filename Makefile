@@ -19,7 +19,7 @@ PGFILEDESC = "presence - live user presence from chat connection webhooks"
 
 REGRESS = setup parse rules signatures transactions read_only backfill reconcile history retention
 REGRESS_OPTS = --inputdir=.
-ISOLATION = concurrent_ingest repeatable_read signature_twins
+ISOLATION = concurrent_ingest repeatable_read signature_twins room_destroy_race
 ISOLATION_OPTS = --load-extension=presence
 
 PG_CONFIG ?= pg_config
