@@ -298,6 +298,16 @@ call_partition(int part, const Share *s, const Datum *env, Delivery *deliveries,
 	values[i++] = env[1];
 	Assert(i == APPLY_ARGS + 1);
 	plan_execute(apply_plan(), values, i, nulls, 0);
+	router_add_counts(part, deliveries, n);
+}
+
+/*
+ * Add the counts a partition returned, (delivery, applied, duplicates, stale)
+ * rows in SPI_tuptable, to the deliveries (status and room items alike).
+ */
+void
+router_add_counts(int part, Delivery *deliveries, int n)
+{
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -583,13 +593,25 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	ingest_deliveries(deliveries, n, apply_local);
+	router_return_counts(rsinfo, deliveries, n);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * A partition's answer: one row (delivery, applied, duplicates, stale) per
+ * delivery with items (status or room items) here, into rsinfo's tuplestore.
+ */
+void
+router_return_counts(ReturnSetInfo *rsinfo, const Delivery *deliveries, int n)
+{
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[APPLY_COLUMNS];
 		bool		nulls[APPLY_COLUMNS] = {false};
 		int			c = 0;
 
-		if (deliveries[i].payload.nitems == 0)
+		if (deliveries[i].payload.nitems == 0 && deliveries[i].payload.nrooms == 0)
 			continue;
 		values[c++] = Int32GetDatum(i + 1);
 		values[c++] = Int32GetDatum(deliveries[i].applied);
@@ -598,6 +620,4 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 		Assert(c == APPLY_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
-	return (Datum) 0;
 }

@@ -9,6 +9,7 @@
 #define PRESENCE_ROUTER_H
 
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 
 #include "delivery.h"
 
@@ -26,6 +27,8 @@ extern int	router_partition_of(const char *key, int partitions);
 extern Datum router_array_of(Datum *elems, bool *nulls, int n, Oid type);
 extern Datum *router_array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls,
 							   int *count);
+extern void router_add_counts(int part, Delivery *deliveries, int n);
+extern void router_return_counts(ReturnSetInfo *rsinfo, const Delivery *deliveries, int n);
 
 /*
  * Apply the accepted deliveries' room items on their rooms' partitions

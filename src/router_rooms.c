@@ -33,7 +33,6 @@
 PG_FUNCTION_INFO_V1(presence_partition_apply_rooms);
 
 #define ROOM_SHARE_ARGS 9		/* presence.partition_apply_rooms's arrays */
-#define ROOM_SHARE_COLUMNS 4	/* delivery, applied, duplicates, stale */
 
 /* One partition's share of the call's room units. */
 typedef struct RoomShare
@@ -113,19 +112,7 @@ call_rooms(int part, void *arg)
 							 "  FROM presence.cluster_apply_rooms($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) r",
 							 lengthof(types), types),
 				 values, i, NULL, 0);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			d = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)) - 1;
-
-		if (isnull || d < 0 || d >= c->n)
-			elog(ERROR, "presence: partition %d answered for no delivery of the call", part);
-		c->deliveries[d].applied += DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		c->deliveries[d].duplicates += DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		c->deliveries[d].stale += DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	}
+	router_add_counts(part, c->deliveries, c->n);
 }
 
 /* Does delivery d have a room item on partition part? */
@@ -269,21 +256,7 @@ presence_partition_apply_rooms(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	room_apply(d, n, store_load_horizon());
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[ROOM_SHARE_COLUMNS];
-		bool		nulls[ROOM_SHARE_COLUMNS] = {false};
-		int			c = 0;
-
-		if (d[i].payload.nrooms == 0)
-			continue;
-		values[c++] = Int32GetDatum(i + 1);
-		values[c++] = Int32GetDatum(d[i].applied);
-		values[c++] = Int32GetDatum(d[i].duplicates);
-		values[c++] = Int32GetDatum(d[i].stale);
-		Assert(c == ROOM_SHARE_COLUMNS);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	router_return_counts(rsinfo, d, n);
 	SPI_finish();
 	return (Datum) 0;
 }
