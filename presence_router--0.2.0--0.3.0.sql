@@ -210,7 +210,7 @@ BEGIN
 	RETURN QUERY
 	SELECT u.user_id, u.online_sessions, j.joined_at, u.last_seen_at
 	  FROM presence.partition_users(ids) u
-	  JOIN pg_catalog.unnest(ids, joined) j(user_id, joined_at) ON j.user_id OPERATOR(pg_catalog.=) u.user_id
+	  JOIN ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(joined)) j(user_id, joined_at) ON j.user_id OPERATOR(pg_catalog.=) u.user_id
 	 WHERE u.online
 	 ORDER BY u.user_id;
 EXCEPTION WHEN internal_error THEN

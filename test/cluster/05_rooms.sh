@@ -14,9 +14,9 @@ room0=$(users_on 0 1 room)
 room2=$(users_on 2 1 room)
 read -r -a members <<<"$(sql "SELECT string_agg(u, ' ') FROM (SELECT 'member' || g AS u FROM generate_series(1, 40) g) s")"
 room_body() {	# room_body <id> <room> <op> <time> [users...]
-	local id=$1 room=$2 op=$3 t=$4 users
+	local id=$1 room=$2 op=$3 t=$4 users=
 	shift 4
-	users=$(printf ',"%s"' "$@")
+	[ $# -gt 0 ] && users=$(printf ',"%s"' "$@")
 	printf '{"type":"open_channel:operation","id":"%s","time":%s,"data":[{"channelId":"%s","operationType":%s,"status":0,"time":%s%s}]}' \
 		"$id" "$t" "$room" "$op" "$t" "${users:+,\"userIds\":[${users#,}]}"
 }
