@@ -102,7 +102,7 @@ room_item_from_values(PayloadError *err, const char *base, const Value *values,
 {
 	const Value *room = &values[F_CHANNEL_ID];
 	const Value *users = &values[F_USER_IDS];
-	int			operation;
+	int			operation = 0;
 
 	if (payload_is_null(room))
 		return payload_fail_field(err, base, "channelId", "is missing");
