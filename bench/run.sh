@@ -269,10 +269,7 @@ put f11.users "$(sql "SELECT count(*) FROM presence.users")"
 put f11.sessions "$(sql "SELECT count(*) FROM presence.sessions")"
 put f11.online "$(sql "SELECT count(*) FROM presence.sessions WHERE state = 'online'")"
 # Figure 11d's room: 1,000 of the users above, in one room.
-sql "SELECT presence_ingest_unsigned(json_build_object('type', 'open_channel:operation', 'id', 'bench-online',
-	'time', 1800000000000, 'data', json_build_array(json_build_object('channelId', 'bench_room_online',
-	'userIds', (SELECT array_agg('user' || g) FROM generate_series(1, 1000) g), 'operationType', 1,
-	'status', 0, 'time', 1800000000000)))::text)" >/dev/null
+sql "SELECT presence_ingest_unsigned(replace(bench.room_body('bench-online', 'bench_room_online', 1, 1800000000000, 1, 1000), '\"member', '\"user'))" >/dev/null
 put f11.room_online "$(sql "SELECT count(*) FROM presence.room_online('bench_room_online')")"
 say "figure 11: reads while figure 2's load runs at $f11_rate/s ($(elapsed)s)"
 for r in $(seq 1 "$ROUNDS"); do
@@ -292,10 +289,7 @@ alternate f13 f13_c f13_b
 f13d_c() {
 	local g
 	for g in $(seq 0 9); do
-		sql "SELECT presence_ingest_unsigned(json_build_object('type', 'open_channel:operation', 'id', 'big$1-$g',
-			'time', 1800000000000, 'data', json_build_array(json_build_object('channelId', 'big_$1',
-			'userIds', (SELECT array_agg('member' || x) FROM generate_series($g * 1000 + 1, $g * 1000 + 1000) x),
-			'operationType', 1, 'status', 0, 'time', 1800000000000)))::text)" >/dev/null
+		sql "SELECT presence_ingest_unsigned(bench.room_body('big$1-$g', 'big_$1', 1, 1800000000000, $g * 1000 + 1, 1000))" >/dev/null
 	done
 	local tps; tps=$(pgbench_tps "f13dc$1" room_destroy.sql -c 1 -t 1 -D room="$1")
 	python3 -c "print(round($tps * 10000, 1))"
