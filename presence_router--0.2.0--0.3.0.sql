@@ -121,7 +121,11 @@ CREATE OR REPLACE FUNCTION presence.partition_check(part integer, partitions int
 	SELECT c.user_id, c.session_id, c.field, c.stored, c.expected FROM presence.check() c
 	UNION ALL
 	SELECT u.user_id, NULL, 'partition', $1::pg_catalog.text, presence.partition_of(u.user_id, $2)::pg_catalog.text
-	  FROM presence.users u WHERE presence.partition_of(u.user_id, $2) OPERATOR(pg_catalog.<>) $1;
+	  FROM presence.users u WHERE presence.partition_of(u.user_id, $2) OPERATOR(pg_catalog.<>) $1
+	UNION ALL
+	SELECT NULL, NULL, pg_catalog.format('rooms[%s].partition', r.room_id), $1::pg_catalog.text,
+		   presence.partition_of(r.room_id, $2)::pg_catalog.text
+	  FROM presence.rooms r WHERE presence.partition_of(r.room_id, $2) OPERATOR(pg_catalog.<>) $1;
 $$;
 
 /*
@@ -145,3 +149,79 @@ BEGIN
 	END IF;
 END
 $$;
+
+/*
+ * Rooms (doc/rules.md sections 12 and 14): a room's rows live on the partition
+ * its room_id hashes to, with the hash that places users.  Ingest sends each
+ * partition its share of a call's room items (router_rooms.c); room_online()
+ * reads the room's members on the room's partition and their users on theirs.
+ */
+CREATE FUNCTION presence.cluster_apply_rooms(part integer, room_ids text[], user_ids text[],
+											 operations smallint[], statuses smallint[], times bigint[],
+											 item_nos integer[], deliveries integer[],
+											 event_ids text[], event_times bigint[])
+	RETURNS TABLE (delivery integer, applied integer, duplicates integer, stale integer)
+	LANGUAGE plproxy VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	CLUSTER 'presence_cluster';
+	RUN ON part;
+	SELECT r.delivery, r.applied, r.duplicates, r.stale
+	  FROM presence.partition_apply_rooms(room_ids, user_ids, operations, statuses, times, item_nos,
+										  deliveries, event_ids, event_times) r;
+$$;
+COMMENT ON FUNCTION presence.cluster_apply_rooms(integer, text[], text[], smallint[], smallint[], bigint[],
+												 integer[], integer[], text[], bigint[]) IS
+	'Run presence.partition_apply_rooms on partition part (called by ingest on a router).';
+REVOKE ALL ON FUNCTION presence.cluster_apply_rooms(integer, text[], text[], smallint[], smallint[], bigint[],
+													integer[], integer[], text[], bigint[]) FROM PUBLIC;
+ALTER FUNCTION presence.cluster_apply_rooms(integer, text[], text[], smallint[], smallint[], bigint[],
+											integer[], integer[], text[], bigint[]) OWNER TO presence_owner;
+
+CREATE FUNCTION presence.partition_room_members(room_id text)
+	RETURNS TABLE (user_id text, joined_at timestamptz)
+	LANGUAGE plproxy VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	CLUSTER 'presence_cluster';
+	RUN ON presence.user_hash(room_id);
+	SELECT m.user_id, m.joined_at FROM presence.room_members m
+	 WHERE m.room_id OPERATOR(pg_catalog.=) $1 AND m.state OPERATOR(pg_catalog.=) 'in';
+$$;
+COMMENT ON FUNCTION presence.partition_room_members(text) IS
+	'The members in a room, read from the room''s partition (behind cluster_room_online).';
+REVOKE ALL ON FUNCTION presence.partition_room_members(text) FROM PUBLIC;
+ALTER FUNCTION presence.partition_room_members(text) OWNER TO presence_owner;
+
+CREATE FUNCTION presence.cluster_room_online(room_id text)
+	RETURNS TABLE (user_id text, online_sessions integer, joined_at timestamptz, last_seen_at timestamptz)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids text[];
+	joined timestamptz[];
+BEGIN
+	SELECT pg_catalog.array_agg(m.user_id), pg_catalog.array_agg(m.joined_at) INTO ids, joined
+	  FROM presence.partition_room_members(cluster_room_online.room_id) m;
+	IF ids IS NULL THEN
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT u.user_id, u.online_sessions, j.joined_at, u.last_seen_at
+	  FROM presence.partition_users(ids) u
+	  JOIN ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(joined)) j(user_id, joined_at) ON j.user_id OPERATOR(pg_catalog.=) u.user_id
+	 WHERE u.online
+	 ORDER BY u.user_id;
+EXCEPTION WHEN internal_error THEN
+	IF SQLERRM LIKE 'PL/Proxy function %' THEN
+		PERFORM presence.unreachable(SQLERRM);
+	END IF;
+	RAISE;
+END
+$$;
+COMMENT ON FUNCTION presence.cluster_room_online(text) IS
+	'presence.room_online() on a router: the room''s members from its partition, their online state from the users'' partitions.';
+REVOKE ALL ON FUNCTION presence.cluster_room_online(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION presence.cluster_room_online(text) TO presence_reader, presence_admin;
+ALTER FUNCTION presence.cluster_room_online(text) OWNER TO presence_owner;

@@ -75,6 +75,10 @@ else:
 
 ratio_row("f6", "reconnect storm, 200,000 users x (disconnect, connect), 100-item deliveries (items/s)",
           "/s", "ratio >= 0.5", True, lambda r: r >= 0.5)
+ratio_row("f13", "rooms: one item naming 1,000 users, joins then leaves, 4 clients (items/s)",
+          "/s", "reported", True, lambda r: True)
+ratio_row("f13d", "rooms: the destroy of a 10,000-member room (memberships closed/s)",
+          "/s", "reported", True, lambda r: True)
 ratio_row("f12", "figure 1 through a router with 4 partitions on this machine (ratio = router / one node)",
           "/s", "reported", True, lambda r: True)
 ratio_row("f12s", "the storm (figure 6) through the router (items/s; ratio = router / one node)",
@@ -179,12 +183,13 @@ space_row("s6", "space after the storm (figure 6): bytes per row added, share of
 
 
 def read_rows():
-    goals = {"a": 2.0, "b": 2.0, "c": 50.0}
+    goals = {"a": 2.0, "b": 2.0, "c": 50.0, "d": 20.0}
     names = {"a": "200 friends: user_id = ANY($1) AND online",
              "b": "one user's online sessions",
-             "c": "online count per platform (presence.platforms)"}
-    rates = {"a": 200, "b": 200, "c": 5}
-    for q in "abc":
+             "c": "online count per platform (presence.platforms)",
+             "d": "room_online() of a 1,000-member room"}
+    rates = {"a": 200, "b": 200, "c": 5, "d": 50}
+    for q in "abcd":
         c99, b99 = rounds("f11%s.c.p99" % q, ""), rounds("f11%s.b.p99" % q, "")
         c50, b50 = rounds("f11%s.c.p50" % q, ""), rounds("f11%s.b.p50" % q, "")
         title = "reads at %d/s while figure 2's load runs at %s/s: %s (ms)" % (

@@ -230,20 +230,20 @@ alternate f2 f2_c f2_b
 # online sessions, (c) the online count per platform.  Contender: while figure 2's
 # write load runs at half its peak (median of figure 2's contender); baseline: the
 # same reads with no writes.  Percentiles from the logs; ratio = p99 loaded / idle.
-READ_RATES=(200 200 5)          # per second: friends, sessions, platforms
-READ_CLIENTS=(2 2 1)
-READ_NAMES=(friends sessions platforms)
+READ_RATES=(200 200 5 50)       # per second: friends, sessions, platforms, room
+READ_CLIENTS=(2 2 1 1)
+READ_NAMES=(friends sessions platforms room)
 f11_reads() {   # f11_reads f11.SIDE.ROUND: run the readers for SECS, put f11{a,b,c}.SIDE.{p50,p99,n}.ROUND
-	local tag=$1 i q fig side r pids=() letters=(a b c)
-	for i in 0 1 2; do
+	local tag=$1 i q fig side r pids=() letters=(a b c d)
+	for i in "${!READ_NAMES[@]}"; do
 		q=${READ_NAMES[$i]}
 		pgbench -n -M prepared -f "$BENCH/pgbench/read_$q.sql" -D nusers=100000 -c "${READ_CLIENTS[$i]}" -j 1 \
 			-R "${READ_RATES[$i]}" -T "$SECS" -l --log-prefix="$out/lat.$tag.$q" \
 			>"$out/$tag.$q.log" 2>&1 &
 		pids+=($!)
 	done
-	for i in 0 1 2; do wait "${pids[$i]}" || { cat "$out/$tag.${READ_NAMES[$i]}.log" >&2; die "reader $tag ${READ_NAMES[$i]} failed"; }; done
-	for i in 0 1 2; do
+	for i in "${!READ_NAMES[@]}"; do wait "${pids[$i]}" || { cat "$out/$tag.${READ_NAMES[$i]}.log" >&2; die "reader $tag ${READ_NAMES[$i]} failed"; }; done
+	for i in "${!READ_NAMES[@]}"; do
 		q=${READ_NAMES[$i]}
 		grep -q 'number of failed transactions: 0 ' "$out/$tag.$q.log" || die "reader $tag $q had failures"
 		read -r fig side r <<<"${tag//./ }"
@@ -268,11 +268,36 @@ put f11.target "$f11_rate"
 put f11.users "$(sql "SELECT count(*) FROM presence.users")"
 put f11.sessions "$(sql "SELECT count(*) FROM presence.sessions")"
 put f11.online "$(sql "SELECT count(*) FROM presence.sessions WHERE state = 'online'")"
+# Figure 11d's room: 1,000 of the users above, in one room.
+sql "SELECT presence_ingest_unsigned(replace(bench.room_body('bench-online', 'bench_room_online', 1, 1800000000000, 1, 1000), '\"member', '\"user'))" >/dev/null
+put f11.room_online "$(sql "SELECT count(*) FROM presence.room_online('bench_room_online')")"
 say "figure 11: reads while figure 2's load runs at $f11_rate/s ($(elapsed)s)"
 for r in $(seq 1 "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then f11_c "$r"; f11_b "$r"; else f11_b "$r"; f11_c "$r"; fi
-	say "  f11 round $r: p99 loaded / idle: a $(get "f11a.c.p99.$r") / $(get "f11a.b.p99.$r") ms, b $(get "f11b.c.p99.$r") / $(get "f11b.b.p99.$r") ms, c $(get "f11c.c.p99.$r") / $(get "f11c.b.p99.$r") ms"
+	say "  f11 round $r: p99 loaded / idle: a $(get "f11a.c.p99.$r") / $(get "f11a.b.p99.$r") ms, b $(get "f11b.c.p99.$r") / $(get "f11b.b.p99.$r") ms, c $(get "f11c.c.p99.$r") / $(get "f11c.b.p99.$r") ms, d $(get "f11d.c.p99.$r") / $(get "f11d.b.p99.$r") ms"
 done
+
+# --- figure 13: rooms ---------------------------------------------------------------------
+# (13) one item naming 1,000 users: joins of a new room, then their leaves, 4 clients,
+# against INSERT of the same 1,000 items; (13d) the destroy of a 10,000-member room (made
+# before the timed run) against INSERT of 10,000 rows.  Items (memberships) per second.
+f13_run() { local tps; tps=$(pgbench_tps "f13$1$2" "$3" -c $CLIENTS -j 2 -T "$SECS" -D k=0); python3 -c "print(round($tps * 1000, 1))"; }
+f13_c() { f13_run c "$1" room_ingest.sql; }
+f13_b() { f13_run b "$1" room_insert.sql; }
+say "figure 13: rooms, joins and leaves of 1,000 users per item ($(elapsed)s)"
+alternate f13 f13_c f13_b
+f13d_c() {
+	local g
+	for g in $(seq 0 9); do
+		sql "SELECT presence_ingest_unsigned(bench.room_body('big$1-$g', 'big_$1', 1, 1800000000000, $g * 1000 + 1, 1000))" >/dev/null
+	done
+	local tps; tps=$(pgbench_tps "f13dc$1" room_destroy.sql -c 1 -t 1 -D room="$1")
+	python3 -c "print(round($tps * 10000, 1))"
+}
+f13d_b() { local tps; tps=$(pgbench_tps "f13db$1" room_destroy_insert.sql -c 1 -t 1 -D room="$1"); python3 -c "print(round($tps * 10000, 1))"; }
+say "figure 13d: the destroy of a 10,000-member room ($(elapsed)s)"
+alternate f13d f13d_c f13d_b
+put f13d.closed "$(sql "SELECT count(*) FROM presence.room_members WHERE room_id LIKE 'big\_%' AND left_reason = 'destroyed'")"
 
 # --- figure 3: parse 100,000 distinct bodies -----------------------------------
 # One backend for all rounds, after one unmeasured run of each query: a fresh
@@ -595,6 +620,7 @@ runtime=$(elapsed)
 		echo "- Figure 7b: after the ingest calls only: contexts $(get f7b.ctx.mid) B, RssAnon $(get f7b.anon.mid) kB."
 	fi
 	[ -s "$dir/retries" ] && echo "- Runs stopped from outside and retried once: $(tr '\n' ' ' <"$dir/retries")."
+	echo "- Figure 11d: room_online() of a room of 1,000 members, $(get f11.room_online) of them online; figure 13d: $(get f13d.closed) memberships closed by the destroys."
 	echo "- Figure 8: presence.maintain() with a 30-day retention pruned every item the figures wrote (dated months ago); $(get f8.items_after) items are left."
 	if [ -z "${BENCH_SKIP_CLUSTER:-}" ]; then
 		echo "- Figure 12: router and 4 partitions, each its own server, on these same $(nproc) CPUs as the single node (shared_buffers 128MB each, synchronous_commit off on the partitions): the ratio is the router's cost (a second hop, a transaction per partition touched), not what partitions on machines of their own would give. $(get f12.users) storm users found through cluster_users; cluster_check() returned $(get f12.check) rows, check() of the single-node side $(get f12.check1)."

@@ -9,8 +9,11 @@
  *
  *	 - success: statuses '0'/'1'/'2'; user ids 1..256 bytes, session ids at
  *	   most 256 bytes, every string NUL-terminated within its length; times
- *	   within 0..PAYLOAD_MAX_TIME_MS; item_no = position; nitems > 0 or
- *	   nignored > 0 (not both); envelope fields set exactly for envelopes;
+ *	   within 0..PAYLOAD_MAX_TIME_MS; item_no = position; exactly one of
+ *	   nitems, nignored and nrooms > 0; room items (open_channel:operation)
+ *	   only in envelopes, with an operation and a status 0..3, a room id,
+ *	   and 1..1,000 user ids for a join or a leave (none otherwise);
+ *	   envelope fields set exactly for envelopes;
  *	   valid UTF-8 in, valid UTF-8 out;
  *	 - failure: a known kind other than PAYLOAD_OK, a non-empty message,
  *	   nothing left in the output; valid UTF-8 in, valid UTF-8 message out;
@@ -103,9 +106,27 @@ shallow(const uint8_t *data, size_t size)
 static void
 check_success(const Payload *out, bool input_valid)
 {
-	CHECK(out->nitems >= 0 && out->nignored >= 0);
-	CHECK((out->nitems > 0) != (out->nignored > 0));
+	CHECK(out->nitems >= 0 && out->nignored >= 0 && out->nrooms >= 0);
+	CHECK((out->nitems > 0) + (out->nignored > 0) + (out->nrooms > 0) == 1);
 	CHECK(out->nitems == 0 || out->items != NULL);
+	CHECK(out->nrooms == 0 || (out->rooms != NULL && out->has_envelope));
+	for (int i = 0; i < out->nrooms; i++)
+	{
+		const PayloadRoomItem *r = &out->rooms[i];
+
+		CHECK(r->operation >= ROOM_CREATE && r->operation <= ROOM_DESTROY);
+		CHECK(r->status >= 0 && r->status <= 3);
+		CHECK(r->item_no == i);
+		CHECK(r->time_ms >= 0 && r->time_ms <= PAYLOAD_MAX_TIME_MS);
+		CHECK(check_string(r->room_id, PAYLOAD_MAX_ID_BYTES, input_valid) >= 1);
+		/* A join or leave names 1 to 1,000 users; a create or destroy none. */
+		if (r->operation == ROOM_JOIN || r->operation == ROOM_LEAVE)
+			CHECK(r->nusers >= 1 && r->nusers <= PAYLOAD_MAX_ROOM_USERS);
+		else
+			CHECK(r->nusers == 0);
+		for (int k = 0; k < r->nusers; k++)
+			CHECK(check_string(r->user_ids[k], PAYLOAD_MAX_ID_BYTES, input_valid) >= 1);
+	}
 	if (out->has_envelope)
 	{
 		size_t		len = check_string(out->event_id, SIZE_MAX - 1, input_valid);
@@ -144,7 +165,7 @@ check_failure(const Payload *out, const PayloadError *err, bool input_valid)
 	CHECK(err->kind == PAYLOAD_SYNTAX || err->kind == PAYLOAD_NUL_CHARACTER ||
 		  err->kind == PAYLOAD_SHAPE || err->kind == PAYLOAD_OUT_OF_RANGE);
 	CHECK(err->message != NULL && err->message[0] != '\0');
-	CHECK(out->nitems == 0 && out->nignored == 0);
+	CHECK(out->nitems == 0 && out->nignored == 0 && out->nrooms == 0);
 	if (input_valid)
 	{
 		CHECK(valid_utf8(err->message, strlen(err->message)));

@@ -45,6 +45,9 @@ seed envelope_long_ids "{\"type\":\"user:connection_status\",\"id\":\"l\",\"time
 seed bad_long_userId "{\"status\":\"0\",\"userId\":\"$(printf 'u%.0s' {1..257})\",\"time\":1730192400000}"
 seed bad_long_sessionId "{\"status\":\"0\",\"userId\":\"u\",\"sessionId\":\"$(printf 's%.0s' {1..257})\",\"time\":1730192400000}"
 seed foreign_message '{"type":"message:sent","id":"m1","time":1730192400000,"data":[{"anything":true},3,"x",null,[{}]]}'
+seed room_join '{"type":"open_channel:operation","id":"550e8400-e29b-41d4-a716-446655440011","time":1730192400000,"data":[{"channelId":"chatroom_001","userIds":["user_001","user_002"],"status":0,"operationType":1,"time":1730192400000}]}'
+seed room_mixed '{"type":"open_channel:operation","id":"r2","time":1730192400000,"data":[{"channelId":"c","operationType":0,"status":0,"time":1},{"channelId":"c","userIds":["a"],"operationType":2,"status":"2","time":"2"},{"channelId":"c","operationType":3,"status":3,"time":3,"userIds":[]}]}'
+seed bad_room_users '{"type":"open_channel:operation","id":"r3","time":1,"data":[{"channelId":"c","userIds":["a",{"b":1}],"operationType":1,"status":0,"time":1}]}'
 seed foreign_group '{"type":"group:member_change","id":"g1","time":1730192400000,"data":[{"groupId":"g","userIds":["a","b"]}]}'
 seed legacy_object_userid '{"userid":"legacy_1","status":"0","os":"PC","time":1730192400000}'
 seed legacy_object_userId '{"userId":"legacy_2","status":"1","time":"1730192400001","clientIp":"1.2.3.4:5"}'

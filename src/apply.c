@@ -10,7 +10,8 @@
  * them.  All accepted items are applied together, sorted by (user, session,
  * time, status): each user's row is locked before anything else of that user
  * is read or written, and users are taken in one fixed order, so concurrent
- * calls never deadlock, however many users they name.
+ * calls never deadlock, however many users they name.  Room items follow,
+ * room by room (room_apply.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +22,7 @@
 #include "apply.h"
 #include "feed.h"
 #include "presence.h"
+#include "room_apply.h"
 #include "store.h"
 
 /* An item to apply, with the delivery it came in. */
@@ -266,4 +268,5 @@ apply_local(Delivery *deliveries, int n, TimestampTz horizon)
 
 	apply_work(work, nwork);
 	store_end();
+	room_apply(deliveries, n, horizon);
 }

@@ -28,39 +28,16 @@
 #include "mb/pg_wchar.h"
 
 #include "payload.h"
+#include "payload_fields.h"
 #include "presence_compat.h"
 
 #define CONNECTION_STATUS_TYPE "user:connection_status"
-
-/* The fields we read, from an envelope or from an item. */
-typedef enum Field
-{
-	F_TYPE,
-	F_ID,
-	F_TIME,
-	F_DATA,
-	F_STATUS,
-	F_USERID,
-	F_USERID_LOWER,
-	F_OS,
-	F_CLIENT_IP,
-	F_SESSION_ID,
-	F_COUNT,
-	F_UNKNOWN = -1
-} Field;
+#define OPEN_CHANNEL_TYPE "open_channel:operation"
 
 static const char *const field_names[F_COUNT] = {
 	"type", "id", "time", "data", "status", "userId", "userid", "os",
-	"clientIp", "sessionId"
+	"clientIp", "sessionId", "channelId", "userIds", "operationType"
 };
-
-/* A field's value, kept until the whole object has been read. */
-typedef struct Value
-{
-	bool		present;
-	JsonTokenType type;			/* OBJECT_START / ARRAY_START for composites */
-	char	   *text;			/* de-escaped string or number text */
-} Value;
 
 /* The keys of one object, checked for repeats when the object closes. */
 typedef struct KeySet
@@ -84,6 +61,7 @@ typedef struct Parser
 	PayloadError *err;			/* the problem that ends the parse */
 	PayloadError repeat_err;	/* the first repeated key, held back */
 	PayloadError item_err;		/* the first problem in an item, held back */
+	PayloadError room_err;		/* the first problem in a room item, held back */
 	int			items_cap;
 	int			data_len;		/* elements seen in the item array */
 } Parser;
@@ -92,8 +70,8 @@ static bool parse_item_array(Parser *p, const char *base);
 
 /* Errors */
 
-static bool
-fail(PayloadError *err, PayloadErrorKind kind, char *message, char *detail)
+bool
+payload_fail(PayloadError *err, PayloadErrorKind kind, char *message, char *detail)
 {
 	if (err->kind == PAYLOAD_OK)
 	{
@@ -185,7 +163,7 @@ fail_syntax(Parser *p, JsonParseErrorType code)
 	if (p->lex->token_type == JSON_TOKEN_END && code != JSON_UNICODE_CODE_POINT_ZERO &&
 		code != JSON_EXPECTED_END)
 		code = JSON_EXPECTED_MORE;
-	return fail(p->err,
+	return payload_fail(p->err,
 				code == JSON_UNICODE_CODE_POINT_ZERO ? PAYLOAD_NUL_CHARACTER : PAYLOAD_SYNTAX,
 				pstrdup("invalid input syntax for type json"),
 				syntax_detail(p->lex, code));
@@ -198,10 +176,10 @@ field_path(const char *base, const char *key)
 }
 
 /* A shape problem: "field "data[1].status" must be ..." */
-static bool
-fail_field(PayloadError *err, const char *base, const char *key, const char *problem)
+bool
+payload_fail_field(PayloadError *err, const char *base, const char *key, const char *problem)
 {
-	return fail(err, PAYLOAD_SHAPE,
+	return payload_fail(err, PAYLOAD_SHAPE,
 				psprintf("field \"%s\" %s", field_path(base, key), problem), NULL);
 }
 
@@ -290,7 +268,7 @@ static void
 note_repeated_key(Parser *p, const char *base, const char *key)
 {
 	if (p->repeat_err.kind == PAYLOAD_OK)
-		fail(&p->repeat_err, PAYLOAD_SHAPE,
+		payload_fail(&p->repeat_err, PAYLOAD_SHAPE,
 			 psprintf("field \"%s\" appears twice", field_path(base, key)),
 			 pstrdup("An object must not have the same key twice."));
 }
@@ -311,7 +289,7 @@ report_held(Parser *p, const PayloadError *held)
 {
 	if (held->kind == PAYLOAD_OK)
 		return true;
-	return fail(p->err, held->kind, held->message, held->detail);
+	return payload_fail(p->err, held->kind, held->message, held->detail);
 }
 
 /* Skipping values we do not read */
@@ -480,8 +458,18 @@ read_object(Parser *p, const char *base, Value *values, bool top)
 			if (!parse_item_array(p, "data"))
 				return false;
 		}
-		else if (!skip_value(p, base, key))
-			return false;
+		else
+		{
+			const char *start = p->lex->token_start;
+
+			if (!skip_value(p, base, key))
+				return false;
+			if (f != F_UNKNOWN && !is_scalar(values[f].type))
+			{
+				values[f].raw = (char *) start;
+				values[f].raw_len = p->lex->token_terminator - start;
+			}
+		}
 		if (!next_element(p, true, &more))
 			return false;
 	}
@@ -491,8 +479,8 @@ read_object(Parser *p, const char *base, Value *values, bool top)
 
 /* Field values */
 
-static bool
-is_null(const Value *v)
+bool
+payload_is_null(const Value *v)
 {
 	return !v->present || v->type == JSON_TOKEN_NULL;
 }
@@ -506,16 +494,16 @@ read_millis(PayloadError *err, const char *base, const char *key,
 	const char *c = text;
 
 	if (*c == '-')
-		return fail(err, PAYLOAD_OUT_OF_RANGE,
+		return payload_fail(err, PAYLOAD_OUT_OF_RANGE,
 					psprintf("field \"%s\" is out of range", field_path(base, key)),
 					pstrdup("Times are milliseconds since 1970-01-01 and cannot be negative."));
 	if (*c == '\0' || strspn(c, "0123456789") != strlen(c))
-		return fail_field(err, base, key, "must be an integer of milliseconds");
+		return payload_fail_field(err, base, key, "must be an integer of milliseconds");
 	for (; *c; c++)
 	{
 		v = v * 10 + (*c - '0');
 		if (v > PAYLOAD_MAX_TIME_MS)
-			return fail(err, PAYLOAD_OUT_OF_RANGE,
+			return payload_fail(err, PAYLOAD_OUT_OF_RANGE,
 						psprintf("field \"%s\" is out of range", field_path(base, key)),
 						pstrdup("Times are milliseconds since 1970-01-01, up to the end of year 9999."));
 	}
@@ -524,20 +512,20 @@ read_millis(PayloadError *err, const char *base, const char *key,
 }
 
 /* An integer of ms; with digits_as_string, "1730192400000" is accepted too. */
-static bool
-read_time(PayloadError *err, const char *base, const Value *v,
+bool
+payload_read_time(PayloadError *err, const char *base, const Value *v,
 		  bool digits_as_string, int64_t *ms)
 {
-	if (is_null(v))
-		return fail_field(err, base, "time", "is missing");
+	if (payload_is_null(v))
+		return payload_fail_field(err, base, "time", "is missing");
 	if (v->type == JSON_TOKEN_NUMBER ||
 		(digits_as_string && v->type == JSON_TOKEN_STRING))
 	{
 		if (v->type == JSON_TOKEN_NUMBER && strpbrk(v->text, ".eE") != NULL)
-			return fail_field(err, base, "time", "must be an integer of milliseconds");
+			return payload_fail_field(err, base, "time", "must be an integer of milliseconds");
 		return read_millis(err, base, "time", v->text, ms);
 	}
-	return fail_field(err, base, "time", "must be an integer of milliseconds");
+	return payload_fail_field(err, base, "time", "must be an integer of milliseconds");
 }
 
 /* An optional string; "" and null count as absent unless keep_empty. */
@@ -546,10 +534,10 @@ read_optional_string(PayloadError *err, const char *base, Field f,
 					 const Value *v, bool keep_empty, char **dest)
 {
 	*dest = NULL;
-	if (is_null(v))
+	if (payload_is_null(v))
 		return true;
 	if (v->type != JSON_TOKEN_STRING)
-		return fail_field(err, base, field_names[f], "must be a string");
+		return payload_fail_field(err, base, field_names[f], "must be a string");
 	if (*v->text != '\0' || keep_empty)
 		*dest = v->text;
 	return true;
@@ -558,12 +546,12 @@ read_optional_string(PayloadError *err, const char *base, Field f,
 static bool
 read_status(PayloadError *err, const char *base, const Value *v, ItemStatus *status)
 {
-	if (is_null(v))
-		return fail_field(err, base, "status", "is missing");
+	if (payload_is_null(v))
+		return payload_fail_field(err, base, "status", "is missing");
 	if ((v->type == JSON_TOKEN_STRING || v->type == JSON_TOKEN_NUMBER) &&
 		item_status_from_text(v->text, status))
 		return true;
-	return fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");
+	return payload_fail_field(err, base, "status", "must be \"0\", \"1\" or \"2\"");
 }
 
 static bool
@@ -573,18 +561,18 @@ read_user_id(PayloadError *err, const char *base, const Value *values, char **us
 	const char *key = field_names[F_USERID];
 
 	if (values[F_USERID].present && values[F_USERID_LOWER].present)
-		return fail_field(err, base, "userid", "repeats field \"userId\"");
+		return payload_fail_field(err, base, "userid", "repeats field \"userId\"");
 	if (!v->present)
 	{
 		v = &values[F_USERID_LOWER];
 		key = field_names[F_USERID_LOWER];
 	}
-	if (is_null(v))
-		return fail_field(err, base, "userId", "is missing");
+	if (payload_is_null(v))
+		return payload_fail_field(err, base, "userId", "is missing");
 	if (v->type != JSON_TOKEN_STRING || *v->text == '\0')
-		return fail_field(err, base, key, "must be a non-empty string");
+		return payload_fail_field(err, base, key, "must be a non-empty string");
 	if (strlen(v->text) > PAYLOAD_MAX_ID_BYTES)
-		return fail_field(err, base, key, "is longer than 256 bytes");
+		return payload_fail_field(err, base, key, "is longer than 256 bytes");
 	*user_id = v->text;
 	return true;
 }
@@ -597,7 +585,7 @@ fail_if_too_long(PayloadError *err, const char *base, int f, const Value *v, siz
 {
 	if (v->type != JSON_TOKEN_STRING || strlen(v->text) <= cap)
 		return false;
-	fail_field(err, base, field_names[f], psprintf("is longer than %zu bytes", cap));
+	payload_fail_field(err, base, field_names[f], psprintf("is longer than %zu bytes", cap));
 	return true;
 }
 
@@ -611,7 +599,7 @@ item_from_values(PayloadError *err, const char *base, const Value *values,
 		return false;
 	return read_status(err, base, &values[F_STATUS], &item->status) &&
 		read_user_id(err, base, values, &item->user_id) &&
-		read_time(err, base, &values[F_TIME], true, &item->time_ms) &&
+		payload_read_time(err, base, &values[F_TIME], true, &item->time_ms) &&
 		read_optional_string(err, base, F_OS, &values[F_OS], false, &item->os) &&
 		read_optional_string(err, base, F_CLIENT_IP, &values[F_CLIENT_IP], false,
 							 &item->client_ip) &&
@@ -668,12 +656,16 @@ parse_item_array(Parser *p, const char *base)
 			if (!read_object(p, path, values, false))
 				return false;
 			accept_item(p, path, values, n);
+			if (*base != '\0')
+				room_accept_item(p->out, &p->room_err, path, values, n,
+								 p->lex->input_encoding);
 		}
 		else
 		{
-			if (p->item_err.kind == PAYLOAD_OK)
-				fail(&p->item_err, PAYLOAD_SHAPE,
-					 psprintf("field \"%s\" must be an object", path), NULL);
+			char	   *problem = psprintf("field \"%s\" must be an object", path);
+
+			payload_fail(&p->item_err, PAYLOAD_SHAPE, problem, NULL);
+			payload_fail(&p->room_err, PAYLOAD_SHAPE, problem, NULL);
 			if (!skip_value(p, path, NULL))
 				return false;
 		}
@@ -696,24 +688,24 @@ check_envelope(Parser *p, const Value *values)
 	const Value *data = &values[F_DATA];
 	PayloadError *err = p->err;
 
-	if (is_null(type))
-		return fail_field(err, "", "type", "is missing");
+	if (payload_is_null(type))
+		return payload_fail_field(err, "", "type", "is missing");
 	if (type->type != JSON_TOKEN_STRING)
-		return fail_field(err, "", "type", "must be a string");
-	if (is_null(id))
-		return fail_field(err, "", "id", "is missing");
+		return payload_fail_field(err, "", "type", "must be a string");
+	if (payload_is_null(id))
+		return payload_fail_field(err, "", "id", "is missing");
 	if (id->type != JSON_TOKEN_STRING || *id->text == '\0')
-		return fail_field(err, "", "id", "must be a non-empty string");
+		return payload_fail_field(err, "", "id", "must be a non-empty string");
 	if (fail_if_too_long(err, "", F_ID, id, PAYLOAD_MAX_ID_BYTES))
 		return false;
-	if (!read_time(err, "", &values[F_TIME], false, &p->out->event_time_ms))
+	if (!payload_read_time(err, "", &values[F_TIME], false, &p->out->event_time_ms))
 		return false;
-	if (is_null(data))
-		return fail_field(err, "", "data", "is missing");
+	if (payload_is_null(data))
+		return payload_fail_field(err, "", "data", "is missing");
 	if (data->type != JSON_TOKEN_ARRAY_START)
-		return fail_field(err, "", "data", "must be an array");
+		return payload_fail_field(err, "", "data", "must be an array");
 	if (p->data_len == 0)
-		return fail_field(err, "", "data", "must not be empty");
+		return payload_fail_field(err, "", "data", "must not be empty");
 	p->out->event_id = id->text;
 	return true;
 }
@@ -727,6 +719,13 @@ finish_object(Parser *p, const Value *values)
 		p->out->has_envelope = true;
 		if (!check_envelope(p, values))
 			return false;
+		if (strcmp(values[F_TYPE].text, OPEN_CHANNEL_TYPE) == 0)
+		{
+			/* Room items (room_payload.c): the status items read are not. */
+			p->out->nitems = 0;
+			return report_held(p, &p->room_err);
+		}
+		p->out->nrooms = 0;
 		if (strcmp(values[F_TYPE].text, CONNECTION_STATUS_TYPE) != 0)
 		{
 			/* A foreign event: acknowledged, nothing applied. */
@@ -762,14 +761,14 @@ parse_top(Parser *p)
 			!report_held(p, &p->repeat_err))
 			return false;
 		if (p->data_len == 0)
-			return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must not be an empty array"),
+			return payload_fail(p->err, PAYLOAD_SHAPE, pstrdup("body must not be an empty array"),
 						pstrdup("A legacy body holds at least one status item."));
 		return report_held(p, &p->item_err);
 	}
 	if (!skip_value(p, "", NULL) || !expect_token(p, JSON_TOKEN_END, JSON_EXPECTED_END) ||
 		!report_held(p, &p->repeat_err))
 		return false;
-	return fail(p->err, PAYLOAD_SHAPE, pstrdup("body must be a JSON object or array"),
+	return payload_fail(p->err, PAYLOAD_SHAPE, pstrdup("body must be a JSON object or array"),
 				pstrdup("A delivery is an event envelope, a status item, or an array of status items."));
 }
 
@@ -792,5 +791,6 @@ payload_parse(char *json, int len, int encoding, Payload *out, PayloadError *err
 		return true;
 	out->nitems = 0;
 	out->nignored = 0;
+	out->nrooms = 0;
 	return false;
 }

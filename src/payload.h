@@ -55,6 +55,30 @@ typedef struct PayloadItem
 	char	   *client_ip;		/* NULL when absent */
 } PayloadItem;
 
+/* What an open_channel:operation item does (operationType). */
+typedef enum RoomOperation
+{
+	ROOM_CREATE = 0,
+	ROOM_JOIN = 1,
+	ROOM_LEAVE = 2,
+	ROOM_DESTROY = 3
+} RoomOperation;
+
+/* A userIds array with more entries than this is rejected. */
+#define PAYLOAD_MAX_ROOM_USERS 1000
+
+/* One room item (open_channel:operation), as the provider sent it. */
+typedef struct PayloadRoomItem
+{
+	int			item_no;		/* 0-based position in data[] */
+	int64_t		time_ms;
+	char	   *room_id;		/* channelId */
+	RoomOperation operation;
+	int			status;			/* 0 action, 1 auto-exited, 2 banned, 3 auto-destroyed */
+	int			nusers;			/* 0 to PAYLOAD_MAX_ROOM_USERS */
+	char	  **user_ids;
+} PayloadRoomItem;
+
 typedef struct Payload
 {
 	bool		has_envelope;
@@ -63,7 +87,20 @@ typedef struct Payload
 	int			nitems;			/* items to apply */
 	int			nignored;		/* elements of a foreign event's data */
 	PayloadItem *items;
+	int			nrooms;			/* room items to apply */
+	PayloadRoomItem *rooms;
 } Payload;
+
+/* Room items count once per user they name (once for a create or a destroy). */
+static inline int
+payload_room_units(const Payload *p)
+{
+	int			n = 0;
+
+	for (int i = 0; i < p->nrooms; i++)
+		n += p->rooms[i].nusers > 0 ? p->rooms[i].nusers : 1;
+	return n;
+}
 
 extern bool payload_parse(char *json, int len, int encoding,
 						  Payload *out, PayloadError *err);

@@ -38,6 +38,7 @@ int			presence_feed = PRESENCE_FEED_OFF;
 bool		presence_feed_sessions = false;
 char	   *presence_feed_channel = NULL;
 char	   *presence_feed_secret = NULL;
+bool		presence_feed_rooms = false;
 
 static const struct config_enum_entry feed_options[] = {
 	{"off", PRESENCE_FEED_OFF, false},
@@ -133,6 +134,13 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, show_feed_secret);
+	DefineCustomBoolVariable("presence.feed_rooms",
+							 "Also report each room membership whose state changed, when presence.feed is on.",
+							 "On presence.feed_channel with _rooms appended (presence_rooms by default).",
+							 &presence_feed_rooms,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("presence.daily_retention",
 							   "How long presence.maintain() keeps the rows of presence.daily.",
 							   "0 keeps everything.",

@@ -37,6 +37,8 @@ extern char *presence_feed_channel;
 
 /* presence.feed_secret: the HMAC-SHA256 key of the feed's signature; "" signs nothing */
 extern char *presence_feed_secret;
+/* presence.feed_rooms: also report room memberships whose state changed */
+extern bool presence_feed_rooms;
 
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);

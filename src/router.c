@@ -108,6 +108,13 @@ partition_of(const char *user_id, size_t len, int partitions)
 	return user_hash(user_id, len) & (partitions - 1);
 }
 
+/* The partition of a key (a user id, or a room id: the same hash), for router_rooms.c. */
+int
+router_partition_of(const char *key, int partitions)
+{
+	return partition_of(key, strlen(key), partitions);
+}
+
 /* presence.user_hash(user_id): user_hash() in SQL. */
 Datum
 presence_user_hash(PG_FUNCTION_ARGS)
@@ -180,8 +187,9 @@ typedef struct Share
 	Datum	   *delivery_nos;
 } Share;
 
-static Datum
-array_of(Datum *elems, bool *nulls, int n, Oid type)
+/* A one-dimensional array of n elems of type (nulls may be NULL). */
+Datum
+router_array_of(Datum *elems, bool *nulls, int n, Oid type)
 {
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
@@ -247,8 +255,8 @@ envelopes(const Delivery *deliveries, int n, Datum *values, bool *nulls)
 		time_nulls[i] = !usable || p->event_time_ms < 0;
 		times[i] = Int64GetDatum(time_nulls[i] ? 0 : p->event_time_ms);
 	}
-	values[0] = array_of(ids, id_nulls, n, TEXTOID);
-	values[1] = array_of(times, time_nulls, n, INT8OID);
+	values[0] = router_array_of(ids, id_nulls, n, TEXTOID);
+	values[1] = router_array_of(times, time_nulls, n, INT8OID);
 	nulls[0] = nulls[1] = false;
 }
 
@@ -278,18 +286,28 @@ call_partition(int part, const Share *s, const Datum *env, Delivery *deliveries,
 	int			i = 0;
 
 	values[i++] = Int32GetDatum(part);
-	values[i++] = array_of(s->user_ids, NULL, s->n, TEXTOID);
-	values[i++] = array_of(s->session_ids, NULL, s->n, TEXTOID);
-	values[i++] = array_of(s->statuses, NULL, s->n, TEXTOID);
-	values[i++] = array_of(s->times, NULL, s->n, INT8OID);
-	values[i++] = array_of(s->oses, s->os_nulls, s->n, TEXTOID);
-	values[i++] = array_of(s->ips, s->ip_nulls, s->n, TEXTOID);
-	values[i++] = array_of(s->item_nos, NULL, s->n, INT4OID);
-	values[i++] = array_of(s->delivery_nos, NULL, s->n, INT4OID);
+	values[i++] = router_array_of(s->user_ids, NULL, s->n, TEXTOID);
+	values[i++] = router_array_of(s->session_ids, NULL, s->n, TEXTOID);
+	values[i++] = router_array_of(s->statuses, NULL, s->n, TEXTOID);
+	values[i++] = router_array_of(s->times, NULL, s->n, INT8OID);
+	values[i++] = router_array_of(s->oses, s->os_nulls, s->n, TEXTOID);
+	values[i++] = router_array_of(s->ips, s->ip_nulls, s->n, TEXTOID);
+	values[i++] = router_array_of(s->item_nos, NULL, s->n, INT4OID);
+	values[i++] = router_array_of(s->delivery_nos, NULL, s->n, INT4OID);
 	values[i++] = env[0];
 	values[i++] = env[1];
 	Assert(i == APPLY_ARGS + 1);
 	plan_execute(apply_plan(), values, i, nulls, 0);
+	router_add_counts(part, deliveries, n);
+}
+
+/*
+ * Add the counts a partition returned, (delivery, applied, duplicates, stale)
+ * rows in SPI_tuptable, to the deliveries (status and room items alike).
+ */
+void
+router_add_counts(int part, Delivery *deliveries, int n)
+{
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -326,13 +344,29 @@ partition_failure(int part, ErrorData *edata, Rejection *why)
 	why->hint = edata->hint;
 }
 
+/* The arguments of call_share. */
+typedef struct ShareCall
+{
+	const Share *share;
+	const Datum *env;
+	Delivery   *deliveries;
+	int			n;
+} ShareCall;
+
+static void
+call_share(int part, void *arg)
+{
+	ShareCall  *c = arg;
+
+	call_partition(part, c->share, c->env, c->deliveries, c->n);
+}
+
 /*
- * Call one partition inside a subtransaction; on failure fill *why and
- * return false with the subtransaction rolled back.
+ * Run call(part, arg) on one partition inside a subtransaction; on failure
+ * fill *why and return false with the subtransaction rolled back.
  */
-static bool
-try_partition(int part, const Share *s, const Datum *env, Delivery *deliveries, int n,
-			  Rejection *why)
+bool
+router_try_partition(int part, PartitionCall call, void *arg, Rejection *why)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -342,7 +376,7 @@ try_partition(int part, const Share *s, const Datum *env, Delivery *deliveries, 
 	MemoryContextSwitchTo(caller);
 	PG_TRY();
 	{
-		call_partition(part, s, env, deliveries, n);
+		call(part, arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
@@ -423,12 +457,14 @@ router_apply(Delivery *deliveries, int n, TimestampTz horizon)
 	for (int p = 0; p < partitions; p++)
 	{
 		Rejection	why;
+		ShareCall	c = {&shares[p], env, deliveries, n};
 
 		if (shares[p].n == 0)
 			continue;
-		if (!try_partition(p, &shares[p], env, deliveries, n, &why))
+		if (!router_try_partition(p, call_share, &c, &why))
 			fail_deliveries(deliveries, n, (const int *const *) parts, p, &why);
 	}
+	router_apply_rooms(deliveries, n, partitions, env);
 }
 
 /* Partition side */
@@ -440,8 +476,9 @@ text_elem(Datum *elems, bool *nulls, int i)
 	return nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 }
 
-static Datum *
-array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls, int *count)
+/* Argument a, an array of type, deconstructed; never null. */
+Datum *
+router_array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls, int *count)
 {
 	Datum	   *elems;
 	int16		typlen;
@@ -512,7 +549,7 @@ share_deliveries(FunctionCallInfo fcinfo, int *ndeliveries)
 	Delivery   *d;
 
 	for (int k = 0; k < APPLY_ARGS; k++)
-		a[k] = array_arg(fcinfo, k, types[k], &nl[k], &count[k]);
+		a[k] = router_array_arg(fcinfo, k, types[k], &nl[k], &count[k]);
 	for (int k = 1; k < APPLY_ARGS; k++)
 		if (count[k] != count[k < 8 ? 0 : 8])
 			bad_share("The item arrays, and the two envelope arrays, must have equal lengths.");
@@ -556,13 +593,25 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 	ingest_deliveries(deliveries, n, apply_local);
 	InitMaterializedSRF(fcinfo, 0);
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	router_return_counts(rsinfo, deliveries, n);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * A partition's answer: one row (delivery, applied, duplicates, stale) per
+ * delivery with items (status or room items) here, into rsinfo's tuplestore.
+ */
+void
+router_return_counts(ReturnSetInfo *rsinfo, const Delivery *deliveries, int n)
+{
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[APPLY_COLUMNS];
 		bool		nulls[APPLY_COLUMNS] = {false};
 		int			c = 0;
 
-		if (deliveries[i].payload.nitems == 0)
+		if (deliveries[i].payload.nitems == 0 && deliveries[i].payload.nrooms == 0)
 			continue;
 		values[c++] = Int32GetDatum(i + 1);
 		values[c++] = Int32GetDatum(deliveries[i].applied);
@@ -571,6 +620,4 @@ presence_partition_apply(PG_FUNCTION_ARGS)
 		Assert(c == APPLY_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
-	return (Datum) 0;
 }

@@ -64,7 +64,8 @@ outcome_values(const Delivery *d, Datum *values, int *i)
 {
 	int			first PG_USED_FOR_ASSERTS_ONLY = *i;
 
-	values[(*i)++] = Int32GetDatum(d->payload.nitems + d->payload.nignored);
+	values[(*i)++] = Int32GetDatum(d->payload.nitems + payload_room_units(&d->payload) +
+								   d->payload.nignored);
 	values[(*i)++] = Int32GetDatum(d->applied);
 	values[(*i)++] = Int32GetDatum(d->duplicates);
 	values[(*i)++] = Int32GetDatum(d->stale);

@@ -134,3 +134,13 @@ INSERT INTO bench.friends
 SELECT k, array_agg('user' || ((k * 7919 + g * 499) % 100000 + 1) ORDER BY g)
   FROM generate_series(1, 1000) k, generate_series(1, 200) g
  GROUP BY k;
+
+-- Figure 13: a room item naming users first .. first + count - 1 (member1, ...), or a
+-- create or destroy (count 0).
+CREATE FUNCTION bench.room_body(id text, room text, op int, t bigint, first int, count int) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT json_build_object('type', 'open_channel:operation', 'id', id, 'time', t,
+    'data', json_build_array(json_strip_nulls(json_build_object('channelId', room,
+      'userIds', (SELECT array_agg('member' || g) FROM generate_series(first, first + count - 1) g),
+      'operationType', op, 'status', 0, 'time', t))))::text
+$$;

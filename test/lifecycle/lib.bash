@@ -285,6 +285,23 @@ envelope() {
 	printf '{"type":"user:connection_status","id":"%s","time":%s,"data":[%s]}' "$id" "$(ms "$t")" "$items"
 }
 
+# room_envelope <id> <second> <room item>...: an open_channel:operation envelope (0.3.0)
+room_envelope() {
+	local id=$1 t=$2 items
+	shift 2
+	items=$(IFS=,; echo "$*")
+	printf '{"type":"open_channel:operation","id":"%s","time":%s,"data":[%s]}' "$id" "$(ms "$t")" "$items"
+}
+
+# room_item <operationType> <room> <second> <status> [user...]: one room item
+room_item() {
+	local op=$1 room=$2 t=$3 st=$4 users=
+	shift 4
+	[ $# -gt 0 ] && users=$(printf ',"userIds":["%s"]' "$(IFS=,; echo "$*" | sed 's/,/","/g')")
+	printf '{"channelId":"%s","operationType":%s,"status":%s,"time":%s%s}' \
+		"$room" "$op" "$st" "$(ms "$t")" "$users"
+}
+
 # sign <secret>: NONCE, TS and SIG of a fresh triple, signed now
 sign() {
 	CALL_NO=$((CALL_NO + 1))
@@ -345,7 +362,7 @@ feed() { psql -X -q -At -v ON_ERROR_STOP=0 -d "$1" -f "$2" >>"$3" 2>>"$WORK/feed
 # and logouts, duplicates, stale and out-of-order items, batched envelopes,
 # legacy bodies, another event type, signed deliveries with and without app
 # key, group commit with a refused delivery, wrong signatures, replays with
-# the same and another body (also across the two parts), secret rotation.
+# the same and another body (also across the two parts), secret rotation; room items (part 2, which the 0.1.0 library never sees).
 # OLD_TRIPLE is the nonce, timestamp, signature, app key and body of a
 # signed delivery of part 1, LATE_TRIPLE those of one of part 2 signed with
 # the secret that is active at the end.
@@ -408,4 +425,9 @@ write_history() {
 	signed "$ROTATED_SECRET" "" "$(envelope e26 150 "$(item 1 eve 150 v1)")"
 	LATE_TRIPLE=("$LAST_NONCE" "$LAST_TS" "$LAST_SIG" "$LAST_APP" "$LAST_BODY")
 	signed "$SECRET" "" "$(envelope e27 151 "$(item 0 ivan 151)")"
+	# rooms (0.3.0): joins, a leave beating a join at one time, a destroy, a re-delivery
+	unsigned "$(room_envelope e28 160 "$(room_item 1 lobby 160 0 alice bob carol)" "$(room_item 2 lobby 160 2 bob)")"
+	unsigned "$(room_envelope e29 170 "$(room_item 3 lobby 170 3)" "$(room_item 1 lobby 175 0 alice)" \
+		"$(room_item 0 'salle-ü' 171 0)" "$(room_item 1 'salle-ü' 172 0 dave)")"
+	unsigned "$(room_envelope e28-again 160 "$(room_item 1 lobby 160 0 alice bob carol)")"
 }

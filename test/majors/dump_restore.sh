@@ -109,14 +109,23 @@ SELECT presence_ingest_unsigned(format(
 	1764000000000 + i * 1000, i % 250, i % 5))
   FROM generate_series(1, 600) i;
 CALL presence.maintain();
+-- Rooms (0.3.0), after maintain() so that they are kept: joins, leaves, a destroy.
+SELECT presence_ingest_unsigned(format(
+	'{"type":"open_channel:operation","id":"r-%s","time":%s,"data":[{"channelId":"room_%s","userIds":["user_%s","user_%s"],"operationType":%s,"status":%s,"time":%s}]}',
+	i, t, i % 7, i % 40, (i * 3) % 40, 1 + (i / 5) % 2, i % 3, t))
+  FROM (SELECT i, (extract(epoch FROM now()) * 1000)::bigint - 3600000 + i * 1000 AS t
+		  FROM generate_series(1, 120) i) g;
+SELECT presence_ingest_unsigned('{"type":"open_channel:operation","id":"r-d","time":1,"data":[{"channelId":"room_3","operationType":3,"status":3,"time":'
+	|| ((extract(epoch FROM now()) * 1000)::bigint - 1800000) || '}]}');
 SQL
 sign "$SECRET"
 printf %s "$NONCE" >"$WORK/seen.nonce"; printf %s "$TS" >"$WORK/seen.ts"; printf %s "$SIG" >"$WORK/seen.sig"
 ok "$([ "$(ingest "$(envelope seen seen_user 0 s1)")" = "(1,1,0,0,0)" ]; echo $?)" \
 	"PostgreSQL $PG_MAJOR: the source takes a signed delivery, and remembers its triple"
 ok "$([ "$(psql -qAtX -d presence -c 'SELECT count(*) FROM presence.check()')" = 0 ] &&
-	[ "$(psql -qAtX -d presence -c 'SELECT count(*) > 30 FROM presence.users')" = t ]; echo $?)" \
-	"the source has its users and an empty presence.check()"
+	[ "$(psql -qAtX -d presence -c 'SELECT count(*) > 30 FROM presence.users')" = t ] &&
+	[ "$(psql -qAtX -d presence -c 'SELECT count(*) = 7 AND sum(members) > 0 FROM presence.rooms')" = t ]; echo $?)" \
+	"the source has its users, its rooms and an empty presence.check()"
 
 # 17 dumps the source and keeps its server up while 18 dumps it in turn.
 "$REPO_ROOT/scripts/chroot" 17 test/majors/dump_restore.sh restore "$CHROOT_WORK" "$p_old" "$p17" keep \

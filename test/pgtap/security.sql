@@ -62,8 +62,8 @@ JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef AND NOT EXISTS (
 	SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
 
-SELECT is(count(*)::int, 8,
-	'eight SECURITY DEFINER functions: the entry points, presence.suspects(), presence.partition_apply() and presence.bind_outgoing_signature()')
+SELECT is(count(*)::int, 9,
+	'nine SECURITY DEFINER functions: the entry points, presence.suspects(), presence.partition_apply(), presence.partition_apply_rooms() and presence.bind_outgoing_signature()')
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'presence'
 WHERE p.prosecdef;
