@@ -50,10 +50,10 @@ def check(cond, desc, detail=''):
 
 
 def connect(dbname):
-    conn = psycopg2.connect(dbname=dbname)
-    conn.autocommit = True
+    """A connection of the property test's (autocommit), with the feed and the grace on."""
+    conn = feed.oi.connect(dbname)
     cur = conn.cursor()
-    cur.execute("SET client_min_messages = warning")
+    cur.execute("SET synchronous_commit = on")
     cur.execute("SET presence.feed = 'notify'")
     cur.execute("SET presence.offline_grace = %s", ('%g s' % GRACE,))
     return conn, cur
