@@ -123,7 +123,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	if (process_shared_preload_libraries_in_progress)
+	/* Not under pg_upgrade: a worker connected to a database would stop it being recreated. */
+	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
 		grace_queue_init();
 	store_set_user_triggers(presence_users_follow_events, presence_users_follow_sessions);
 	DefineCustomIntVariable("presence.signature_max_age",
