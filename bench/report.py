@@ -57,6 +57,8 @@ ratio_row("f1n", "figure 1 with presence.feed=notify (ratio = notify / off)",
           "/s", "reported", True, lambda r: True)
 ratio_row("f1l", "figure 1 with presence.feed=logical (ratio = logical / off)",
           "/s", "reported", True, lambda r: True)
+ratio_row("f1g", "figure 1 with notify and presence.offline_grace=10s (ratio = grace / no grace)",
+          "/s", "reported", True, lambda r: True)
 ratio_row("f2", "single-item deliveries/s, 4 clients, synchronous_commit=on",
           "/s", "ratio >= 0.8", True, lambda r: r >= 0.8)
 ratio_row("f3", "parse 100,000 distinct bodies (ms; ratio = cast time / parse time)",

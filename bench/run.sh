@@ -221,6 +221,12 @@ say "figure 1n: presence.feed=notify against off ($(elapsed)s)"
 alternate f1n f1n_c f1off_b
 say "figure 1l: presence.feed=logical against off ($(elapsed)s)"
 alternate f1l f1l_c f1off_b
+# The offline grace (doc/feed.md): notify with a 10 s grace against notify alone; a third of
+# figure 1's items are disconnects, each then queued for the grace worker.
+f1g_c() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify -c presence.offline_grace=10s' pgbench_tps "f1gc$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f1g_b() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify' pgbench_tps "f1gb$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+say "figure 1g: presence.offline_grace=10s against notify alone ($(elapsed)s)"
+alternate f1g f1g_c f1g_b
 say "figure 2: synchronous_commit=on ($(elapsed)s)"
 alternate f2 f2_c f2_b
 
