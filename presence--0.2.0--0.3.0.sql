@@ -253,6 +253,8 @@ CREATE TABLE presence.pending_offlines (
 	feed text NOT NULL CHECK (feed IN ('notify', 'logical'))
 );
 CREATE INDEX pending_offlines_due_at ON presence.pending_offlines (due_at);
+COMMENT ON INDEX presence.pending_offlines_due_at IS
+	'The grace worker''s next deadline and the offlines due, without reading the whole queue.';
 COMMENT ON TABLE presence.pending_offlines IS
 	'The online: false feed messages held back by presence.offline_grace, one per user, sent by the grace worker at due_at.';
 COMMENT ON COLUMN presence.pending_offlines.due_at IS
