@@ -256,9 +256,9 @@ SELECT 'f2g.' || k, v FROM (
 		   round((1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY sent_at - due_at)))::numeric, 1)::text AS p50,
 		   round((1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY sent_at - due_at)))::numeric, 1)::text AS p99,
 		   round((1000 * extract(epoch FROM max(sent_at - due_at)))::numeric, 1)::text AS max,
-		   (SELECT count(*) FROM presence.pending_offlines)::text AS left
+		   (SELECT count(*) FROM presence.pending_offlines)::text AS queued
 	  FROM bench.grace_sent) s,
-	LATERAL (VALUES ('n', n), ('p50', p50), ('p99', p99), ('max', max), ('left', left)) AS kv(k, v);
+	LATERAL (VALUES ('n', n), ('p50', p50), ('p99', p99), ('max', max), ('left', queued)) AS kv(k, v);
 SQL
 sql "DROP TRIGGER bench_grace_sent ON presence.pending_offlines" >/dev/null
 
