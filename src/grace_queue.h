@@ -27,12 +27,14 @@ extern void grace_queue_init(void);
  */
 extern bool grace_holds(const char *user_id, const UserRow *before, const UserRow *after);
 
-/* The registry, for grace_worker.c. */
-extern void grace_set_launcher(Latch *latch);
-extern void grace_want(Oid dboid);
-extern int	grace_take_wanted(Oid *dbs, int max, long *retry_ms);
-extern void grace_start_failed(Oid dboid);
-extern bool grace_claim(Oid dboid);
-extern bool grace_leave(Oid dboid);
+/* The registry, for grace_worker.c: the launcher's side ... */
+extern void grace_set_launcher(Latch *latch);	/* this is the launcher's latch */
+extern void grace_want(Oid dboid);	/* a worker is wanted for dboid */
+extern int	grace_take_wanted(Oid *dbs, int max, long *retry_ms);	/* those to start now */
+extern void grace_start_failed(Oid dboid);	/* stopped before it attached: forget it */
+
+/* ... and a database's worker's. */
+extern bool grace_claim(Oid dboid); /* take the slot; false: another worker has it */
+extern bool grace_leave(Oid dboid); /* nothing queued: free the slot, unless woken since */
 
 #endif							/* PRESENCE_GRACE_QUEUE_H */
