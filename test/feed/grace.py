@@ -5,7 +5,7 @@ decoding, the library's background worker and a real crash.  Asserts:
 
   * presence.users_stable and the queue: an offline within the grace is queued, and the user
     shows online in users_stable while presence.users says offline;
-  * notify: a flap (disconnect, connect 0.5 s later) within a 2 s grace sends nothing, not even
+  * notify: a flap (disconnect, connect 0.5 s later) within a 3 s grace sends nothing, not even
     after the grace has passed; online true is sent at once;
   * notify: an offline beyond the grace sends exactly one message, the user's row, never before
     the grace (measured from before the ingest call) and within a generous bound; the lateness
@@ -41,7 +41,7 @@ import psycopg2             # noqa: E402
 
 results = []
 notes = []
-GRACE = 2.0
+GRACE = 3.0   # long enough that a stall of a busy machine does not end a flap's window
 
 
 def check(cond, desc, detail=''):
@@ -104,14 +104,18 @@ def notify_mode(cur, listen):
     got = listen.read(cur)
     check(len(got) == 1 and json.loads(got[0])['online'] is True,
           'notify: online true is sent at once, grace or not', repr(got))
+    # Read in the ingest's own transaction, so that no stall of a busy machine can let the
+    # grace run out (or the worker send it) before the reads.
+    cur.execute("BEGIN")
     ingest(cur, item('flap', 1, 1000, 's1'))
     cur.execute("SELECT u.online, s.online FROM presence.users u "
                 "JOIN presence.users_stable s USING (user_id) WHERE user_id = 'flap'")
     exact, stable = cur.fetchone()
-    check(pending(cur) == 1 and exact is False and stable is True,
+    queued = pending(cur)
+    cur.execute("COMMIT")
+    check(queued == 1 and exact is False and stable is True,
           'an offline within the grace is queued; users says offline, users_stable online',
-          '%r %r' % (exact, stable))
-    check(listen.read(cur) == [], 'notify: the offline is not sent at once')
+          '%r %r %r' % (queued, exact, stable))
     time.sleep(0.5)
     ingest(cur, item('flap', 0, 1500, 's2'))
     check(pending(cur) == 0, 'a connect within the grace cancels the queued offline')
@@ -236,9 +240,10 @@ def many(dbname, cur, listen):
     cur.execute("BEGIN")
     for k in range(0, n, 2000):
         ingest(cur, *[item(u, 1, 1000, 's') for u in users[k:k + 2000]])
-    cur.execute("COMMIT")
+    queued = pending(cur)
     first_due, last_due = due_range(cur)
-    check(listen.read(cur) == [] and pending(cur) == n, '10,000 offlines are queued, none sent at once')
+    cur.execute("COMMIT")
+    check(queued == n, '10,000 offlines are queued', '%d' % queued)
     got = wait_messages(listen, n, GRACE + 60)
     more = listen.read(cur)
     ids = [json.loads(m)['user_id'] for _, m in got] + [json.loads(m)['user_id'] for m in more]
