@@ -250,7 +250,8 @@ GRANT EXECUTE ON FUNCTION presence.feed_secret() TO presence_admin;
 CREATE TABLE presence.pending_offlines (
 	user_id text COLLATE "C" PRIMARY KEY,
 	due_at timestamptz NOT NULL,
-	feed text NOT NULL CHECK (feed IN ('notify', 'logical'))
+	feed text NOT NULL CHECK (feed IN ('notify', 'logical')),
+	channel text NOT NULL
 );
 CREATE INDEX pending_offlines_due_at ON presence.pending_offlines (due_at);
 COMMENT ON INDEX presence.pending_offlines_due_at IS
@@ -261,6 +262,8 @@ COMMENT ON COLUMN presence.pending_offlines.due_at IS
 	'When the message is sent if the user is still offline: the offline''s ingest time plus the grace.';
 COMMENT ON COLUMN presence.pending_offlines.feed IS
 	'The presence.feed of the ingest that queued it (notify or logical), which the worker sends it with.';
+COMMENT ON COLUMN presence.pending_offlines.channel IS
+	'The presence.feed_channel of the ingest that queued it, which the worker sends it on.';
 SELECT pg_catalog.pg_extension_config_dump('presence.pending_offlines', '');
 REVOKE ALL ON presence.pending_offlines FROM PUBLIC;
 GRANT SELECT ON presence.pending_offlines TO presence_reader;

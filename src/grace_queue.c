@@ -329,24 +329,29 @@ grace_xact_callback(XactEvent event, void *arg)
 		wake_at_commit = false;
 }
 
-/* Queue the user's offline, due the grace from now, to be sent the way presence.feed says now. */
+/*
+ * Queue the user's offline, due the grace from now, to be sent the way
+ * presence.feed and presence.feed_channel say now (the worker's session may
+ * have other values: they can be set per session).
+ */
 static void
 queue_offline(const char *user_id)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[] = {TEXTOID, INT8OID, TEXTOID};
-	Datum		values[3];
+	static const Oid types[] = {TEXTOID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(user_id);
 	values[1] = Int64GetDatum(presence_offline_grace_ms);
 	values[2] = CStringGetTextDatum(presence_feed == PRESENCE_FEED_LOGICAL ? "logical" : "notify");
+	values[3] = CStringGetTextDatum(presence_feed_channel);
 	plan_execute(plan_cached(&plan,
-							 "INSERT INTO presence.pending_offlines AS p (user_id, due_at, feed)"
-							 " VALUES ($1, clock_timestamp() + $2 * interval '1 millisecond', $3)"
+							 "INSERT INTO presence.pending_offlines AS p (user_id, due_at, feed, channel)"
+							 " VALUES ($1, clock_timestamp() + $2 * interval '1 millisecond', $3, $4)"
 							 " ON CONFLICT (user_id) DO UPDATE SET due_at = excluded.due_at,"
-							 " feed = excluded.feed",
-							 3, types),
-				 values, 3, NULL, 0);
+							 " feed = excluded.feed, channel = excluded.channel",
+							 4, types),
+				 values, 4, NULL, 0);
 	if (!xact_callback_set)
 	{
 		RegisterXactCallback(grace_xact_callback, NULL);

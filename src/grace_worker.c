@@ -13,7 +13,9 @@
  *
  * A database's worker sends the queued offlines whose deadline has come,
  * each in the transaction that deletes its row, through the feed's own send
- * path (feed_send_user): so each is sent once, also across a crash.  Then
+ * path (feed_send_user), with the presence.feed and presence.feed_channel
+ * of the ingest that queued it (and the server's presence.feed_secret): so
+ * each is sent once, also across a crash.  Then
  * it sleeps on its latch until the next deadline; an ingest that queues one
  * sets the latch.  When nothing is queued (or the extension is not in the
  * database) it leaves, holding no connection while idle.
@@ -200,9 +202,9 @@ send_due(void)
 						"  SELECT q.user_id FROM presence.pending_offlines q"
 						"   WHERE q.due_at <= clock_timestamp() ORDER BY q.due_at"
 						"   LIMIT " CppAsString2(GRACE_BATCH) " FOR UPDATE SKIP LOCKED)"
-						" RETURNING p.user_id, p.feed)"
+						" RETURNING p.user_id, p.feed, p.channel)"
 						" SELECT d.user_id, d.feed, u.online, u.online_sessions, u.logged_out,"
-						"  u.last_online_at, u.last_offline_at, u.last_seen_at"
+						"  u.last_online_at, u.last_offline_at, u.last_seen_at, d.channel"
 						"  FROM due d JOIN presence.users u ON u.user_id = d.user_id",
 						false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "presence: reading the due offlines failed");
@@ -228,6 +230,7 @@ send_due(void)
 			if (u.online || u.logged_out)
 				continue;
 			SetConfigOption("presence.feed", SPI_getvalue(tup, desc, 2), PGC_SUSET, PGC_S_SESSION);
+			SetConfigOption("presence.feed_channel", SPI_getvalue(tup, desc, 9), PGC_SUSET, PGC_S_SESSION);
 			feed_send_user(user_id, &u);
 		}
 		if (nsent == GRACE_BATCH)

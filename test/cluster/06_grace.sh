@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/cluster/05_grace.sh: the offline grace through a router (doc/feed.md, Offline grace).
+# test/cluster/06_grace.sh: the offline grace through a router (doc/feed.md, Offline grace).
 #
 # The feed and the grace are the partitions' settings: a partition applies the router's
 # share of a call (partition_apply) with its own presence.feed and presence.offline_grace,

@@ -11,6 +11,7 @@ decoding, the library's background worker and a real crash.  Asserts:
     the grace (measured from before the ingest call) and within a generous bound; the lateness
     past the deadline is printed as a TAP comment, not asserted;
   * a logout is sent at once and replaces a queued offline (nothing more later);
+  * the delayed offline goes on the presence.feed_channel of the ingest that queued it;
   * logical: the same through a test_decoding slot: a flap gives nothing, an offline one message
     after the grace;
   * a queued offline survives pg_ctl stop -m immediate and a start (PRESENCE_PGCTL, as
@@ -59,15 +60,15 @@ def connect(dbname):
     return conn, cur
 
 
-def wait_messages(listen, n, timeout):
-    """Up to n messages on the listener within timeout seconds, each with its arrival time."""
+def wait_messages(listen, n, timeout, channel='presence'):
+    """Up to n messages on the channel within timeout seconds, each with its arrival time."""
     got = []
     deadline = time.time() + timeout
     while len(got) < n and time.time() < deadline:
         listen.conn.poll()
         while listen.conn.notifies:
             m = listen.conn.notifies.pop(0)
-            if m.channel == 'presence':
+            if m.channel == channel:
                 got.append((time.time(), m.payload))
         if len(got) < n:
             select.select([listen.conn], [], [], 0.2)
@@ -149,6 +150,26 @@ def notify_mode(cur, listen):
     time.sleep(GRACE + 1.0)
     got = listen.read(cur)
     check(got == [], 'nothing comes after the logout', repr(got))
+
+
+def channel(dbname, cur):
+    """The delayed offline goes on the presence.feed_channel of the ingest that queued it."""
+    listen = feed.Listener(dbname, ('presence', 'grace_ch'))
+    try:
+        cur.execute("SET presence.feed_channel = 'grace_ch'")
+        ingest(cur, item('chan', 0, 0, 's1'))
+        first = listen.read_from(cur)
+        check([c for c, _ in first] == ['grace_ch'], 'the online true goes on the set channel at once',
+              repr(first))
+        ingest(cur, item('chan', 1, 1000, 's1'))
+        cur.execute("RESET presence.feed_channel")
+        got = wait_messages(listen, 1, GRACE + 30, 'grace_ch')
+        rest = listen.read_from(cur)
+        check(len(got) == 1 and json.loads(got[0][1])['online'] is False and rest == [],
+              'the delayed offline goes on the feed_channel of the ingest that queued it, not the '
+              'worker\'s', '%r %r' % (got, rest))
+    finally:
+        listen.close()
 
 
 def decode(cur, slot):
@@ -272,6 +293,7 @@ def main():
         t = time.time()
         notify_mode(cur, listen)
         logical_mode(cur, slot)
+        channel(dbname, cur)
         notes.append('flaps and offlines took %.1f s' % (time.time() - t))
         t = time.time()
         many(dbname, cur, listen)
