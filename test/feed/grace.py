@@ -178,7 +178,7 @@ def decode(cur, slot):
     out = []
     for (data,) in cur.fetchall():
         m = MESSAGE_RE.match(data)
-        out.append(m.group(3) if m else data)
+        out.append(m.group(4) if m and m.group(2) == 'presence' else data)
     return out
 
 
