@@ -12,7 +12,8 @@ EXTENSION = presence presence_router
 MODULE_big = presence
 OBJS = src/presence.o src/payload.o src/room_payload.o src/signature.o src/session_rules.o \
 	src/plans.o src/rows.o src/rows_read.o src/rows_write.o src/rows_speculative.o src/columns.o src/store.o src/ingest.o src/apply.o src/room_apply.o src/sqlfuncs.o src/triggers.o \
-	src/retention.o src/version.o src/feed.o src/feed_sql.o src/router.o src/router_rooms.o src/conninfo.o
+	src/retention.o src/version.o src/feed.o src/feed_sql.o src/router.o src/router_rooms.o src/conninfo.o \
+	src/grace_queue.o src/grace_worker.o
 DATA = presence--0.1.0.sql presence--0.1.0--0.2.0.sql presence--0.2.0--0.3.0.sql \
 	presence_router--0.2.0.sql presence_router--0.2.0--0.3.0.sql
 PGFILEDESC = "presence - live user presence from chat connection webhooks"

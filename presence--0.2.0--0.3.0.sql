@@ -863,3 +863,50 @@ GRANT EXECUTE ON FUNCTION presence.partition_apply_rooms(text[], text[], smallin
 														 integer[], integer[], text[], bigint[]) TO presence_router;
 ALTER FUNCTION presence.partition_apply_rooms(text[], text[], smallint[], smallint[], bigint[],
 											  integer[], integer[], text[], bigint[]) OWNER TO presence_owner;
+
+/*
+ * The offline grace (presence.offline_grace, doc/feed.md): with a grace set,
+ * ingest queues a user's online: false message here instead of sending it,
+ * in the same transaction, and the database's grace worker sends it at
+ * due_at, deleting the row in the transaction that sends it; a connect
+ * before then deletes the row and sends nothing.  Dumped with the data: a
+ * restore without it would leave the offlines queued at the dump never
+ * sent (a listener's green dot that never goes out); restored, the worker
+ * sends them at once, their deadlines being past.
+ */
+CREATE TABLE presence.pending_offlines (
+	user_id text COLLATE "C" PRIMARY KEY,
+	due_at timestamptz NOT NULL,
+	feed text NOT NULL CHECK (feed IN ('notify', 'logical')),
+	channel text NOT NULL
+);
+CREATE INDEX pending_offlines_due_at ON presence.pending_offlines (due_at);
+COMMENT ON INDEX presence.pending_offlines_due_at IS
+	'The grace worker''s next deadline and the offlines due, without reading the whole queue.';
+COMMENT ON TABLE presence.pending_offlines IS
+	'The online: false feed messages held back by presence.offline_grace, one per user, sent by the grace worker at due_at.';
+COMMENT ON COLUMN presence.pending_offlines.due_at IS
+	'When the message is sent if the user is still offline: the offline''s ingest time plus the grace.';
+COMMENT ON COLUMN presence.pending_offlines.feed IS
+	'The presence.feed of the ingest that queued it (notify or logical), which the worker sends it with.';
+COMMENT ON COLUMN presence.pending_offlines.channel IS
+	'The presence.feed_channel of the ingest that queued it, which the worker sends it on.';
+SELECT pg_catalog.pg_extension_config_dump('presence.pending_offlines', '');
+REVOKE ALL ON presence.pending_offlines FROM PUBLIC;
+GRANT SELECT ON presence.pending_offlines TO presence_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON presence.pending_offlines TO presence_admin;
+ALTER TABLE presence.pending_offlines OWNER TO presence_owner;
+
+-- What a UI shows: presence.users, a user offline for less than the grace still online.
+CREATE VIEW presence.users_stable AS
+	SELECT u.user_id, u.online_sessions,
+		   u.online OR EXISTS (SELECT FROM presence.pending_offlines p
+								WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id
+								  AND p.due_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS online,
+		   u.last_online_at, u.last_offline_at, u.last_seen_at, u.logged_out, u.updated_at
+	  FROM presence.users u;
+COMMENT ON VIEW presence.users_stable IS
+	'presence.users as the damped feed tells it: online true also for a user offline for less than presence.offline_grace (a pending offline).';
+REVOKE ALL ON presence.users_stable FROM PUBLIC;
+GRANT SELECT ON presence.users_stable TO presence_reader, presence_admin;
+ALTER VIEW presence.users_stable OWNER TO presence_owner;

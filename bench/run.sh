@@ -221,8 +221,46 @@ say "figure 1n: presence.feed=notify against off ($(elapsed)s)"
 alternate f1n f1n_c f1off_b
 say "figure 1l: presence.feed=logical against off ($(elapsed)s)"
 alternate f1l f1l_c f1off_b
+# The offline grace (doc/feed.md): notify with a 10 s grace against notify alone; a third of
+# figure 1's items are disconnects, each then queued for the grace worker.
+f1g_c() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify -c presence.offline_grace=10s' pgbench_tps "f1gc$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+f1g_b() { PGOPTIONS='-c synchronous_commit=off -c presence.feed=notify' pgbench_tps "f1gb$1" ingest_one.sql -c $CLIENTS -j 2 -T "$SECS"; }
+say "figure 1g: presence.offline_grace=10s against notify alone ($(elapsed)s)"
+alternate f1g f1g_c f1g_b
 say "figure 2: synchronous_commit=on ($(elapsed)s)"
 alternate f2 f2_c f2_b
+# Figure 2g: how late the grace worker sends the delayed offlines while figure 2's load
+# runs with presence.feed=notify and a 2 s grace.  A trigger of the benchmark's own notes,
+# for each row the worker deletes, its deadline and the time it is sent (the deleting
+# transaction's clock); ingest's cancellations (deleted before their deadline) are left out.
+say "figure 2g: lateness of the delayed offlines under figure 2's load ($(elapsed)s)"
+sql "CREATE TABLE bench.grace_sent (due_at timestamptz, sent_at timestamptz);
+	CREATE FUNCTION bench.note_grace_sent() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS \$f\$
+	BEGIN
+		IF OLD.due_at <= clock_timestamp() THEN
+			INSERT INTO bench.grace_sent VALUES (OLD.due_at, clock_timestamp());
+		END IF;
+		RETURN NULL;
+	END \$f\$;
+	CREATE TRIGGER bench_grace_sent AFTER DELETE ON presence.pending_offlines
+		FOR EACH ROW EXECUTE FUNCTION bench.note_grace_sent()" >/dev/null
+put f2g.tps "$(PGOPTIONS='-c synchronous_commit=on -c presence.feed=notify -c presence.offline_grace=2s' \
+	pgbench_tps f2g ingest_one.sql -c $CLIENTS -j 2 -T "$SECS")"
+for _ in $(seq 1 60); do
+	[ "$(sql "SELECT count(*) FROM presence.pending_offlines")" = 0 ] && break
+	sleep 1
+done
+psql -qXAt -F $'\t' -v ON_ERROR_STOP=1 >>"$results" <<'SQL'
+SELECT 'f2g.' || k, v FROM (
+	SELECT count(*)::text AS n,
+		   round((1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY sent_at - due_at)))::numeric, 1)::text AS p50,
+		   round((1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY sent_at - due_at)))::numeric, 1)::text AS p99,
+		   round((1000 * extract(epoch FROM max(sent_at - due_at)))::numeric, 1)::text AS max,
+		   (SELECT count(*) FROM presence.pending_offlines)::text AS queued
+	  FROM bench.grace_sent) s,
+	LATERAL (VALUES ('n', n), ('p50', p50), ('p99', p99), ('max', max), ('left', queued)) AS kv(k, v);
+SQL
+sql "DROP TRIGGER bench_grace_sent ON presence.pending_offlines" >/dev/null
 
 # --- figure 11: reads under write load ---------------------------------------------
 # Three readers at once, each its own pgbench at a fixed rate (-R, latency from the

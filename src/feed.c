@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "feed.h"
+#include "grace_queue.h"
 #include "payload.h"
 #include "presence_compat.h"
 
@@ -277,14 +278,25 @@ feed_send(FeedStream stream, const char *key, const char *message)
 	Async_Notify(channel, payload);
 }
 
-/* Send the user's message, if its presence changed, and forget the user. */
+/* Send the user's message now, for the row u (the grace worker's delayed offlines). */
+void
+feed_send_user(const char *user_id, const UserRow *u)
+{
+	feed_send(FEED_STREAM_USERS, user_id, feed_payload(user_id, u, NULL, NULL));
+}
+
+/*
+ * Send the user's message, if its presence changed and the offline grace
+ * does not hold it back (grace_queue.c), and forget the user.
+ */
 void
 feed_user_end(FeedUser *fu)
 {
 	ListCell   *lc;
 
-	if (fu->before.online != fu->after.online ||
-		fu->before.logged_out != fu->after.logged_out)
+	if ((fu->before.online != fu->after.online ||
+		 fu->before.logged_out != fu->after.logged_out) &&
+		!grace_holds(fu->user_id, &fu->before, &fu->after))
 		feed_send(FEED_STREAM_USERS, fu->user_id, feed_payload(fu->user_id, &fu->after, NULL, NULL));
 	foreach(lc, fu->sessions)
 	{

@@ -52,6 +52,9 @@ extern void feed_user_begin(FeedUser *fu, const char *user_id);
 /* Note a session whose state the call changed (or made), when feed_sessions is on. */
 extern void feed_note_session(FeedUser *fu, const char *session_id, const SessionRow *row);
 
+/* Send the user's message for the row u now (the offline grace's worker). */
+extern void feed_send_user(const char *user_id, const UserRow *u);
+
 /* Done with the user (before and after read): send what changed, transactionally. */
 extern void feed_user_end(FeedUser *fu);
 

@@ -22,6 +22,7 @@
 #include "utils/guc.h"
 
 #include "feed.h"
+#include "grace_queue.h"
 #include "presence.h"
 #include "store.h"
 #include "triggers.h"
@@ -39,6 +40,8 @@ bool		presence_feed_sessions = false;
 char	   *presence_feed_channel = NULL;
 char	   *presence_feed_secret = NULL;
 bool		presence_feed_rooms = false;
+int64		presence_offline_grace_ms = 0;
+static char *presence_offline_grace = NULL;
 
 static const struct config_enum_entry feed_options[] = {
 	{"off", PRESENCE_FEED_OFF, false},
@@ -78,12 +81,52 @@ show_feed_secret(void)
 	return "(set)";
 }
 
+/*
+ * presence.offline_grace must read as a non-negative interval, and other
+ * than 0 only where the library is preloaded: the grace's worker needs it.
+ */
+static bool
+check_offline_grace(char **newval, void **extra, GucSource source)
+{
+	int64		ms;
+
+	if (!interval_parse_ms(*newval, &ms))
+	{
+		GUC_check_errdetail("The value must be a non-negative interval, such as '10 seconds', or 0 to send every offline at once.");
+		return false;
+	}
+	if (ms > 0 && !grace_preloaded)
+	{
+		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+		GUC_check_errmsg("presence.offline_grace needs the presence library preloaded");
+		GUC_check_errdetail("The offlines held back are sent by a background worker of the library.");
+		GUC_check_errhint("Add presence to shared_preload_libraries and restart the server.");
+		return false;
+	}
+	return true;
+}
+
+/* Keep presence.offline_grace in milliseconds (checked already). */
+static void
+assign_offline_grace(const char *newval, void *extra)
+{
+	int64		ms = 0;
+
+	presence_offline_grace_ms = interval_parse_ms(newval, &ms) ? ms : 0;
+}
+
 void		_PG_init(void);
 
-/* Module load: define the presence.* settings; tell the store of the users triggers. */
+/*
+ * Module load: define the presence.* settings; tell the store of the users
+ * triggers; when preloaded, set up the offline grace's workers.
+ */
 void
 _PG_init(void)
 {
+	/* Not under pg_upgrade: a worker connected to a database would stop it being recreated. */
+	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
+		grace_queue_init();
 	store_set_user_triggers(presence_users_follow_events, presence_users_follow_sessions);
 	DefineCustomIntVariable("presence.signature_max_age",
 							"Largest accepted distance, in seconds, between a delivery's signTimestamp and the server clock.",
@@ -148,6 +191,13 @@ _PG_init(void)
 							   "400 days",
 							   PGC_SUSET, 0,
 							   check_retention, NULL, NULL);
+	DefineCustomStringVariable("presence.offline_grace",
+							   "How long a user must stay offline before the feed says so.",
+							   "0 sends every offline at once; a connect within the grace cancels both messages.",
+							   &presence_offline_grace,
+							   "0",
+							   PGC_SUSET, 0,
+							   check_offline_grace, assign_offline_grace, NULL);
 	MarkGUCPrefixReserved("presence");
 
 	/*

@@ -43,6 +43,12 @@ extern bool presence_feed_rooms;
 /* Does s read as a non-negative interval?  Raises no error (a GUC check). */
 extern bool retention_parse(const char *s);
 
+/* As retention_parse, and its length in milliseconds into *ms (when not NULL). */
+extern bool interval_parse_ms(const char *s, int64 *ms);
+
+/* presence.offline_grace, in milliseconds; 0: online false is sent at once */
+extern int64 presence_offline_grace_ms;
+
 /* Milliseconds from the Unix epoch (1970) to PostgreSQL's (2000). */
 #define PRESENCE_UNIX_EPOCH_OFFSET_MS \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * INT64CONST(1000))

@@ -56,10 +56,11 @@ PG_FUNCTION_INFO_V1(presence_prune_users);
 /*
  * Does s read as a non-negative interval, as interval_in would read it?
  * Built from the routines interval_in uses, which report problems instead
- * of raising them, since a GUC check hook must not raise.
+ * of raising them, since a GUC check hook must not raise.  When it does and
+ * ms is not NULL, *ms is its length in milliseconds (a month as 30 days).
  */
 bool
-retention_parse(const char *s)
+interval_parse_ms(const char *s, int64 *ms)
 {
 	char		workbuf[256];
 	char	   *field[MAXDATEFIELDS];
@@ -79,7 +80,19 @@ retention_parse(const char *s)
 		dterr = DecodeISO8601Interval(unconstify(char *, s), &dtype, &itm_in);
 	if (dterr != 0 || dtype != DTK_DELTA || itmin2interval(&itm_in, &span) != 0)
 		return false;
-	return span.month >= 0 && span.day >= 0 && span.time >= 0;
+	if (span.month < 0 || span.day < 0 || span.time < 0)
+		return false;
+	if (ms != NULL)
+		*ms = span.time / 1000 +
+			((int64) span.month * DAYS_PER_MONTH + span.day) * SECS_PER_DAY * 1000;
+	return true;
+}
+
+/* Does s read as a non-negative interval?  Raises no error (a GUC check). */
+bool
+retention_parse(const char *s)
+{
+	return interval_parse_ms(s, NULL);
 }
 
 /* One item of presence.events, as pruning reads it. */

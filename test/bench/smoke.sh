@@ -23,7 +23,7 @@ ok() {
 	if eval "$1"; then echo "ok $t - $2"; else echo "not ok $t - $2"; fi
 }
 ok '[ "$rc" -eq 0 ]' "bench/run.sh exits 0 (it exits 1 when presence.check() is not empty)"
-ok '[ "$(grep -cE "^\| (1|1n|1l|2|3|4|5|6|7a|7b|8|9|10|11a|11b|11c|11d|12|12s|13|13d|S1|S6) \|" <<<"$report")" -eq 23 ]' "the table has a row for each figure"
+ok '[ "$(grep -cE "^\| (1|1n|1l|1g|2|2g|3|4|5|6|7a|7b|8|9|10|11a|11b|11c|11d|12|12s|13|13d|S1|S6) \|" <<<"$report")" -eq 25 ]' "the table has a row for each figure"
 ok '! grep -q "not run" <<<"$report"' "every figure ran"
 ok 'grep -qE "presence.check\(\) over [0-9]+ events and the folds of [1-9][0-9]* pruned items returned 0 rows" <<<"$report"' \
 	"presence.check() is empty after the bench's load and maintain()"
