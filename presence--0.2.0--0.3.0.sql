@@ -236,6 +236,8 @@ COMMENT ON FUNCTION presence.feed_secret() IS
 	'The key of the HMAC-SHA256 signature of every feed message (presence.feed_secret), null when none is set; presence_admin only.';
 REVOKE ALL ON FUNCTION presence.feed_secret() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION presence.feed_secret() TO presence_admin;
+
+/*
  * Rooms (doc/rules.md section 14): who is in each chat room, from the
  * provider's open_channel:operation items.  ingest (room_apply.c) hands each
  * room's items of a call to presence.apply_room_items() at once, after the
