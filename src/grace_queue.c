@@ -273,16 +273,14 @@ grace_claim(Oid dboid)
 bool
 grace_leave(Oid dboid)
 {
+	bool		gone;
 	GraceSlot  *s;
-	bool		gone = false;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	s = slot_of(dboid);
-	if (s != NULL && s->pid == MyProcPid && !MyLatch->is_set)
-	{
-		s->state = GRACE_FREE;
-		gone = true;
-	}
+	gone = s != NULL && s->pid == MyProcPid && !MyLatch->is_set;
+	if (gone)
+		s->state = GRACE_FREE;	/* no ingest asked since the worker looked */
 	LWLockRelease(shared->lock);
 	return gone;
 }

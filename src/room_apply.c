@@ -44,6 +44,19 @@ typedef struct RoomUnit
 	int			delivery_no;
 } RoomUnit;
 
+/* How many units the accepted deliveries' room items make: one per user named, or one. */
+static int
+count_units(const Delivery *deliveries, int n)
+{
+	int			total = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; !deliveries[i].rejected && j < deliveries[i].payload.nrooms; j++)
+			total += Max(deliveries[i].payload.rooms[j].nusers, 1);
+	return total;
+}
+
+/* Units in the order they are applied: by room, then as delivered. */
 static int
 compare_units(const void *a, const void *b)
 {
@@ -51,26 +64,21 @@ compare_units(const void *a, const void *b)
 	const RoomUnit *y = b;
 	int			c = strcmp(x->item->room_id, y->item->room_id);
 
-	if (c == 0)
-		c = x->delivery_no - y->delivery_no;
-	if (c == 0)
-		c = x->item->item_no - y->item->item_no;
-	if (c == 0)
-		c = x->user_no - y->user_no;
-	return c;
+	if (c != 0)
+		return c;
+	if (x->delivery_no != y->delivery_no)
+		return x->delivery_no - y->delivery_no;
+	if (x->item->item_no != y->item->item_no)
+		return x->item->item_no - y->item->item_no;
+	return x->user_no - y->user_no;
 }
 
 /* The units to apply, sorted; one older than the horizon is stale at once. */
 static RoomUnit *
 collect_units(Delivery *deliveries, int n, TimestampTz horizon, int *nunits)
 {
-	RoomUnit   *units;
-	int			total = 0;
+	RoomUnit   *units = palloc(sizeof(RoomUnit) * Max(count_units(deliveries, n), 1));
 
-	for (int i = 0; i < n; i++)
-		for (int j = 0; !deliveries[i].rejected && j < deliveries[i].payload.nrooms; j++)
-			total += Max(deliveries[i].payload.rooms[j].nusers, 1);
-	units = palloc(sizeof(RoomUnit) * Max(total, 1));
 	*nunits = 0;
 	for (int i = 0; i < n; i++)
 	{
@@ -85,15 +93,13 @@ collect_units(Delivery *deliveries, int n, TimestampTz horizon, int *nunits)
 				continue;
 			}
 			for (int k = 0; k < nusers; k++)
-			{
-				RoomUnit   *u = &units[(*nunits)++];
-
-				u->item = it;
-				u->user_id = it->nusers > 0 ? it->user_ids[k] : "";
-				u->user_no = k;
-				u->delivery = &deliveries[i];
-				u->delivery_no = i;
-			}
+				units[(*nunits)++] = (RoomUnit) {
+					.item = it,
+					.user_id = it->nusers > 0 ? it->user_ids[k] : "",
+					.user_no = k,
+					.delivery = &deliveries[i],
+					.delivery_no = i,
+				};
 		}
 	}
 	qsort(units, *nunits, sizeof(RoomUnit), compare_units);

@@ -202,20 +202,26 @@ router_array_of(Datum *elems, bool *nulls, int n, Oid type)
 											  typlen, typbyval, typalign));
 }
 
+/* Point each of ncols column arrays at room for cap values, from one allocation. */
+void
+router_alloc_columns(Datum **cols[], int ncols, int cap)
+{
+	Datum	   *all = palloc(sizeof(Datum) * cap * ncols);
+
+	for (int c = 0; c < ncols; c++)
+		*cols[c] = all + c * cap;
+}
+
 static void
 share_alloc(Share *s, int cap)
 {
+	Datum	  **cols[] = {&s->user_ids, &s->session_ids, &s->statuses, &s->times, &s->oses,
+	&s->ips, &s->item_nos, &s->delivery_nos};
+
 	s->n = 0;
-	s->user_ids = palloc(sizeof(Datum) * cap);
-	s->session_ids = palloc(sizeof(Datum) * cap);
-	s->statuses = palloc(sizeof(Datum) * cap);
-	s->times = palloc(sizeof(Datum) * cap);
-	s->oses = palloc(sizeof(Datum) * cap);
+	router_alloc_columns(cols, lengthof(cols), cap);
 	s->os_nulls = palloc(sizeof(bool) * cap);
-	s->ips = palloc(sizeof(Datum) * cap);
 	s->ip_nulls = palloc(sizeof(bool) * cap);
-	s->item_nos = palloc(sizeof(Datum) * cap);
-	s->delivery_nos = palloc(sizeof(Datum) * cap);
 }
 
 static void

@@ -25,6 +25,7 @@ typedef void (*PartitionCall) (int part, void *arg);
 extern bool router_try_partition(int part, PartitionCall call, void *arg, Rejection *why);
 extern int	router_partition_of(const char *key, int partitions);
 extern Datum router_array_of(Datum *elems, bool *nulls, int n, Oid type);
+extern void router_alloc_columns(Datum **cols[], int ncols, int cap);
 extern Datum *router_array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls,
 							   int *count);
 extern void router_add_counts(int part, Delivery *deliveries, int n);

@@ -72,14 +72,11 @@ share_add(RoomShare *s, const PayloadRoomItem *it, const char *user_id, int deli
 static void
 share_alloc(RoomShare *s, int cap)
 {
+	Datum	  **cols[] = {&s->room_ids, &s->user_ids, &s->operations, &s->statuses, &s->times,
+	&s->item_nos, &s->delivery_nos};
+
 	s->n = 0;
-	s->room_ids = palloc(sizeof(Datum) * cap);
-	s->user_ids = palloc(sizeof(Datum) * cap);
-	s->operations = palloc(sizeof(Datum) * cap);
-	s->statuses = palloc(sizeof(Datum) * cap);
-	s->times = palloc(sizeof(Datum) * cap);
-	s->item_nos = palloc(sizeof(Datum) * cap);
-	s->delivery_nos = palloc(sizeof(Datum) * cap);
+	router_alloc_columns(cols, lengthof(cols), cap);
 }
 
 /* Run one partition's share and add the counts it returns to the deliveries. */
@@ -91,19 +88,18 @@ call_rooms(int part, void *arg)
 		INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT8ARRAYOID,
 		INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID
 	};
+	static const Oid column_types[] = {TEXTOID, TEXTOID, INT2OID, INT2OID, INT8OID, INT4OID, INT4OID};
 	RoomCall   *c = arg;
 	const RoomShare *s = c->share;
+	Datum	   *columns[] = {s->room_ids, s->user_ids, s->operations, s->statuses, s->times,
+	s->item_nos, s->delivery_nos};
 	Datum		values[ROOM_SHARE_ARGS + 1];
 	int			i = 0;
 
+	StaticAssertStmt(lengthof(columns) == lengthof(column_types), "a type for each column");
 	values[i++] = Int32GetDatum(part);
-	values[i++] = router_array_of(s->room_ids, NULL, s->n, TEXTOID);
-	values[i++] = router_array_of(s->user_ids, NULL, s->n, TEXTOID);
-	values[i++] = router_array_of(s->operations, NULL, s->n, INT2OID);
-	values[i++] = router_array_of(s->statuses, NULL, s->n, INT2OID);
-	values[i++] = router_array_of(s->times, NULL, s->n, INT8OID);
-	values[i++] = router_array_of(s->item_nos, NULL, s->n, INT4OID);
-	values[i++] = router_array_of(s->delivery_nos, NULL, s->n, INT4OID);
+	for (int col = 0; col < (int) lengthof(columns); col++)
+		values[i++] = router_array_of(columns[col], NULL, s->n, column_types[col]);
 	values[i++] = c->env[0];
 	values[i++] = c->env[1];
 	Assert(i == ROOM_SHARE_ARGS + 1);
