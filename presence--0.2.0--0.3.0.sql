@@ -243,10 +243,11 @@ GRANT EXECUTE ON FUNCTION presence.feed_secret() TO presence_admin;
  * room's items of a call to presence.apply_room_items() at once, after the
  * call's status items, rooms in byte order of room_id: the room's row is
  * locked first, and it guards every membership of the room, so concurrent
- * calls neither deadlock nor lose a count.
+ * calls neither deadlock nor lose a count.  Ids compare byte-wise (COLLATE
+ * "C"), as the users' do and as ingest sorts them.
  */
 CREATE TABLE presence.rooms (
-	room_id text PRIMARY KEY,
+	room_id text COLLATE "C" PRIMARY KEY,
 	members integer NOT NULL DEFAULT 0 CHECK (members >= 0),
 	created_at timestamptz,
 	destroyed_at timestamptz,
@@ -256,8 +257,8 @@ COMMENT ON TABLE presence.rooms IS
 	'One row per room any room item named: members (exactly the room_members rows in state in), the greatest create, and the greatest destroy unless a create or join is later.';
 
 CREATE TABLE presence.room_members (
-	room_id text NOT NULL,
-	user_id text NOT NULL,
+	room_id text COLLATE "C" NOT NULL,
+	user_id text COLLATE "C" NOT NULL,
 	state text NOT NULL CHECK (state IN ('in', 'out')),
 	joined_at timestamptz,
 	left_at timestamptz,
@@ -272,8 +273,8 @@ COMMENT ON TABLE presence.room_members IS
 	'One row per (room, user) a join, a leave or a destroy named: in or out by the greatest item (at one time a leave beats a join), the greatest join, and the greatest leave with its reason.';
 
 CREATE TABLE presence.room_events (
-	room_id text NOT NULL,
-	user_id text NOT NULL,
+	room_id text COLLATE "C" NOT NULL,
+	user_id text COLLATE "C" NOT NULL,
 	operation_type smallint NOT NULL CHECK (operation_type BETWEEN 0 AND 3),
 	item_time timestamptz NOT NULL,
 	status smallint NOT NULL CHECK (status BETWEEN 0 AND 3),
