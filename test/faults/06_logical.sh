@@ -24,7 +24,8 @@ node sub 7
 createdb "$DB"
 sql "CREATE EXTENSION presence" >/dev/null
 q pub "CREATE PUBLICATION presence_pub FOR TABLE presence.users, presence.sessions, presence.events,
-	presence.folded_sessions, presence.folded_users, presence.retention_state, presence.daily" >/dev/null
+	presence.folded_sessions, presence.folded_users, presence.retention_state, presence.daily,
+	presence.rooms, presence.room_members, presence.room_events" >/dev/null
 ok $? "CREATE PUBLICATION on the publisher"
 q sub "CREATE SUBSCRIPTION presence_sub CONNECTION 'host=$WORK/pub port=$(port_of pub) dbname=$DB user=postgres'
 	PUBLICATION presence_pub" >/dev/null 2>&1
