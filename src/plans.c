@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * plans.c
- *	  Prepare and run the SPI plans of ingest and the triggers.
+ *	  Prepare and run the SPI plans of ingest and the triggers, and build
+ *	  their array arguments.
  *
  * Each statement is prepared once per backend and kept, with a generic plan
  * so that no call pays for planning.  It is parsed with
@@ -14,6 +15,8 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 
 #include "plans.h"
@@ -109,4 +112,23 @@ plan_execute(SPIPlanPtr plan, Datum *values, int nvalues, const bool *isnull, lo
 	if (rc < 0)
 		elog(ERROR, "presence: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;
+}
+
+/*
+ * A one-dimensional array of n elems of type (nulls may be NULL): an array
+ * argument of a saved plan, as ingest's room statement and the router's
+ * partition calls pass them.
+ */
+Datum
+plan_array_arg(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
 }

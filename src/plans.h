@@ -20,6 +20,8 @@ extern SPIPlanPtr plan_cached(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
 extern SPIPlanPtr plan_cached_replanned(SPIPlanPtr *cache, const char *sql, int nargs,
 										const Oid *argtypes);
+/* A one-dimensional array of n elems of type, for a plan's argument (nulls may be NULL). */
+extern Datum plan_array_arg(Datum *elems, bool *nulls, int n, Oid type);
 extern int	plan_execute(SPIPlanPtr plan, Datum *values, int nvalues, const bool *isnull,
 						 long limit);
 

@@ -106,17 +106,6 @@ collect_units(Delivery *deliveries, int n, TimestampTz horizon, int *nunits)
 	return units;
 }
 
-static Datum
-array_of(Datum *elems, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
-}
-
 /* Count each unit's outcome ('a', 'd' or 's') in its delivery. */
 static void
 count_outcomes(const RoomUnit *units, int n, const char *outcomes)
@@ -188,13 +177,13 @@ apply_room_units(const RoomUnit *units, int n, bool feed)
 		item_nos[i] = Int32GetDatum(units[i].item->item_no);
 	}
 	args[a++] = CStringGetTextDatum(units[0].item->room_id);
-	args[a++] = array_of(users, n, TEXTOID);
-	args[a++] = array_of(operations, n, INT2OID);
-	args[a++] = array_of(statuses, n, INT2OID);
-	args[a++] = array_of(times, n, TIMESTAMPTZOID);
-	args[a++] = array_of(event_ids, n, TEXTOID);
-	args[a++] = array_of(event_times, n, TIMESTAMPTZOID);
-	args[a++] = array_of(item_nos, n, INT4OID);
+	args[a++] = plan_array_arg(users, NULL, n, TEXTOID);
+	args[a++] = plan_array_arg(operations, NULL, n, INT2OID);
+	args[a++] = plan_array_arg(statuses, NULL, n, INT2OID);
+	args[a++] = plan_array_arg(times, NULL, n, TIMESTAMPTZOID);
+	args[a++] = plan_array_arg(event_ids, NULL, n, TEXTOID);
+	args[a++] = plan_array_arg(event_times, NULL, n, TIMESTAMPTZOID);
+	args[a++] = plan_array_arg(item_nos, NULL, n, INT4OID);
 	args[a++] = BoolGetDatum(feed);
 	Assert(a == ROOM_ARGS);
 	plan_execute(plan_cached(&plan,

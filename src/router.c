@@ -187,21 +187,6 @@ typedef struct Share
 	Datum	   *delivery_nos;
 } Share;
 
-/* A one-dimensional array of n elems of type (nulls may be NULL). */
-Datum
-router_array_of(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
-}
-
 /* Point each of ncols column arrays at room for cap values, from one allocation. */
 void
 router_alloc_columns(Datum **cols[], int ncols, int cap)
@@ -261,8 +246,8 @@ envelopes(const Delivery *deliveries, int n, Datum *values, bool *nulls)
 		time_nulls[i] = !usable || p->event_time_ms < 0;
 		times[i] = Int64GetDatum(time_nulls[i] ? 0 : p->event_time_ms);
 	}
-	values[0] = router_array_of(ids, id_nulls, n, TEXTOID);
-	values[1] = router_array_of(times, time_nulls, n, INT8OID);
+	values[0] = plan_array_arg(ids, id_nulls, n, TEXTOID);
+	values[1] = plan_array_arg(times, time_nulls, n, INT8OID);
 	nulls[0] = nulls[1] = false;
 }
 
@@ -292,14 +277,14 @@ call_partition(int part, const Share *s, const Datum *env, Delivery *deliveries,
 	int			i = 0;
 
 	values[i++] = Int32GetDatum(part);
-	values[i++] = router_array_of(s->user_ids, NULL, s->n, TEXTOID);
-	values[i++] = router_array_of(s->session_ids, NULL, s->n, TEXTOID);
-	values[i++] = router_array_of(s->statuses, NULL, s->n, TEXTOID);
-	values[i++] = router_array_of(s->times, NULL, s->n, INT8OID);
-	values[i++] = router_array_of(s->oses, s->os_nulls, s->n, TEXTOID);
-	values[i++] = router_array_of(s->ips, s->ip_nulls, s->n, TEXTOID);
-	values[i++] = router_array_of(s->item_nos, NULL, s->n, INT4OID);
-	values[i++] = router_array_of(s->delivery_nos, NULL, s->n, INT4OID);
+	values[i++] = plan_array_arg(s->user_ids, NULL, s->n, TEXTOID);
+	values[i++] = plan_array_arg(s->session_ids, NULL, s->n, TEXTOID);
+	values[i++] = plan_array_arg(s->statuses, NULL, s->n, TEXTOID);
+	values[i++] = plan_array_arg(s->times, NULL, s->n, INT8OID);
+	values[i++] = plan_array_arg(s->oses, s->os_nulls, s->n, TEXTOID);
+	values[i++] = plan_array_arg(s->ips, s->ip_nulls, s->n, TEXTOID);
+	values[i++] = plan_array_arg(s->item_nos, NULL, s->n, INT4OID);
+	values[i++] = plan_array_arg(s->delivery_nos, NULL, s->n, INT4OID);
 	values[i++] = env[0];
 	values[i++] = env[1];
 	Assert(i == APPLY_ARGS + 1);

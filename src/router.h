@@ -24,7 +24,6 @@ extern void router_apply(Delivery *deliveries, int n, TimestampTz horizon);
 typedef void (*PartitionCall) (int part, void *arg);
 extern bool router_try_partition(int part, PartitionCall call, void *arg, Rejection *why);
 extern int	router_partition_of(const char *key, int partitions);
-extern Datum router_array_of(Datum *elems, bool *nulls, int n, Oid type);
 extern void router_alloc_columns(Datum **cols[], int ncols, int cap);
 extern Datum *router_array_arg(FunctionCallInfo fcinfo, int a, Oid type, bool **nulls,
 							   int *count);

@@ -99,7 +99,7 @@ call_rooms(int part, void *arg)
 	StaticAssertStmt(lengthof(columns) == lengthof(column_types), "a type for each column");
 	values[i++] = Int32GetDatum(part);
 	for (int col = 0; col < (int) lengthof(columns); col++)
-		values[i++] = router_array_of(columns[col], NULL, s->n, column_types[col]);
+		values[i++] = plan_array_arg(columns[col], NULL, s->n, column_types[col]);
 	values[i++] = c->env[0];
 	values[i++] = c->env[1];
 	Assert(i == ROOM_SHARE_ARGS + 1);
